@@ -1,0 +1,21 @@
+"""The sophia Pulumi program: read the settings once, build the platform, export its outputs."""
+
+import pulumi
+
+from catalog import load_lambda_catalog
+from components.platform import PlatformArgs, SophiaPlatform
+from settings import SettingsError, load_stack_config
+
+try:
+    stack_config = load_stack_config()
+except SettingsError as error:
+    # RunError prints the one-line message without a Python traceback.
+    raise pulumi.RunError(str(error)) from None
+
+settings = stack_config.settings
+platform = SophiaPlatform(f"sophia-{settings.environment.value}", PlatformArgs(settings=settings))
+
+pulumi.export("environment", settings.environment.value)
+pulumi.export("monthlyBudgetUsd", float(settings.monthly_budget_usd))
+pulumi.export("gpuHourlyCostUsd", float(settings.hourly_gpu_cost_usd))
+pulumi.export("priceCatalogAsOf", load_lambda_catalog().as_of.isoformat())

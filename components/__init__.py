@@ -1,0 +1,1 @@
+"""ComponentResources, one per file, and the pure helpers they use."""

@@ -1,0 +1,315 @@
+"""Typed, frozen stack settings. Every rule lives here, so it holds before any resource exists.
+
+Field names are snake_case in Python and camelCase in `Pulumi.<stack>.yaml` (`sophia:<key>`).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+import pulumi_aws
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    field_validator,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+from catalog import load_lambda_catalog
+from settings.errors import RuleError
+
+# JSON gives ints as ints: strict mode refuses 2.5, "2" and true where a count belongs.
+Count = Annotated[int, Strict(), Field(ge=0)]
+PositiveCount = Annotated[int, Strict(), Field(ge=1)]
+
+_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
+_CLOCK = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+# Characters AWS accepts in tag values, which are the strictest of our targets.
+_TAG_VALUE = re.compile(r"^[A-Za-z0-9 _.:/=+\-@]{1,128}$")
+AWS_REGIONS = frozenset(str(r.value) for r in pulumi_aws.Region)
+
+
+class Environment(StrEnum):
+    PROD = "prod"
+    DR = "dr"
+    DEV = "dev"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        alias_generator=to_camel,
+        populate_by_name=True,
+        use_attribute_docstrings=True,
+    )
+
+
+class OffHoursSchedule(_Model):
+    """When a pool is scaled to zero (the plan's 'automated hibernation for development instances')."""
+
+    timezone: str
+    """IANA time zone the clock times are in, e.g. `America/Los_Angeles`."""
+    stop_at: str
+    """Local time (HH:MM) the pool stops each working day."""
+    start_at: str
+    """Local time (HH:MM) the pool starts each working day."""
+    weekends_off: bool = True
+    """Whether the pool also stays off all Saturday and Sunday."""
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ValueError, KeyError, OSError):  # ZoneInfo's failures for bad or odd names
+            raise ValueError(f"unknown IANA time zone {value!r} (e.g. 'America/Los_Angeles')") from None
+        return value
+
+    @field_validator("stop_at", "start_at")
+    @classmethod
+    def _clock(cls, value: str) -> str:
+        if not _CLOCK.match(value):
+            raise ValueError(f"must be a 24-hour time HH:MM, got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _distinct_times(self) -> OffHoursSchedule:
+        if self.stop_at == self.start_at:
+            raise RuleError([("startAt", f"must differ from stopAt ({self.stop_at})")])
+        return self
+
+
+class GpuPoolSettings(_Model):
+    """One pool of identical Lambda GPU instances."""
+
+    name: str
+    """Pool name, lowercase letters, digits and dashes (used in instance names and tags)."""
+    instance_type: str
+    """Lambda instance type; must be in the price catalog (`catalog/lambda_catalog.json`)."""
+    min: Count
+    """Fewest instances the pool may run."""
+    desired: Count
+    """Instances the stack runs now."""
+    max: PositiveCount
+    """Most instances the pool may run."""
+    off_hours: OffHoursSchedule | None = None
+    """Optional schedule that scales the pool to zero outside working hours."""
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not _NAME.match(value):
+            raise ValueError(f"must be 2-32 lowercase letters, digits or dashes, starting with a letter; got {value!r}")
+        return value
+
+    @field_validator("instance_type")
+    @classmethod
+    def _known_type(cls, value: str) -> str:
+        known = load_lambda_catalog().instance_types
+        if value not in known:
+            raise ValueError(f"unknown instance type {value!r}; allowed: {', '.join(sorted(known))}")
+        return value
+
+    @model_validator(mode="after")
+    def _ordered(self) -> GpuPoolSettings:
+        sizes = f"min={self.min}, desired={self.desired}, max={self.max}"
+        if self.min > self.desired:
+            raise RuleError([("min", f"must be <= desired (min <= desired <= max); got {sizes}")])
+        if self.desired > self.max:
+            raise RuleError([("desired", f"must be <= max (min <= desired <= max); got {sizes}")])
+        return self
+
+
+class RedisSettings(_Model):
+    """Redis Cluster: shards (masters) and their replicas."""
+
+    masters: Annotated[int, Strict(), Field(ge=3)]
+    """Masters (hash-slot shards); Redis Cluster needs at least 3."""
+    replicas_per_master: Count
+    """Replicas behind each master (0 only for throwaway environments)."""
+    storage_gib: PositiveCount
+    """Persistent volume per node, GiB (AOF and RDB)."""
+
+
+class PostgresSettings(_Model):
+    """PostgreSQL: one primary plus streaming read replicas."""
+
+    read_replicas: Count
+    """Streaming replicas serving the read-only endpoint."""
+    storage_gib: PositiveCount
+    """Persistent volume per instance, GiB."""
+
+
+class QdrantSettings(_Model):
+    """Qdrant: independent clusters, each of several nodes."""
+
+    clusters: PositiveCount
+    """Number of independent Qdrant clusters."""
+    nodes_per_cluster: PositiveCount
+    """Nodes in each cluster."""
+    replication_factor: PositiveCount
+    """Copies of each shard; at most the number of nodes."""
+    storage_gib: PositiveCount
+    """Persistent volume per node, GiB."""
+
+    @model_validator(mode="after")
+    def _replicas_fit(self) -> QdrantSettings:
+        if self.replication_factor > self.nodes_per_cluster:
+            raise RuleError(
+                [
+                    (
+                        "replicationFactor",
+                        f"must be <= nodesPerCluster ({self.nodes_per_cluster}); got {self.replication_factor}",
+                    )
+                ]
+            )
+        return self
+
+
+class DataLayerSettings(_Model):
+    """Sizes of the stateful services."""
+
+    redis: RedisSettings
+    postgres: PostgresSettings
+    qdrant: QdrantSettings
+
+
+class DrSettings(_Model):
+    """The disaster-recovery region on AWS and the targets it must meet."""
+
+    aws_region: str
+    """AWS region of the DR site, e.g. `us-east-1`."""
+    vpc_cidr: str
+    """Private IPv4 range of the DR VPC, /16 to /24 (RFC 1918)."""
+    rto_seconds: PositiveCount
+    """Recovery time objective: longest tolerable outage, seconds."""
+    rpo_seconds: PositiveCount
+    """Recovery point objective: most data loss tolerated, seconds of writes."""
+
+    @field_validator("aws_region")
+    @classmethod
+    def _known_region(cls, value: str) -> str:
+        if value not in AWS_REGIONS:
+            raise ValueError(f"unknown AWS region {value!r} (e.g. 'us-east-1')")
+        return value
+
+    @field_validator("vpc_cidr")
+    @classmethod
+    def _private_cidr(cls, value: str) -> str:
+        try:
+            network = ipaddress.IPv4Network(value, strict=True)
+        except ValueError:
+            raise ValueError(
+                f"must be an IPv4 network in CIDR form with no host bits, e.g. 10.40.0.0/16; got {value!r}"
+            ) from None
+        if not network.is_private or not any(
+            network.subnet_of(block)
+            for block in (
+                ipaddress.IPv4Network("10.0.0.0/8"),
+                ipaddress.IPv4Network("172.16.0.0/12"),
+                ipaddress.IPv4Network("192.168.0.0/16"),
+            )
+        ):
+            raise ValueError(f"must be inside an RFC 1918 private range (10/8, 172.16/12, 192.168/16); got {value}")
+        if not 16 <= network.prefixlen <= 24:
+            raise ValueError(f"prefix must be /16 to /24 (AWS VPC limits, room for 3 AZs); got /{network.prefixlen}")
+        return value
+
+
+class CostTags(_Model):
+    """Tags every billable resource carries."""
+
+    owner: str
+    """Team that owns the stack."""
+    cost_centre: str
+    """Cost centre the spend is booked to."""
+
+    @field_validator("owner", "cost_centre")
+    @classmethod
+    def _tag_value(cls, value: str) -> str:
+        if not _TAG_VALUE.match(value):
+            raise ValueError(f"must be 1-128 letters, digits, spaces or _.:/=+-@; got {value!r}")
+        return value
+
+
+class StackSettings(_Model):
+    """Everything a stack is configured with, validated as a whole."""
+
+    environment: Environment
+    """Which environment this stack is: prod, dr or dev."""
+    lambda_region: str | None = None
+    """Lambda Cloud region the GPU pools launch in; required when there are pools."""
+    lambda_fallback_regions: tuple[str, ...] = ()
+    """Regions tried in order when the primary has no capacity."""
+    gpu_pools: tuple[GpuPoolSettings, ...] = ()
+    """The GPU instance pools."""
+    data_layer: DataLayerSettings
+    """Sizes of Redis, PostgreSQL and Qdrant."""
+    dr: DrSettings | None = None
+    """The DR region; required in the dr environment."""
+    monthly_budget_usd: Annotated[Decimal, Field(gt=0, allow_inf_nan=False)]
+    """Most the stack may cost per month, USD."""
+    tags: CostTags
+    """Owner and cost-centre tags."""
+
+    @field_validator("lambda_region")
+    @classmethod
+    def _known_lambda_region(cls, value: str | None) -> str | None:
+        if value is not None:
+            _check_lambda_region(value)
+        return value
+
+    @field_validator("lambda_fallback_regions")
+    @classmethod
+    def _known_fallbacks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for region in value:
+            _check_lambda_region(region)
+        if len(set(value)) != len(value):
+            raise ValueError("must not list a region twice")
+        return value
+
+    @field_validator("gpu_pools")
+    @classmethod
+    def _unique_pools(cls, value: tuple[GpuPoolSettings, ...]) -> tuple[GpuPoolSettings, ...]:
+        names = [pool.name for pool in value]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"pool names must be unique; repeated: {', '.join(duplicates)}")
+        return value
+
+    @model_validator(mode="after")
+    def _cross_field(self) -> StackSettings:
+        problems: list[tuple[str, str]] = []
+        if self.gpu_pools and self.lambda_region is None:
+            problems.append(("lambdaRegion", "is required when gpuPools is not empty"))
+        if self.lambda_region is not None and self.lambda_region in self.lambda_fallback_regions:
+            problems.append(("lambdaFallbackRegions", f"must not repeat the primary region {self.lambda_region}"))
+        if self.environment is Environment.DR and self.dr is None:
+            problems.append(("dr", "is required when environment is dr"))
+        if problems:
+            raise RuleError(problems)
+        return self
+
+    @property
+    def hourly_gpu_cost_usd(self) -> Decimal:
+        """What the pools cost per hour at their desired size, from the price catalog."""
+        catalog = load_lambda_catalog()
+        return sum(
+            (catalog.instance_type(p.instance_type).price_usd_per_hour * p.desired for p in self.gpu_pools),
+            Decimal(0),
+        )
+
+
+def _check_lambda_region(value: Any) -> None:
+    regions = load_lambda_catalog().regions
+    if value not in regions:
+        raise ValueError(f"unknown Lambda region {value!r}; allowed: {', '.join(sorted(regions))}")

@@ -1,0 +1,54 @@
+"""Read the running stack's config from the Pulumi engine, once, into a `StackConfig`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+from pulumi.runtime import config as runtime_config
+
+from settings.errors import Problem, SettingsError
+from settings.load import NAMESPACE, SECRET_KEYS, parse_settings
+from settings.model import StackSettings
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    """The validated settings plus the secrets the program needs, as Pulumi secret outputs."""
+
+    settings: StackSettings
+    lambda_api_key: pulumi.Output[str] | None
+    """Only where the stack has GPU pools; the dynamic provider reads it itself at call time."""
+
+
+def engine_config() -> dict[str, str]:
+    """Every config value the engine passed: `PULUMI_CONFIG` from the CLI, or set directly (tests)."""
+    merged: dict[str, str] = dict(runtime_config.get_config_env())
+    merged.update(runtime_config.CONFIG.get())
+    return merged
+
+
+def engine_secret_keys() -> set[str]:
+    return set(runtime_config.get_config_secret_keys_env()) | set(runtime_config._SECRET_KEYS.get())
+
+
+def load_stack_config() -> StackConfig:
+    """Validate everything first; only then touch secrets. Raises `SettingsError`."""
+    config = engine_config()
+    settings = parse_settings(config)
+    needed = ["lambdaApiKey"] if settings.gpu_pools else []
+    secret_keys = engine_secret_keys()
+    problems = []
+    for key in needed:
+        full = f"{NAMESPACE}:{key}"
+        if full not in config:
+            problems.append(Problem(full, f"is required: the {SECRET_KEYS[key]}"))
+        elif full not in secret_keys:
+            problems.append(Problem(full, f"must be set as a secret (pulumi config set --secret {full} ...)"))
+    if problems:
+        raise SettingsError(problems)
+    stack_config = pulumi.Config(NAMESPACE)
+    return StackConfig(
+        settings=settings,
+        lambda_api_key=stack_config.require_secret("lambdaApiKey") if needed else None,
+    )

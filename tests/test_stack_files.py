@@ -1,0 +1,55 @@
+"""The shipped stack files match the enhancement plan."""
+
+from __future__ import annotations
+
+from settings import StackSettings, parse_settings
+from settings.model import Environment
+from tests.helpers import stack_config
+
+
+def load(stack: str) -> StackSettings:
+    return parse_settings(stack_config(stack))
+
+
+def test_prod_has_the_plans_four_pools() -> None:
+    settings = load("prod")
+    assert settings.environment is Environment.PROD
+    pools = {p.name: (p.instance_type, p.min, p.max) for p in settings.gpu_pools}
+    assert pools == {
+        "ai-core": ("gpu_1x_gh200", 2, 10),
+        "business": ("gpu_1x_a6000", 2, 8),
+        "data": ("gpu_1x_a100", 2, 6),
+        "dev": ("gpu_1x_a10", 1, 3),
+    }
+    dev_pool = next(p for p in settings.gpu_pools if p.name == "dev")
+    assert dev_pool.off_hours is not None
+
+
+def test_prod_data_layer() -> None:
+    layer = load("prod").data_layer
+    assert (layer.redis.masters, layer.redis.replicas_per_master) == (3, 1)
+    assert layer.postgres.read_replicas == 2
+    assert layer.qdrant.clusters >= 3
+    assert layer.qdrant.nodes_per_cluster >= 3
+    assert layer.qdrant.replication_factor >= 2
+
+
+def test_dr_is_aws_us_east_1_with_the_plans_targets() -> None:
+    settings = load("dr")
+    assert settings.environment is Environment.DR
+    assert settings.dr is not None
+    assert settings.dr.aws_region == "us-east-1"
+    assert settings.dr.rto_seconds <= 60
+    assert settings.dr.rpo_seconds <= 5
+    assert settings.gpu_pools == ()
+
+
+def test_dev_is_one_a10_and_single_node_services() -> None:
+    settings = load("dev")
+    assert [(p.instance_type, p.max) for p in settings.gpu_pools] == [("gpu_1x_a10", 1)]
+    assert settings.gpu_pools[0].off_hours is not None
+    layer = settings.data_layer
+    assert layer.redis.replicas_per_master == 0
+    assert layer.postgres.read_replicas == 0
+    assert (layer.qdrant.clusters, layer.qdrant.nodes_per_cluster) == (1, 1)
+    assert settings.monthly_budget_usd < load("prod").monthly_budget_usd

@@ -1,0 +1,101 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pulumi
+import pytest
+
+from tools.harness import (
+    SECRET_PLACEHOLDER,
+    SECRET_SIG_KEY,
+    SECRET_SIG_VALUE,
+    StackFileError,
+    read_stack_file,
+    run_stack,
+)
+
+FIXTURE = Path(__file__).parent / "fixtures" / "secret_project"
+
+
+@pytest.mark.parametrize("stack", ["prod", "dr", "dev"])
+def test_every_shipped_stack_runs(stack: str) -> None:
+    run = run_stack(stack)
+    assert run.project == "sophia"
+    assert run.stack == stack
+    root = run.named(f"sophia-{stack}")
+    assert root.type == "sophia:platform:Platform"
+    assert root.urn == f"urn:pulumi:{stack}::sophia::pulumi:pulumi:Stack$sophia:platform:Platform::sophia-{stack}"
+    assert root.parent == f"urn:pulumi:{stack}::sophia::pulumi:pulumi:Stack::sophia-{stack}"
+    assert run.outputs["environment"] == stack
+    # Every non-root resource hangs under another registered resource.
+    urns = {r.urn for r in run.resources}
+    assert all(r.parent in urns for r in run.resources if r is not root)
+
+
+def test_runs_are_independent() -> None:
+    first = run_stack("dr")
+    run_stack("prod")
+    again = run_stack("dr")
+    assert [r.urn for r in first.resources] == [r.urn for r in again.resources]
+
+
+def test_inputs_are_engine_shaped() -> None:
+    run = run_stack("test", project_dir=FIXTURE)
+    pet = run.named("box-pet")
+    assert pet.type == "random:index/randomPet:RandomPet"
+    assert pet.protect is True
+    assert pet.custom is True
+    assert pet.parent == run.named("box").urn
+    assert pet.urn == "urn:pulumi:test::fixture::fixture:index:Box$random:index/randomPet:RandomPet::box-pet"
+    # numbers arrive as floats, the secret in its wrapper, camelCase keys as the provider schema names them
+    assert pet.inputs["length"] == 3.0
+    assert isinstance(pet.inputs["length"], float)
+    assert pet.inputs["keepers"]["token"] == {SECRET_SIG_KEY: SECRET_SIG_VALUE, "value": SECRET_PLACEHOLDER}
+    assert pet.inputs["keepers"]["team"] == "infra"
+    assert run.outputs["token"] == {SECRET_SIG_KEY: SECRET_SIG_VALUE, "value": SECRET_PLACEHOLDER}
+
+
+def test_secure_values_become_placeholders() -> None:
+    config, secret_keys = read_stack_file("test", FIXTURE)
+    assert config["fixture:token"] == SECRET_PLACEHOLDER
+    assert "fixture:token" in secret_keys
+    assert config["fixture:count"] == "3"
+    assert config["fixture:tags"] == '{"team": "infra"}'
+
+
+def test_declared_secrets_are_filled_only_when_asked() -> None:
+    config, keys = read_stack_file("prod")
+    assert config["sophia:lambdaApiKey"] == SECRET_PLACEHOLDER
+    assert "sophia:lambdaApiKey" in keys
+    config, keys = read_stack_file("prod", assume_secrets_set=False)
+    assert "sophia:lambdaApiKey" not in config
+
+
+def test_overrides_replace_and_delete_keys() -> None:
+    run = run_stack("prod", config_overrides={"sophia:monthlyBudgetUsd": "123"})
+    assert run.outputs["monthlyBudgetUsd"] == 123.0
+    with pytest.raises(pulumi.RunError, match="sophia:tags: is required"):
+        run_stack("prod", config_overrides={"sophia:tags": None})
+
+
+def test_program_errors_propagate_and_leave_the_runtime_usable() -> None:
+    with pytest.raises(pulumi.RunError, match=r"sophia:gpuPools\[0\]\.desired"):
+        run_stack(
+            "prod",
+            config_overrides={
+                "sophia:gpuPools": '[{"name": "ab", "instanceType": "gpu_1x_a10", "min": 3, "desired": 4, "max": 3}]'
+            },
+        )
+    assert run_stack("dev").outputs["environment"] == "dev"
+
+
+def test_missing_stack_file() -> None:
+    with pytest.raises(StackFileError, match=r"cannot read Pulumi\.staging\.yaml"):
+        run_stack("staging")
+
+
+def test_unparseable_stack_file(tmp_path: Path) -> None:
+    (tmp_path / "Pulumi.yaml").write_text("name: sophia\n")
+    (tmp_path / "Pulumi.bad.yaml").write_text("config: [unclosed\n")
+    with pytest.raises(StackFileError, match=r"Pulumi\.bad\.yaml is not valid YAML"):
+        run_stack("bad", project_dir=tmp_path)

@@ -1,0 +1,1 @@
+"""Offline tooling: the whole-stack mock harness and the `plan` command."""

@@ -1,0 +1,268 @@
+"""Run `__main__.py` for a named stack under the Pulumi SDK's mock runtime and collect what it registers.
+
+The inputs recorded are exactly what the engine would receive (the protobuf Struct the SDK
+sends, as a dict): camelCase keys, numbers as floats, secrets wrapped in Pulumi's secret
+signature and unknowns as the unknown sentinel. That is the shape policies and the plan see.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import runpy
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from google.protobuf import empty_pb2, json_format
+from pulumi.runtime import config as runtime_config
+from pulumi.runtime import mocks, settings
+from pulumi.runtime.stack import run_in_stack
+from pulumi.runtime.sync_await import _sync_await
+
+from settings.load import NAMESPACE as SETTINGS_NAMESPACE
+from settings.load import SECRET_KEYS
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# Pulumi's wire signatures (sdk/go/common/resource/sig): not credentials.
+SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d"  # noqa: S105
+SECRET_SIG_VALUE = "1b47061264138c4ac30d75fd1eb44270"  # noqa: S105
+UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+SECRET_PLACEHOLDER = "placeholder-secret-value"  # noqa: S105 - stands in for `secure:` values
+
+# The SDK's runtime state is process-global: one program at a time.
+_RUN_LOCK = threading.Lock()
+
+
+class StackFileError(ValueError):
+    """The stack's config file is missing or unreadable."""
+
+
+@dataclass(frozen=True)
+class RegisteredResource:
+    """One resource as the engine would see its registration."""
+
+    type: str
+    name: str
+    urn: str
+    parent: str | None
+    provider: str | None
+    """Provider reference `<provider urn>::<id>`, or None for the default provider."""
+    inputs: Mapping[str, Any]
+    protect: bool
+    custom: bool
+    """True for provider-managed resources, False for components."""
+    delete_before_replace: bool = False
+    retain_on_delete: bool = False
+    depends_on: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class StackRun:
+    """Everything one run of the program registered, in registration order."""
+
+    project: str
+    stack: str
+    resources: tuple[RegisteredResource, ...]
+    outputs: Mapping[str, Any]
+    """Stack outputs, engine-shaped (secrets wrapped)."""
+    logs: tuple[str, ...] = field(default=())
+
+    def by_type(self, type_: str) -> list[RegisteredResource]:
+        return [r for r in self.resources if r.type == type_]
+
+    def named(self, name: str) -> RegisteredResource:
+        matches = [r for r in self.resources if r.name == name]
+        if len(matches) != 1:
+            raise KeyError(f"{len(matches)} resources named {name!r}")
+        return matches[0]
+
+
+class EchoMocks(mocks.Mocks):
+    """Resources get a deterministic id and echo their inputs as outputs."""
+
+    def new_resource(self, args: mocks.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        return f"{args.name}-id", dict(args.inputs)
+
+    def call(self, args: mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+        return {}, None
+
+
+class RecordingMonitor(mocks.MockMonitor):
+    """A MockMonitor that also keeps each registration request's options and engine-shaped inputs."""
+
+    def __init__(self, mock_impl: mocks.Mocks) -> None:
+        super().__init__(mock_impl)
+        self.registrations: list[RegisteredResource] = []
+        self.stack_outputs: dict[str, Any] = {}
+        self._stack_urn: str | None = None
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+        response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
+        if request.type == "pulumi:pulumi:Stack":
+            self._stack_urn = response.urn
+            return response
+        self.registrations.append(
+            RegisteredResource(
+                type=request.type,
+                name=request.name,
+                urn=response.urn,
+                parent=request.parent or None,
+                provider=request.provider or None,
+                inputs=json_format.MessageToDict(request.object),
+                protect=bool(request.protect),
+                custom=bool(request.custom),
+                delete_before_replace=bool(request.deleteBeforeReplace),
+                retain_on_delete=bool(request.retainOnDelete),
+                depends_on=tuple(request.dependencies),
+            )
+        )
+        return response
+
+    def RegisterResourceOutputs(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+        if request.urn == self._stack_urn:
+            self.stack_outputs = json_format.MessageToDict(request.outputs)
+        return empty_pb2.Empty()
+
+
+def project_name(project_dir: Path = PROJECT_ROOT) -> str:
+    document = yaml.safe_load((project_dir / "Pulumi.yaml").read_text(encoding="utf-8"))
+    return str(document["name"])
+
+
+def read_stack_file(
+    stack: str, project_dir: Path = PROJECT_ROOT, *, assume_secrets_set: bool = True
+) -> tuple[dict[str, str], list[str]]:
+    """The engine's view of `Pulumi.<stack>.yaml`: key -> string (JSON for structured values), and secret keys.
+
+    `secure:` values become a placeholder. With `assume_secrets_set`, secrets the program
+    declares but the file lacks are filled the same way, as if the user had run
+    `pulumi config set --secret` (ciphertext can only be made by the Pulumi CLI).
+    """
+    path = project_dir / f"Pulumi.{stack}.yaml"
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except OSError as error:
+        raise StackFileError(f"cannot read {path.name}: {error.strerror}") from None
+    except yaml.YAMLError as error:
+        raise StackFileError(f"{path.name} is not valid YAML: {error}") from None
+    raw = document.get("config") or {}
+    if not isinstance(raw, dict):
+        raise StackFileError(f"{path.name}: 'config' must be a mapping")
+    config: dict[str, str] = {}
+    secret_keys: list[str] = []
+    for key, value in raw.items():
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            config[key] = SECRET_PLACEHOLDER
+            secret_keys.append(key)
+        elif isinstance(value, str):
+            config[key] = value
+        else:
+            config[key] = _json(value)
+    if assume_secrets_set:
+        for key in SECRET_KEYS:
+            full = f"{SETTINGS_NAMESPACE}:{key}"
+            if full not in config:
+                config[full] = SECRET_PLACEHOLDER
+                secret_keys.append(full)
+    return config, secret_keys
+
+
+def _json(value: Any) -> str:
+    # Scalars (numbers, booleans) reach a program as their YAML text, structured values as JSON.
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    return json.dumps(value)
+
+
+@contextlib.contextmanager
+def _chdir(path: Path) -> Iterator[None]:
+    previous = Path.cwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
+
+
+class _LogCollector(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+def _run_program(project_dir: Path) -> None:
+    runpy.run_path(str(project_dir / "__main__.py"), run_name="__main__")
+
+
+def run_stack(
+    stack: str,
+    *,
+    project_dir: Path = PROJECT_ROOT,
+    config_overrides: Mapping[str, str | None] | None = None,
+    assume_secrets_set: bool = True,
+    preview: bool = True,
+    mock_impl: mocks.Mocks | None = None,
+) -> StackRun:
+    """Run the program for `stack` with its config file and return every registered resource.
+
+    `config_overrides` replaces keys (a value of None deletes the key). Exceptions the program
+    raises (e.g. `pulumi.RunError` for bad settings) propagate.
+    """
+    config, secret_keys = read_stack_file(stack, project_dir, assume_secrets_set=assume_secrets_set)
+    for key, value in (config_overrides or {}).items():
+        if value is None:
+            config.pop(key, None)
+        else:
+            config[key] = value
+    project = project_name(project_dir)
+    monitor = RecordingMonitor(mock_impl or EchoMocks())
+    collector = _LogCollector()
+    logger = logging.getLogger(f"sophia.harness.{stack}")
+    logger.propagate = False
+    logger.handlers = [collector]
+    logger.setLevel(logging.DEBUG)
+
+    with _RUN_LOCK, _chdir(project_dir):
+        settings.ROOT.set(None)
+        settings.configure(
+            mocks.MockSettings(  # type: ignore[no-untyped-call]
+                monitor=monitor,
+                monitor_features=set(
+                    monitor.GetDeploymentInfo(empty_pb2.Empty()).supportedFeatures  # type: ignore[no-untyped-call]
+                ),
+                engine=mocks.MockEngine(logger),
+                project=project,
+                stack=stack,
+                dry_run=preview,
+                organization="organization",
+                root_directory=str(project_dir),
+                callbacks=None,
+            )
+        )
+        runtime_config.set_all_config(config, secret_keys)
+        previous_env = os.environ.pop("PULUMI_CONFIG", None)
+        try:
+            _sync_await(run_in_stack(lambda: _run_program(project_dir)))
+        finally:
+            if previous_env is not None:
+                os.environ["PULUMI_CONFIG"] = previous_env
+            runtime_config.set_all_config({}, [])
+            settings.ROOT.set(None)
+    return StackRun(
+        project=project,
+        stack=stack,
+        resources=tuple(monitor.registrations),
+        outputs=monitor.stack_outputs,
+        logs=tuple(collector.lines),
+    )
