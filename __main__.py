@@ -13,9 +13,19 @@ except SettingsError as error:
     raise pulumi.RunError(str(error)) from None
 
 settings = stack_config.settings
-platform = SophiaPlatform(f"sophia-{settings.environment.value}", PlatformArgs(settings=settings))
+platform = SophiaPlatform(
+    f"sophia-{settings.environment.value}",
+    PlatformArgs(settings=settings, cluster_join_token=stack_config.cluster_join_token),
+)
 
 pulumi.export("environment", settings.environment.value)
 pulumi.export("monthlyBudgetUsd", float(settings.monthly_budget_usd))
 pulumi.export("gpuHourlyCostUsd", float(settings.hourly_gpu_cost_usd))
 pulumi.export("priceCatalogAsOf", load_lambda_catalog().as_of.isoformat())
+pulumi.export(
+    "gpuPools",
+    {
+        pool.pool_name: {"instanceIds": pool.instance_ids, "ips": pool.ips, "hourlyCostUsd": pool.hourly_cost_usd}
+        for pool in platform.gpu_pools
+    },
+)

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from components.cloud_init import node_join_user_data
+from components.gpu_pool import GpuPool, GpuPoolArgs
 from components.tags import cost_tags
 from settings.model import StackSettings
 
@@ -17,6 +19,8 @@ class PlatformArgs:
 
     settings: StackSettings
     """The stack's validated settings."""
+    cluster_join_token: pulumi.Output[str] | None = None
+    """Secret join token, when `settings.cluster_join` is set."""
 
 
 class SophiaPlatform(pulumi.ComponentResource):
@@ -38,4 +42,36 @@ class SophiaPlatform(pulumi.ComponentResource):
                 ),
                 opts=pulumi.ResourceOptions(parent=self),
             )
+        self.gpu_pools = self._gpu_pools(name, args)
         self.register_outputs({})
+
+    def _gpu_pools(self, name: str, args: PlatformArgs) -> list[GpuPool]:
+        settings = args.settings
+        if not settings.gpu_pools:
+            return []
+        # Both are guaranteed by settings validation whenever there are pools.
+        assert settings.lambda_region is not None
+        assert settings.lambda_access is not None
+        pools = []
+        for pool in settings.gpu_pools:
+            user_data = None
+            if settings.cluster_join is not None and args.cluster_join_token is not None:
+                join = settings.cluster_join
+                user_data = node_join_user_data(pool.name, join.server_url, join.k3s_version, args.cluster_join_token)
+            pools.append(
+                GpuPool(
+                    pool.name,
+                    GpuPoolArgs(
+                        pool=pool,
+                        account_prefix=name,
+                        region=settings.lambda_region,
+                        fallback_regions=settings.lambda_fallback_regions,
+                        ssh_public_key=settings.lambda_access.ssh_public_key,
+                        ssh_allowed_cidrs=settings.lambda_access.ssh_allowed_cidrs,
+                        tags=cost_tags(settings),
+                        user_data=user_data,
+                    ),
+                    pulumi.ResourceOptions(parent=self),
+                )
+            )
+        return pools

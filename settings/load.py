@@ -20,6 +20,7 @@ NAMESPACE = "sophia"
 # Lambda endpoint and key the dynamic provider reads at call time (`ResourceProvider.configure`).
 SECRET_KEYS: Mapping[str, str] = {
     "lambdaApiKey": "Lambda Cloud API key (pulumi config set --secret sophia:lambdaApiKey ...)",
+    "clusterJoinToken": "cluster join token (pulumi config set --secret sophia:clusterJoinToken ...)",
 }
 PROVIDER_KEYS = frozenset({"lambdaApiUrl"})
 _PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")

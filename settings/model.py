@@ -35,6 +35,23 @@ _CLOCK = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 # Characters AWS accepts in tag values, which are the strictest of our targets.
 _TAG_VALUE = re.compile(r"^[A-Za-z0-9 _.:/=+\-@]{1,128}$")
 AWS_REGIONS = frozenset(str(r.value) for r in pulumi_aws.Region)
+# Private, shared, loopback, link-local, multicast and reserved space: never a firewall source.
+_NON_PUBLIC = tuple(
+    ipaddress.IPv4Network(block)
+    for block in (
+        "0.0.0.0/8",
+        "10.0.0.0/8",
+        "100.64.0.0/10",
+        "127.0.0.0/8",
+        "169.254.0.0/16",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "224.0.0.0/3",
+    )
+)
+_SSH_KEY_TYPES = frozenset(
+    {"ssh-ed25519", "ssh-rsa", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521"}
+)
 
 
 class Environment(StrEnum):
@@ -127,6 +144,64 @@ class GpuPoolSettings(_Model):
         if self.desired > self.max:
             raise RuleError([("desired", f"must be <= max (min <= desired <= max); got {sizes}")])
         return self
+
+
+class LambdaAccessSettings(_Model):
+    """How operators reach the GPU instances: one SSH key, SSH open only to these networks."""
+
+    ssh_public_key: str
+    """OpenSSH public key installed on every instance (ssh-ed25519, ssh-rsa or ecdsa-sha2-*)."""
+    ssh_allowed_cidrs: tuple[str, ...]
+    """Public IPv4 networks allowed to reach port 22; never 0.0.0.0/0."""
+
+    @field_validator("ssh_public_key")
+    @classmethod
+    def _public_key(cls, value: str) -> str:
+        parts = value.split()
+        if len(parts) < 2 or parts[0] not in _SSH_KEY_TYPES or len(value) > 4096:
+            raise ValueError(
+                "must be one OpenSSH public key line (ssh-ed25519 AAAA... comment), at most 4096 characters"
+            )
+        return value
+
+    @field_validator("ssh_allowed_cidrs")
+    @classmethod
+    def _cidrs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("must list at least one network (SSH is closed otherwise)")
+        for cidr in value:
+            try:
+                network = ipaddress.IPv4Network(cidr, strict=True)
+            except ValueError:
+                raise ValueError(f"{cidr!r} is not an IPv4 CIDR with no host bits") from None
+            if network.prefixlen == 0:
+                raise ValueError("must not open SSH to the whole internet (0.0.0.0/0)")
+            if any(network.overlaps(block) for block in _NON_PUBLIC):
+                raise ValueError(f"{cidr} is not a public network (Lambda firewall rules take public sources)")
+        return value
+
+
+class ClusterJoinSettings(_Model):
+    """Optional: instances join the platform's Kubernetes cluster as agents at boot."""
+
+    server_url: str
+    """The cluster's agent join URL, https://host:6443."""
+    k3s_version: str = "v1.31.4+k3s1"
+    """Pinned k3s agent version installed by cloud-init."""
+
+    @field_validator("server_url")
+    @classmethod
+    def _https(cls, value: str) -> str:
+        if not re.match(r"^https://[A-Za-z0-9.-]+(:\d{1,5})?$", value):
+            raise ValueError(f"must be https://host[:port], got {value!r}")
+        return value
+
+    @field_validator("k3s_version")
+    @classmethod
+    def _pinned(cls, value: str) -> str:
+        if not re.match(r"^v\d+\.\d+\.\d+\+k3s\d+$", value):
+            raise ValueError(f"must be a pinned k3s release such as v1.31.4+k3s1, got {value!r}")
+        return value
 
 
 class RedisSettings(_Model):
@@ -252,6 +327,10 @@ class StackSettings(_Model):
     """Regions tried in order when the primary has no capacity."""
     gpu_pools: tuple[GpuPoolSettings, ...] = ()
     """The GPU instance pools."""
+    lambda_access: LambdaAccessSettings | None = None
+    """SSH key and allowed networks for the pools; required when there are pools."""
+    cluster_join: ClusterJoinSettings | None = None
+    """If set, instances join the cluster at boot (needs the secret sophia:clusterJoinToken)."""
     data_layer: DataLayerSettings
     """Sizes of Redis, PostgreSQL and Qdrant."""
     dr: DrSettings | None = None
@@ -291,6 +370,8 @@ class StackSettings(_Model):
         problems: list[tuple[str, str]] = []
         if self.gpu_pools and self.lambda_region is None:
             problems.append(("lambdaRegion", "is required when gpuPools is not empty"))
+        if self.gpu_pools and self.lambda_access is None:
+            problems.append(("lambdaAccess", "is required when gpuPools is not empty"))
         if self.lambda_region is not None and self.lambda_region in self.lambda_fallback_regions:
             problems.append(("lambdaFallbackRegions", f"must not repeat the primary region {self.lambda_region}"))
         if self.environment is Environment.DR and self.dr is None:

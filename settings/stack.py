@@ -19,6 +19,8 @@ class StackConfig:
     settings: StackSettings
     lambda_api_key: pulumi.Output[str] | None
     """Only where the stack has GPU pools; the dynamic provider reads it itself at call time."""
+    cluster_join_token: pulumi.Output[str] | None = None
+    """Only where `clusterJoin` is set."""
 
 
 def engine_config() -> dict[str, str]:
@@ -36,7 +38,7 @@ def load_stack_config() -> StackConfig:
     """Validate everything first; only then touch secrets. Raises `SettingsError`."""
     config = engine_config()
     settings = parse_settings(config)
-    needed = ["lambdaApiKey"] if settings.gpu_pools else []
+    needed = (["lambdaApiKey"] if settings.gpu_pools else []) + (["clusterJoinToken"] if settings.cluster_join else [])
     secret_keys = engine_secret_keys()
     problems = []
     for key in needed:
@@ -50,5 +52,6 @@ def load_stack_config() -> StackConfig:
     stack_config = pulumi.Config(NAMESPACE)
     return StackConfig(
         settings=settings,
-        lambda_api_key=stack_config.require_secret("lambdaApiKey") if needed else None,
+        lambda_api_key=stack_config.require_secret("lambdaApiKey") if "lambdaApiKey" in needed else None,
+        cluster_join_token=(stack_config.require_secret("clusterJoinToken") if "clusterJoinToken" in needed else None),
     )

@@ -11,6 +11,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import runpy
 import threading
 from collections.abc import Iterator, Mapping
@@ -101,6 +102,15 @@ class RecordingMonitor(mocks.MockMonitor):
         self.registrations: list[RegisteredResource] = []
         self.stack_outputs: dict[str, Any] = {}
         self._stack_urn: str | None = None
+
+    def make_urn(self, parent: str, type_: str, name: str) -> str:
+        """URNs as the engine builds them (the SDK's mock keeps only the last parent type and
+        prefixes the root stack's type): every ancestor's type except the root stack's."""
+        if parent:
+            qualified = parent.split("::")[2]
+            if qualified != "pulumi:pulumi:Stack":
+                type_ = f"{qualified}${type_}"
+        return "urn:pulumi:" + "::".join([settings.get_stack(), settings.get_project(), type_, name])
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
         response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
@@ -201,6 +211,11 @@ class _LogCollector(logging.Handler):
         self.lines.append(record.getMessage())
 
 
+def _natural(text: str) -> list[Any]:
+    """`pool-10` after `pool-9`."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
+
+
 def _run_program(project_dir: Path) -> None:
     runpy.run_path(str(project_dir / "__main__.py"), run_name="__main__")
 
@@ -262,7 +277,8 @@ def run_stack(
     return StackRun(
         project=project,
         stack=stack,
-        resources=tuple(monitor.registrations),
+        # Registration order depends on when outputs resolve: sort for stable plans and diffs.
+        resources=tuple(sorted(monitor.registrations, key=lambda r: _natural(r.urn))),
         outputs=monitor.stack_outputs,
         logs=tuple(collector.lines),
     )

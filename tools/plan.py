@@ -88,4 +88,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout, err: TextI
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except BrokenPipeError:  # e.g. `make plan | head`
+        sys.stderr.close()
+        sys.exit(EXIT_OK)

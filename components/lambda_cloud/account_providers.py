@@ -7,7 +7,7 @@ from typing import Any
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, UpdateResult
 
 from components.lambda_cloud.base import LambdaProvider
-from components.lambda_cloud.checks import Failures, check_filesystem, check_ruleset, check_ssh_key
+from components.lambda_cloud.checks import Failures, api_rules, check_filesystem, check_ruleset, check_ssh_key
 from components.lambda_cloud.errors import LambdaApiError
 
 
@@ -72,7 +72,9 @@ class FirewallRulesetProvider(LambdaProvider):
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         replaces = _changed(olds, news, ("region",))
-        updates = _changed(olds, news, ("name", "rules"))
+        updates = _changed(olds, news, ("name",))
+        if api_rules(olds.get("rules") or []) != api_rules(news.get("rules") or []):
+            updates.append("rules")
         return DiffResult(changes=bool(replaces or updates), replaces=replaces)
 
     @staticmethod
@@ -86,7 +88,7 @@ class FirewallRulesetProvider(LambdaProvider):
         }
 
     def create(self, props: dict[str, Any]) -> CreateResult:
-        ruleset = self.client().create_firewall_ruleset(props["name"], props["region"], props["rules"])
+        ruleset = self.client().create_firewall_ruleset(props["name"], props["region"], api_rules(props["rules"]))
         return CreateResult(ruleset["id"], self._outputs(ruleset))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
@@ -98,7 +100,8 @@ class FirewallRulesetProvider(LambdaProvider):
         return ReadResult(id_, self._outputs(ruleset))
 
     def update(self, id_: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        return UpdateResult(self._outputs(self.client().update_firewall_ruleset(id_, news["name"], news["rules"])))
+        updated = self.client().update_firewall_ruleset(id_, news["name"], api_rules(news["rules"]))
+        return UpdateResult(self._outputs(updated))
 
     def delete(self, id_: str, _props: dict[str, Any]) -> None:
         try:

@@ -123,8 +123,8 @@ def _check_rule(rule: Any) -> Failures:
     elif not (
         isinstance(port_range, list)
         and len(port_range) == 2
-        and all(isinstance(p, int) and 1 <= p <= 65535 for p in port_range)
-        and port_range[0] <= port_range[1]
+        and all(_port(p) is not None for p in port_range)
+        and _port(port_range[0]) <= _port(port_range[1])  # type: ignore[operator]
     ):
         failures.append(("port_range", "must be [min, max] with 1 <= min <= max <= 65535"))
     try:
@@ -145,3 +145,22 @@ def check_filesystem(props: Mapping[str, Any]) -> Failures:
     if not isinstance(props.get("region"), str) or not props.get("region"):
         failures.append(("region", "is required"))
     return failures
+
+
+def _port(value: Any) -> int | None:
+    """The engine sends numbers as floats: 22.0 is port 22, 22.5 is no port."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not float(value).is_integer():
+        return None
+    port = int(value)
+    return port if 1 <= port <= 65535 else None
+
+
+def api_rules(rules: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rules as the API takes them: integer ports (inputs arrive from the engine as floats)."""
+    result = []
+    for rule in rules:
+        converted = dict(rule)
+        if converted.get("port_range") is not None:
+            converted["port_range"] = [int(p) for p in converted["port_range"]]
+        result.append(converted)
+    return result

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import pulumi
 from pulumi.dynamic import Resource
@@ -58,7 +58,12 @@ class LambdaInstance(Resource, module="lambda", name="Instance"):
 
     def __init__(self, resource_name: str, args: LambdaInstanceArgs, opts: pulumi.ResourceOptions | None = None):
         parent = opts.parent if opts is not None else None
-        urn = pulumi.create_urn(resource_name, f"pulumi-python:{self._resource_type_name}", parent=parent)
+        # Only the parent's URN value: an Output that depends on a component depends on all of
+        # its children, this instance included, which Pulumi rejects as a cycle.
+        parent_urn: pulumi.Output[str] | None = None
+        if parent is not None:
+            parent_urn = cast("pulumi.Output[str]", pulumi.Output.from_input(parent.urn.future()))
+        urn = pulumi.create_urn(resource_name, f"pulumi-python:{self._resource_type_name}", parent=parent_urn)
         props: dict[str, Any] = {
             "name": args.name,
             "instance_type": args.instance_type,

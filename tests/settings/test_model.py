@@ -23,6 +23,7 @@ def data_layer(store: str, **changes: Any) -> dict[str, Any]:
     return layer
 
 
+ACCESS = {"sshPublicKey": "ssh-ed25519 AAAAC3Nza ops", "sshAllowedCidrs": ["203.0.113.0/24"]}
 DR = {"awsRegion": "us-east-1", "vpcCidr": "10.40.0.0/16", "rtoSeconds": 60, "rpoSeconds": 5}
 
 BROKEN = [
@@ -93,6 +94,37 @@ BROKEN = [
     ("empty owner", "sophia:tags", {"owner": "", "costCentre": "x"}, "sophia:tags.owner"),
     ("missing cost centre", "sophia:tags", {"owner": "me"}, "sophia:tags.costCentre"),
     ("pools not a list", "sophia:gpuPools", {"name": "x"}, "sophia:gpuPools"),
+    (
+        "ssh open to the world",
+        "sophia:lambdaAccess",
+        {**ACCESS, "sshAllowedCidrs": ["0.0.0.0/0"]},
+        "sophia:lambdaAccess.sshAllowedCidrs",
+    ),
+    (
+        "ssh from a private range",
+        "sophia:lambdaAccess",
+        {**ACCESS, "sshAllowedCidrs": ["10.0.0.0/8"]},
+        "sophia:lambdaAccess.sshAllowedCidrs",
+    ),
+    (
+        "no ssh networks",
+        "sophia:lambdaAccess",
+        {**ACCESS, "sshAllowedCidrs": []},
+        "sophia:lambdaAccess.sshAllowedCidrs",
+    ),
+    (
+        "not a public key",
+        "sophia:lambdaAccess",
+        {**ACCESS, "sshPublicKey": "-----BEGIN"},
+        "sophia:lambdaAccess.sshPublicKey",
+    ),
+    ("join url not https", "sophia:clusterJoin", {"serverUrl": "http://k8s:6443"}, "sophia:clusterJoin.serverUrl"),
+    (
+        "unpinned k3s",
+        "sophia:clusterJoin",
+        {"serverUrl": "https://k8s:6443", "k3sVersion": "latest"},
+        "sophia:clusterJoin.k3sVersion",
+    ),
     ("broken structured value", "sophia:gpuPools", "[{", "sophia:gpuPools"),
 ]
 
@@ -141,6 +173,13 @@ def test_pools_need_a_lambda_region() -> None:
     config = stack_config()
     del config["sophia:lambdaRegion"]
     with pytest.raises(SettingsError, match="sophia:lambdaRegion: is required when gpuPools is not empty"):
+        parse_settings(config)
+
+
+def test_pools_need_lambda_access() -> None:
+    config = stack_config()
+    del config["sophia:lambdaAccess"]
+    with pytest.raises(SettingsError, match="sophia:lambdaAccess: is required when gpuPools is not empty"):
         parse_settings(config)
 
 

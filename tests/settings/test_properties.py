@@ -53,6 +53,12 @@ def valid_config(draw: st.DrawFn) -> dict[str, Any]:
         "lambdaRegion": region,
         "lambdaFallbackRegions": fallbacks,
         "gpuPools": [draw(valid_pool(name)) for name in names],
+        "lambdaAccess": {
+            "sshPublicKey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJ3x ops",
+            "sshAllowedCidrs": draw(
+                st.lists(st.sampled_from(["203.0.113.0/24", "198.51.100.7/32", "8.8.0.0/16"]), min_size=1, unique=True)
+            ),
+        },
         "dataLayer": {
             "redis": {
                 "masters": draw(st.integers(3, 12)),
@@ -112,6 +118,8 @@ def mutations(document: dict[str, Any]) -> list[tuple[str, Any]]:
             ),
         ),
         ("sophia:gpuPoolz", lambda d: d.update(gpuPoolz=[])),
+        ("sophia:lambdaAccess.sshAllowedCidrs", lambda d: d["lambdaAccess"].update(sshAllowedCidrs=["0.0.0.0/0"])),
+        ("sophia:lambdaAccess", lambda d: d.pop("lambdaAccess")),
     ]
 
 

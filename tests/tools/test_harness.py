@@ -24,12 +24,23 @@ def test_every_shipped_stack_runs(stack: str) -> None:
     assert run.stack == stack
     root = run.named(f"sophia-{stack}")
     assert root.type == "sophia:platform:Platform"
-    assert root.urn == f"urn:pulumi:{stack}::sophia::pulumi:pulumi:Stack$sophia:platform:Platform::sophia-{stack}"
+    assert root.urn == f"urn:pulumi:{stack}::sophia::sophia:platform:Platform::sophia-{stack}"
     assert root.parent == f"urn:pulumi:{stack}::sophia::pulumi:pulumi:Stack::sophia-{stack}"
     assert run.outputs["environment"] == stack
     # Every non-root resource hangs under another registered resource.
     urns = {r.urn for r in run.resources}
     assert all(r.parent in urns for r in run.resources if r is not root)
+
+
+def test_urns_carry_every_ancestor_type_like_the_engine() -> None:
+    run = run_stack("prod")
+    assert (
+        run.named("ai-core").urn == "urn:pulumi:prod::sophia::sophia:platform:Platform$sophia:compute:GpuPool::ai-core"
+    )
+    assert run.named("ai-core-0").urn == (
+        "urn:pulumi:prod::sophia::sophia:platform:Platform$sophia:compute:GpuPool"
+        "$pulumi-python:dynamic/lambda:Instance::ai-core-0"
+    )
 
 
 def test_runs_are_independent() -> None:

@@ -448,11 +448,9 @@ class LambdaEmulator:
         return 200, {"data": {"deleted_ids": [id]}}
 
 
-def _error(code: str, message: str, suggestion: str | None = None) -> dict[str, Any]:
-    error = {"code": code, "message": message}
-    if suggestion:
-        error["suggestion"] = suggestion
-    return {"error": error}
+def _error(code: str, message: str, suggestion: str = "Check the request and try again.") -> dict[str, Any]:
+    # Several error schemas require `suggestion`; the API sends one with most errors.
+    return {"error": {"code": code, "message": message, "suggestion": suggestion}}
 
 
 def _type_json(spec: Any) -> dict[str, Any]:
