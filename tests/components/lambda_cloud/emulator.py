@@ -103,6 +103,8 @@ class LambdaEmulator:
         burst: float = 1.5,
         validate: bool = True,
     ) -> None:
+        if validate:
+            openapi.spec()  # a missing OpenAPI document fails here, not as dropped connections later
         self.api_key = api_key
         self.time_scale = time_scale
         self.boot_s = boot_s or DEFAULT_BOOT_S

@@ -4,6 +4,7 @@ import threading
 
 import pytest
 
+from components.lambda_cloud.client import ApiKey, LambdaCloudClient
 from components.lambda_cloud.timing import Pacer, reserve_together, time_scale
 from components.lambda_cloud.watcher import InstanceWatcher
 
@@ -102,3 +103,13 @@ def test_failed_fetch_lets_the_next_caller_try() -> None:
     with pytest.raises(RuntimeError):
         watcher.fresh(0.0)
     assert watcher.fresh(0.0).instances == {}
+
+
+def test_clients_of_one_endpoint_share_pacing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each engine call unpickles its own provider and client: pacing must be per process, not per client."""
+    monkeypatch.setenv("LAMBDA_API_TIME_SCALE", "1.0")
+    first = LambdaCloudClient(ApiKey("a" * 10), "https://example.invalid/api/v1")
+    second = LambdaCloudClient(ApiKey("b" * 10), "https://example.invalid/api/v1/")
+    other = LambdaCloudClient(ApiKey("a" * 10), "https://other.invalid/api/v1")
+    assert first.pacers is second.pacers
+    assert first.pacers is not other.pacers
