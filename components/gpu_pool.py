@@ -17,7 +17,7 @@ from components.lambda_cloud.resources import (
     LambdaSshKey,
     LambdaSshKeyArgs,
 )
-from settings.model import GpuPoolSettings
+from settings.model import GpuPoolSettings, IngressRule
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,8 @@ class GpuPoolArgs:
     """Networks allowed to reach port 22."""
     tags: Mapping[str, str]
     """Cost tags (owner, cost-centre, environment) every instance carries."""
+    ingress: Sequence[IngressRule] = ()
+    """Further inbound rules beyond SSH."""
     user_data: pulumi.Input[str] | None = None
     """Optional cloud-init, e.g. `components.cloud_init.node_join_user_data`."""
 
@@ -63,6 +65,15 @@ class GpuPool(pulumi.ComponentResource):
         rules = [
             FirewallRule(protocol="tcp", port_range=(22, 22), source_network=cidr, description=f"SSH from {cidr}")
             for cidr in args.ssh_allowed_cidrs
+        ] + [
+            FirewallRule(
+                protocol=rule.protocol,
+                port_range=(rule.from_port, rule.to_port),
+                source_network=cidr,
+                description=rule.description or f"{rule.protocol} {rule.from_port}-{rule.to_port} from {cidr}",
+            )
+            for rule in args.ingress
+            for cidr in rule.cidrs
         ]
         # Rulesets are regional and an instance may land in any candidate region.
         self.firewalls = [

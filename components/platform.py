@@ -68,6 +68,7 @@ class SophiaPlatform(pulumi.ComponentResource):
                         fallback_regions=settings.lambda_fallback_regions,
                         ssh_public_key=settings.lambda_access.ssh_public_key,
                         ssh_allowed_cidrs=settings.lambda_access.ssh_allowed_cidrs,
+                        ingress=settings.lambda_access.ingress,
                         tags=cost_tags(settings),
                         user_data=user_data,
                     ),

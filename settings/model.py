@@ -146,6 +146,43 @@ class GpuPoolSettings(_Model):
         return self
 
 
+class IngressRule(_Model):
+    """Extra inbound access to the GPU instances, e.g. 443 for inference endpoints."""
+
+    protocol: str
+    """tcp or udp."""
+    from_port: Annotated[int, Strict(), Field(ge=1, le=65535)]
+    to_port: Annotated[int, Strict(), Field(ge=1, le=65535)]
+    cidrs: tuple[str, ...]
+    """IPv4 sources; the policy pack decides which ports may face 0.0.0.0/0."""
+    description: Annotated[str, Field(max_length=128)] = ""
+
+    @field_validator("protocol")
+    @classmethod
+    def _protocol(cls, value: str) -> str:
+        if value not in ("tcp", "udp"):
+            raise ValueError(f"must be tcp or udp, got {value!r}")
+        return value
+
+    @field_validator("cidrs")
+    @classmethod
+    def _cidrs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("must list at least one source network")
+        for cidr in value:
+            try:
+                ipaddress.IPv4Network(cidr, strict=True)
+            except ValueError:
+                raise ValueError(f"{cidr!r} is not an IPv4 CIDR with no host bits") from None
+        return value
+
+    @model_validator(mode="after")
+    def _range(self) -> IngressRule:
+        if self.from_port > self.to_port:
+            raise RuleError([("toPort", f"must be >= fromPort ({self.from_port}); got {self.to_port}")])
+        return self
+
+
 class LambdaAccessSettings(_Model):
     """How operators reach the GPU instances: one SSH key, SSH open only to these networks."""
 
@@ -153,6 +190,8 @@ class LambdaAccessSettings(_Model):
     """OpenSSH public key installed on every instance (ssh-ed25519, ssh-rsa or ecdsa-sha2-*)."""
     ssh_allowed_cidrs: tuple[str, ...]
     """Public IPv4 networks allowed to reach port 22; never 0.0.0.0/0."""
+    ingress: tuple[IngressRule, ...] = ()
+    """Further inbound rules for the pools' firewall rulesets."""
 
     @field_validator("ssh_public_key")
     @classmethod

@@ -59,8 +59,15 @@ class RegisteredResource:
     custom: bool
     """True for provider-managed resources, False for components."""
     delete_before_replace: bool = False
+    delete_before_replace_defined: bool = False
     retain_on_delete: bool = False
     depends_on: tuple[str, ...] = ()
+    property_dependencies: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """Input name -> URNs of the resources whose outputs flow into it."""
+    ignore_changes: tuple[str, ...] = ()
+    additional_secret_outputs: tuple[str, ...] = ()
+    custom_timeouts: tuple[str, str, str] = ("", "", "")
+    """create, update, delete timeouts as Go durations ('' when unset)."""
 
 
 @dataclass(frozen=True)
@@ -128,8 +135,17 @@ class RecordingMonitor(mocks.MockMonitor):
                 protect=bool(request.protect),
                 custom=bool(request.custom),
                 delete_before_replace=bool(request.deleteBeforeReplace),
+                delete_before_replace_defined=bool(request.deleteBeforeReplaceDefined),
                 retain_on_delete=bool(request.retainOnDelete),
                 depends_on=tuple(request.dependencies),
+                property_dependencies={key: tuple(deps.urns) for key, deps in request.propertyDependencies.items()},
+                ignore_changes=tuple(request.ignoreChanges),
+                additional_secret_outputs=tuple(request.additionalSecretOutputs),
+                custom_timeouts=(
+                    request.customTimeouts.create,
+                    request.customTimeouts.update,
+                    request.customTimeouts.delete,
+                ),
             )
         )
         return response

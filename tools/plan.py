@@ -1,6 +1,8 @@
-"""`python -m tools.plan --stack prod [--format text|json]`: what a stack would create, offline.
+"""`python -m tools.plan --stack prod [--format text|json]`: what a stack would create, what it costs
+and which policies it breaks, offline.
 
-Exit codes: 0 plan printed; 2 bad input (bad config, unreadable stack file), with one line on stderr.
+Exit codes: 0 clean; 1 a mandatory policy is violated; 2 bad input (bad stack or policy config,
+unreadable file), with one line on stderr.
 """
 
 from __future__ import annotations
@@ -10,21 +12,30 @@ import json
 import sys
 from collections import Counter
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TextIO
 
 import pulumi
 
+from catalog import HOURS_PER_MONTH
+from costing import CostReport
+from policies.pack import PACK_NAME, PACK_VERSION
 from settings import SettingsError
 from tools.harness import RegisteredResource, StackFileError, StackRun, run_stack
+from tools.plan_cost import stack_cost
+from tools.policy_eval import POLICY_CONFIG_DIR, Evaluation, PolicyConfigError, evaluate, load_policy_config
 from tools.redact import redact
 
 EXIT_OK = 0
+EXIT_VIOLATION = 1
 EXIT_BAD_INPUT = 2
 
 
-def plan_document(run: StackRun) -> dict[str, object]:
-    """The JSON plan: every resource as the engine sees it, secrets redacted."""
-    return {
+def plan_document(
+    run: StackRun, cost: CostReport | None = None, evaluation: Evaluation | None = None
+) -> dict[str, object]:
+    """The JSON plan: every resource as the engine sees it (secrets redacted), cost and policy verdicts."""
+    document: dict[str, object] = {
         "project": run.project,
         "stack": run.stack,
         "resources": [
@@ -40,6 +51,55 @@ def plan_document(run: StackRun) -> dict[str, object]:
         ],
         "outputs": redact(dict(run.outputs)),
     }
+    if cost is not None:
+        document["cost"] = {
+            "monthlyUsd": round(float(cost.monthly_usd), 2),
+            "hourlyUsd": round(float(cost.hourly_usd), 4),
+            "byGroup": {group: round(float(amount), 2) for group, amount in cost.by_group().items()},
+            "unpriced": list(cost.unpriced),
+        }
+    if evaluation is not None:
+        document["policies"] = {
+            "violations": [
+                {
+                    "policy": v.policy,
+                    "level": v.level,
+                    "severity": v.severity,
+                    "urn": v.urn,
+                    "message": v.message,
+                    "remediation": v.remediation,
+                }
+                for v in evaluation.violations
+            ],
+            "skipped": [{"policy": name, "reason": reason} for name, reason in evaluation.skipped],
+        }
+    return document
+
+
+def render_cost(cost: CostReport, budget: float | None, out: TextIO) -> None:
+    out.write("\nCost per month (catalog prices, 730 h):\n")
+    groups = cost.by_group()
+    width = max((len(g) for g in groups), default=5)
+    for group, amount in groups.items():
+        out.write(f"  {group:<{width}}  ${amount:>12,.2f}  (${amount / HOURS_PER_MONTH:,.2f}/h)\n")
+    total = cost.monthly_usd
+    share = f" of ${budget:,.0f} budget ({float(total) / budget:.0%})" if budget else ""
+    out.write(f"  {'total':<{width}}  ${total:>12,.2f}{share}\n")
+    if cost.unpriced:
+        out.write(f"  not priced (inputs unknown or not in the price tables): {len(cost.unpriced)}\n")
+
+
+def render_policies(evaluation: Evaluation, config_path: Path, out: TextIO) -> None:
+    mandatory = len(evaluation.mandatory)
+    out.write(
+        f"\nPolicies ({PACK_NAME} {PACK_VERSION}, config {config_path.name}): "
+        f"{len(evaluation.violations)} violations, {mandatory} mandatory\n"
+    )
+    for v in sorted(evaluation.violations, key=lambda v: (v.level != "mandatory", v.policy, v.urn or "")):
+        target = f" {v.resource_name}:" if v.resource_name else ""
+        out.write(f"  [{v.level}, {v.severity}] {v.policy}:{target} {v.message}\n      fix: {v.remediation}\n")
+    for name, reason in evaluation.skipped:
+        out.write(f"  [skipped] {name}: {reason}\n")
 
 
 def render_text(run: StackRun, out: TextIO) -> None:
@@ -73,17 +133,31 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout, err: TextI
     parser = argparse.ArgumentParser(prog="plan", description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--stack", default="prod", help="stack name: reads Pulumi.<stack>.yaml")
     parser.add_argument("--format", choices=("text", "json"), default="text")
+    parser.add_argument("--policy-config", type=Path, help="policy pack config (default policies/config/<stack>.json)")
     args = parser.parse_args(argv)
+    config_path = args.policy_config or POLICY_CONFIG_DIR / f"{args.stack}.json"
     try:
         run = run_stack(args.stack)
-    except (SettingsError, StackFileError, pulumi.RunError) as error:
+        evaluation = evaluate(run, load_policy_config(config_path))
+    except (SettingsError, StackFileError, PolicyConfigError, pulumi.RunError) as error:
         err.write(f"error: {error}\n")
         return EXIT_BAD_INPUT
+    cost = stack_cost(run)
     if args.format == "json":
-        json.dump(plan_document(run), out, indent=2, sort_keys=True)
+        json.dump(plan_document(run, cost, evaluation), out, indent=2, sort_keys=True)
         out.write("\n")
     else:
         render_text(run, out)
+        budget = run.outputs.get("monthlyBudgetUsd")
+        render_cost(cost, float(budget) if isinstance(budget, (int, float)) else None, out)
+        render_policies(evaluation, config_path, out)
+    if evaluation.mandatory:
+        first = evaluation.mandatory[0]
+        err.write(
+            f"error: {len(evaluation.mandatory)} mandatory policy violations, first: {first.policy} on "
+            f"{first.resource_name or 'the stack'}: {first.message}\n"
+        )
+        return EXIT_VIOLATION
     return EXIT_OK
 
 

@@ -25,3 +25,14 @@ def redact(value: Any) -> Any:
     if value == UNKNOWN:
         return COMPUTED
     return value
+
+
+def plaintext(value: Any) -> Any:
+    """A copy with every secret unwrapped: what the engine hands policies."""
+    if is_secret(value):
+        return plaintext(value.get("value"))
+    if isinstance(value, dict):
+        return {key: plaintext(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [plaintext(item) for item in value]
+    return value

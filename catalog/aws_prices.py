@@ -1,0 +1,58 @@
+"""Loader for `aws_prices.json`: the dated AWS price table the cost model uses (stdlib only)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from functools import cache
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+AWS_PRICES_PATH = Path(__file__).with_name("aws_prices.json")
+
+
+@dataclass(frozen=True)
+class AwsPrices:
+    as_of: date
+    region: str
+    source: str
+    ec2_hourly: Mapping[str, Decimal]
+    rds_hourly: Mapping[str, Decimal]
+    rds_multi_az_factor: Decimal
+    elasticache_hourly: Mapping[str, Decimal]
+    gp3_gib_month: Decimal
+    rds_gp3_gib_month: Decimal
+    eks_cluster_hourly: Decimal
+    nat_gateway_hourly: Decimal
+    route53_health_check_month: Decimal
+    route53_zone_month: Decimal
+    kms_key_month: Decimal
+
+
+def _prices(table: Mapping[str, Any]) -> Mapping[str, Decimal]:
+    return MappingProxyType({name: Decimal(str(price)) for name, price in table.items()})
+
+
+@cache
+def load_aws_prices(path: Path = AWS_PRICES_PATH) -> AwsPrices:
+    document = json.loads(path.read_text(encoding="utf-8"))
+    return AwsPrices(
+        as_of=date.fromisoformat(document["as_of"]),
+        region=document["region"],
+        source=document["source"],
+        ec2_hourly=_prices(document["ec2_hourly"]),
+        rds_hourly=_prices(document["rds_hourly"]),
+        rds_multi_az_factor=Decimal(str(document["rds_multi_az_factor"])),
+        elasticache_hourly=_prices(document["elasticache_hourly"]),
+        gp3_gib_month=Decimal(str(document["gp3_gib_month"])),
+        rds_gp3_gib_month=Decimal(str(document["rds_gp3_gib_month"])),
+        eks_cluster_hourly=Decimal(str(document["eks_cluster_hourly"])),
+        nat_gateway_hourly=Decimal(str(document["nat_gateway_hourly"])),
+        route53_health_check_month=Decimal(str(document["route53_health_check_month"])),
+        route53_zone_month=Decimal(str(document["route53_zone_month"])),
+        kms_key_month=Decimal(str(document["kms_key_month"])),
+    )

@@ -1,0 +1,40 @@
+"""Pulumi rule: in prod and dr everything that holds data is `protect`ed."""
+
+from __future__ import annotations
+
+from pulumi_policy import ReportViolation, ResourceValidationArgs, Severity
+
+from policies.common import ENVIRONMENT_PROPERTY, Category, Rule, resource_policy, strict_environment
+
+STATEFUL_TYPES = (
+    "aws:rds/instance:Instance",
+    "aws:rds/cluster:Cluster",
+    "aws:elasticache/replicationGroup:ReplicationGroup",
+    "aws:s3/bucket:Bucket",
+    "aws:s3/bucketV2:BucketV2",
+    "aws:ebs/volume:Volume",
+    "aws:efs/fileSystem:FileSystem",
+    "aws:dynamodb/table:Table",
+    "aws:kms/key:Key",
+    "kubernetes:core/v1:PersistentVolumeClaim",
+    "kubernetes:apps/v1:StatefulSet",
+    "kubernetes:postgresql.cnpg.io/v1:Cluster",
+    "pulumi-python:dynamic/lambda:Filesystem",
+)
+
+PROTECTED = Rule(
+    "pulumi-stateful-resource-protected",
+    "In prod and dr every resource that holds data must be protected (protect=True).",
+    Severity.HIGH,
+    "Pass ResourceOptions(protect=True); unprotect deliberately with `pulumi state unprotect` when retiring it.",
+    Category.SECURITY,
+    config=ENVIRONMENT_PROPERTY,
+)
+
+
+def _protected(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if strict_environment(args, PROTECTED) and not args.opts.protect:
+        report("holds data but is not protected.", None)
+
+
+POLICIES = [resource_policy(PROTECTED, STATEFUL_TYPES, _protected)]
