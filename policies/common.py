@@ -7,7 +7,7 @@ Rules import only the standard library, `pulumi_policy` and the project's stdlib
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -125,6 +125,13 @@ def tags_of(args: ResourceValidationArgs) -> dict[str, str]:
             merged.update({str(k): str(v) for k, v in (default_tags.get("tags") or {}).items()})
     merged.update({str(k): str(v) for k, v in (args.props.get("tags") or {}).items()})
     return merged
+
+
+def as_list(value: Any) -> list[Any]:
+    """Lists reach rules as the engine proxy's Sequence, not `list`: treat any non-string sequence as one."""
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        return list(value)
+    return [value]
 
 
 def truthy(value: Any) -> bool:

@@ -18,6 +18,7 @@ from policies.common import (
     ENVIRONMENT_PROPERTY,
     Category,
     Rule,
+    as_list,
     config_of,
     resource_policy,
     stack_policy,
@@ -71,7 +72,7 @@ TAGGABLE = (
     "aws:iam/role:Role",
 )
 # Data ports of the platform's stores, plus SSH: never reachable from the internet.
-DATA_PORTS: tuple[tuple[int, int], ...] = ((22, 22), (5432, 5432), (6379, 6379), (16379, 16379), (6333, 6335))
+DATA_PORTS: tuple[tuple[int, int], ...] = ((22, 22), (5432, 5432), (6333, 6335), (6379, 6379), (16379, 16379))
 WORLD = ("0.0.0.0/0", "::/0")
 
 
@@ -335,10 +336,14 @@ def _opens_data_port(protocol: Any, from_port: Any, to_port: Any) -> str | None:
     low, high = int(float(from_port or 0)), int(float(to_port or 0))
     if low <= 0 and high >= 65535:
         return "all ports"
-    for first, last in DATA_PORTS:
-        if low <= last and high >= first:
-            return f"port {first}" if first == last else f"ports {first}-{last}"
-    return None
+    opened = [
+        f"{first}" if first == last else f"{first}-{last}"
+        for first, last in DATA_PORTS
+        if low <= last and high >= first
+    ]
+    if not opened:
+        return None
+    return ("port " if len(opened) == 1 and "-" not in opened[0] else "ports ") + ", ".join(opened)
 
 
 def _sg_data_ports(args: ResourceValidationArgs, report: ReportViolation) -> None:
@@ -413,10 +418,6 @@ IAM_NO_ADMIN = Rule(
 )
 
 
-def _as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
-
-
 def _iam_no_admin(args: ResourceValidationArgs, report: ReportViolation) -> None:
     document = args.props.get("policy")
     if isinstance(document, str):
@@ -425,10 +426,10 @@ def _iam_no_admin(args: ResourceValidationArgs, report: ReportViolation) -> None
         except ValueError:
             report("the policy document is not valid JSON.", None)
             return
-    for statement in _as_list((document or {}).get("Statement") or []):
+    for statement in as_list((document or {}).get("Statement") or []):
         if statement.get("Effect") != "Allow":
             continue
-        if "*" in _as_list(statement.get("Action")) and "*" in _as_list(statement.get("Resource")):
+        if "*" in as_list(statement.get("Action")) and "*" in as_list(statement.get("Resource")):
             report("a statement allows Action '*' on Resource '*'.", None)
 
 

@@ -11,7 +11,7 @@ from pulumi_policy import ReportViolation, ResourceValidationArgs, Severity, Sta
 
 from catalog.aws_prices import load_aws_prices
 from costing import estimate
-from policies.common import Category, Rule, config_of, resource_policy, stack_policy
+from policies.common import Category, Rule, as_list, config_of, resource_policy, stack_policy
 
 LAMBDA_INSTANCE = "pulumi-python:dynamic/lambda:Instance"
 
@@ -143,7 +143,7 @@ CLASS_PROPERTY = {
 def _aws_classes(args: ResourceValidationArgs, report: ReportViolation) -> None:
     allowed = set(config_of(args, AWS_CLASSES)["allowedClasses"])
     value = args.props.get(CLASS_PROPERTY[args.resource_type])
-    for chosen in value if isinstance(value, list) else [value]:
+    for chosen in as_list(value):
         if chosen not in allowed:
             report(f"{chosen} is not an allowed class.", None)
 

@@ -47,7 +47,7 @@ PUBLIC_DATA_PORTS = Rule(
     "Reach data stores over the private network; open a port to 0.0.0.0/0 only for public endpoints such as 443.",
     Category.SECURITY,
 )
-DATA_PORTS = ((5432, 5432), (6379, 6379), (16379, 16379), (6333, 6335))
+DATA_PORTS = ((5432, 5432), (6333, 6335), (6379, 6379), (16379, 16379))
 
 
 def _public_data_ports(args: ResourceValidationArgs, report: ReportViolation) -> None:

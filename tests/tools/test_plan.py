@@ -89,3 +89,80 @@ def test_cli_process_prints_no_traceback(tmp_path: Path) -> None:
         "error: invalid stack config: sophia:dataLayer.postgres.storageGib: is required; "
         "sophia:dataLayer.postgres.storageGb: unknown key; allowed here: readReplicas, storageGib"
     ]
+
+
+PROD_POLICY_CONFIG = str(PROJECT_ROOT / "policies" / "config" / "prod.json")
+
+
+def plan_edited_prod(edit: tuple[str, str], *extra: str) -> tuple[int, str, str]:
+    """`make plan` on a copy of Pulumi.prod.yaml with one edit, checked against prod's policy config."""
+    stack = PROJECT_ROOT / "Pulumi.policy-test.yaml"
+    text = (PROJECT_ROOT / "Pulumi.prod.yaml").read_text()
+    assert edit[0] in text
+    stack.write_text(text.replace(edit[0], edit[1]))
+    try:
+        return run_plan("--stack", "policy-test", "--policy-config", PROD_POLICY_CONFIG, *extra)
+    finally:
+        stack.unlink()
+
+
+def test_opening_postgres_to_the_world_fails_naming_policy_and_resource() -> None:
+    code, out, err = plan_edited_prod(
+        (
+            "    sshAllowedCidrs: [203.0.113.0/24]\n",
+            "    sshAllowedCidrs: [203.0.113.0/24]\n"
+            "    ingress: [{protocol: tcp, fromPort: 5432, toPort: 5432, cidrs: [0.0.0.0/0]}]\n",
+        )
+    )
+    assert code == plan.EXIT_VIOLATION
+    assert "[mandatory, critical] lambda-cloud-firewall-no-public-data-ports: ai-core-firewall-us-west-1:" in out
+    assert err.startswith(
+        "error: 12 mandatory policy violations, first: lambda-cloud-firewall-no-public-data-ports on "
+    )
+
+
+def test_forty_h100_nodes_fail_on_type_bounds_and_budget() -> None:
+    code, out, err = plan_edited_prod(
+        (
+            "instanceType: gpu_1x_gh200\n      min: 2\n      desired: 2\n      max: 10",
+            "instanceType: gpu_8x_h100_sxm5\n      min: 40\n      desired: 40\n      max: 40",
+        ),
+        "--format",
+        "json",
+    )
+    assert code == plan.EXIT_VIOLATION
+    document = json.loads(out)
+    violations = document["policies"]["violations"]
+    typed = [v for v in violations if v["policy"] == "lambda-cloud-instance-type-allowed"]
+    assert len(typed) == 40
+    assert typed[0]["urn"].endswith("::ai-core-0")
+    assert {v["policy"] for v in violations} == {
+        "lambda-cloud-instance-type-allowed",
+        "sophia-gpupool-size-bounds",
+        "sophia-cost-stack-budget",
+    }
+    assert document["cost"]["byGroup"]["gpu-pool/ai-core"] == round(40 * 23.92 * 730, 2)
+    assert "lambda-cloud-instance-type-allowed on ai-core-0" in err
+
+
+def test_clean_plan_reports_cost_and_no_violations() -> None:
+    code, out, _ = run_plan("--stack", "prod", "--format", "json")
+    assert code == 0
+    document = json.loads(out)
+    assert document["policies"] == {"violations": [], "skipped": []}
+    assert document["cost"]["monthlyUsd"] == round(7.91 * 730, 2)
+    code, text, _ = run_plan("--stack", "prod")
+    assert "  total              $    5,774.30 of $15,000 budget (38%)\n" in text
+    assert "Policies (sophia-guardrails 0.1.0, config prod.json): 0 violations, 0 mandatory\n" in text
+
+
+def test_missing_or_bad_policy_config_is_bad_input(tmp_path: Path) -> None:
+    code, _, err = run_plan("--stack", "prod", "--policy-config", str(tmp_path / "none.json"))
+    assert code == plan.EXIT_BAD_INPUT
+    assert err.startswith("error: cannot read policy config")
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"sophia-cost-stack-budget": {"monthlyBudgetUsd": 0}}))
+    code, _, err = run_plan("--stack", "prod", "--policy-config", str(bad))
+    assert code == plan.EXIT_BAD_INPUT
+    assert "policy config sophia-cost-stack-budget.monthlyBudgetUsd" in err
+    assert err.count("\n") == 1
