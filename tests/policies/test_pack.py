@@ -162,3 +162,9 @@ def test_the_entry_point_serves_the_pack_over_grpc() -> None:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_every_policy_has_a_test_that_names_it() -> None:
+    tests = "".join(p.read_text() for p in Path(__file__).parent.glob("test_*.py") if p.name != "test_pack.py")
+    untested = [p.name for p in all_policies() if f'"{p.name}"' not in tests]
+    assert untested == []
