@@ -3,7 +3,9 @@
 # Listed in one place so `make test` on a fresh machine and CI install the same set.
 set -euo pipefail
 
-packages=()   # filled by the issues that add real-server tests
+# redis-server/redis-tools and postgresql-15 (with pgbench): the real-server tests of the
+# data layer's generated configuration; openssl makes their throwaway TLS certificates.
+packages=(redis-server redis-tools postgresql-15 postgresql-client-15 openssl)
 
 missing=()
 for pkg in "${packages[@]}"; do
