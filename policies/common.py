@@ -127,6 +127,17 @@ def tags_of(args: ResourceValidationArgs) -> dict[str, str]:
     return merged
 
 
+# Ports of the platform's data stores: PostgreSQL, Qdrant (HTTP, gRPC, p2p), Redis and its cluster bus.
+DATA_PORTS: tuple[tuple[int, int], ...] = ((5432, 5432), (6333, 6335), (6379, 6379), (16379, 16379))
+
+
+def ranges_opened(low: float, high: float, ranges: Iterable[tuple[int, int]]) -> list[str]:
+    """Which of `ranges` the inclusive port range [low, high] touches, as '5432' or '6333-6335'."""
+    return [
+        f"{first}" if first == last else f"{first}-{last}" for first, last in ranges if low <= last and high >= first
+    ]
+
+
 def as_list(value: Any) -> list[Any]:
     """Lists reach rules as the engine proxy's Sequence, not `list`: treat any non-string sequence as one."""
     if isinstance(value, Sequence) and not isinstance(value, str):

@@ -15,11 +15,13 @@ from pulumi_policy import (
 )
 
 from policies.common import (
+    DATA_PORTS,
     ENVIRONMENT_PROPERTY,
     Category,
     Rule,
     as_list,
     config_of,
+    ranges_opened,
     resource_policy,
     stack_policy,
     strict_environment,
@@ -72,7 +74,7 @@ TAGGABLE = (
     "aws:iam/role:Role",
 )
 # Data ports of the platform's stores, plus SSH: never reachable from the internet.
-DATA_PORTS: tuple[tuple[int, int], ...] = ((22, 22), (5432, 5432), (6333, 6335), (6379, 6379), (16379, 16379))
+SSH_AND_DATA_PORTS = ((22, 22), *DATA_PORTS)
 WORLD = ("0.0.0.0/0", "::/0")
 
 
@@ -336,11 +338,7 @@ def _opens_data_port(protocol: Any, from_port: Any, to_port: Any) -> str | None:
     low, high = int(float(from_port or 0)), int(float(to_port or 0))
     if low <= 0 and high >= 65535:
         return "all ports"
-    opened = [
-        f"{first}" if first == last else f"{first}-{last}"
-        for first, last in DATA_PORTS
-        if low <= last and high >= first
-    ]
+    opened = ranges_opened(low, high, SSH_AND_DATA_PORTS)
     if not opened:
         return None
     return ("port " if len(opened) == 1 and "-" not in opened[0] else "ports ") + ", ".join(opened)

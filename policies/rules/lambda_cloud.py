@@ -8,7 +8,7 @@ from typing import Any
 from pulumi_policy import ReportViolation, ResourceValidationArgs, Severity, StackValidationArgs
 
 from catalog import load_lambda_catalog
-from policies.common import Category, Rule, config_of, resource_policy, stack_policy
+from policies.common import DATA_PORTS, Category, Rule, config_of, ranges_opened, resource_policy, stack_policy
 
 LAMBDA_INSTANCE = "pulumi-python:dynamic/lambda:Instance"
 LAMBDA_RULESET = "pulumi-python:dynamic/lambda:FirewallRuleset"
@@ -47,7 +47,6 @@ PUBLIC_DATA_PORTS = Rule(
     "Reach data stores over the private network; open a port to 0.0.0.0/0 only for public endpoints such as 443.",
     Category.SECURITY,
 )
-DATA_PORTS = ((5432, 5432), (6333, 6335), (6379, 6379), (16379, 16379))
 
 
 def _public_data_ports(args: ResourceValidationArgs, report: ReportViolation) -> None:
@@ -60,7 +59,7 @@ def _public_data_ports(args: ResourceValidationArgs, report: ReportViolation) ->
         if rule.get("protocol") != "tcp":
             continue
         low, high = (float(p) for p in (rule.get("port_range") or [0, 0])[:2])
-        opened = [f"{a}" if a == b else f"{a}-{b}" for a, b in DATA_PORTS if low <= b and high >= a]
+        opened = ranges_opened(low, high, DATA_PORTS)
         if opened:
             report(f"rule {index} opens {', '.join(opened)} to 0.0.0.0/0.", None)
 
