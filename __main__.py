@@ -15,7 +15,11 @@ except SettingsError as error:
 settings = stack_config.settings
 platform = SophiaPlatform(
     f"sophia-{settings.environment.value}",
-    PlatformArgs(settings=settings, cluster_join_token=stack_config.cluster_join_token),
+    PlatformArgs(
+        settings=settings,
+        cluster_join_token=stack_config.cluster_join_token,
+        kubeconfig=stack_config.kubeconfig,
+    ),
 )
 
 pulumi.export("environment", settings.environment.value)

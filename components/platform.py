@@ -8,9 +8,10 @@ import pulumi
 import pulumi_aws as aws
 
 from components.cloud_init import node_join_user_data
+from components.data_namespace import DataNamespace, DataNamespaceArgs
 from components.gpu_pool import GpuPool, GpuPoolArgs
 from components.tags import cost_tags
-from settings.model import StackSettings
+from settings.model import Environment, StackSettings
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,8 @@ class PlatformArgs:
     """The stack's validated settings."""
     cluster_join_token: pulumi.Output[str] | None = None
     """Secret join token, when `settings.cluster_join` is set."""
+    kubeconfig: pulumi.Output[str] | None = None
+    """Secret kubeconfig of the primary cluster, when `settings.kubernetes` is set."""
 
 
 class SophiaPlatform(pulumi.ComponentResource):
@@ -43,6 +46,17 @@ class SophiaPlatform(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self),
             )
         self.gpu_pools = self._gpu_pools(name, args)
+        self.data_namespace = None
+        if settings.kubernetes is not None and args.kubeconfig is not None:
+            self.data_namespace = DataNamespace(
+                f"{name}-data",
+                DataNamespaceArgs(
+                    kubernetes=settings.kubernetes,
+                    kubeconfig=args.kubeconfig,
+                    protect=settings.environment is Environment.PROD,
+                ),
+                pulumi.ResourceOptions(parent=self),
+            )
         self.register_outputs({})
 
     def _gpu_pools(self, name: str, args: PlatformArgs) -> list[GpuPool]:

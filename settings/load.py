@@ -21,6 +21,7 @@ NAMESPACE = "sophia"
 SECRET_KEYS: Mapping[str, str] = {
     "lambdaApiKey": "Lambda Cloud API key (pulumi config set --secret sophia:lambdaApiKey ...)",
     "clusterJoinToken": "cluster join token (pulumi config set --secret sophia:clusterJoinToken ...)",
+    "kubeconfig": "kubeconfig of the primary cluster (pulumi config set --secret sophia:kubeconfig < kubeconfig)",
 }
 PROVIDER_KEYS = frozenset({"lambdaApiUrl"})
 _PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")

@@ -31,6 +31,7 @@ Count = Annotated[int, Strict(), Field(ge=0)]
 PositiveCount = Annotated[int, Strict(), Field(ge=1)]
 
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _CLOCK = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 # Characters AWS accepts in tag values, which are the strictest of our targets.
 _TAG_VALUE = re.compile(r"^[A-Za-z0-9 _.:/=+\-@]{1,128}$")
@@ -243,6 +244,43 @@ class ClusterJoinSettings(_Model):
         return value
 
 
+class KubernetesSettings(_Model):
+    """The primary region's Kubernetes cluster, reached with the secret `sophia:kubeconfig`."""
+
+    version: str
+    """Cluster version (major.minor); objects are validated against its schemas."""
+    storage_class: str
+    """StorageClass for the data stores' volumes (its reclaim policy should be Retain)."""
+    data_namespace: str = "sophia-data"
+    """Namespace of the data stores; default-deny NetworkPolicy."""
+    client_namespaces: tuple[str, ...] = ("sophia-apps",)
+    """Namespaces whose pods may reach the stores' client ports."""
+    monitoring_namespace: str = "monitoring"
+    """Namespace whose Prometheus may scrape the exporters."""
+
+    @field_validator("version")
+    @classmethod
+    def _version(cls, value: str) -> str:
+        match = re.fullmatch(r"1\.(\d+)", value)
+        if match is None or not 28 <= int(match.group(1)) <= 37:
+            raise ValueError(f"must be a supported Kubernetes minor version 1.28 to 1.37, got {value!r}")
+        return value
+
+    @field_validator("storage_class", "data_namespace", "monitoring_namespace")
+    @classmethod
+    def _dns_label(cls, value: str) -> str:
+        if not _DNS_LABEL.match(value):
+            raise ValueError(f"must be a DNS label (lowercase letters, digits, dashes; at most 63), got {value!r}")
+        return value
+
+    @field_validator("client_namespaces")
+    @classmethod
+    def _dns_labels(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for name in value:
+            cls._dns_label(name)
+        return value
+
+
 class RedisSettings(_Model):
     """Redis Cluster: shards (masters) and their replicas."""
 
@@ -372,6 +410,8 @@ class StackSettings(_Model):
     """If set, instances join the cluster at boot (needs the secret sophia:clusterJoinToken)."""
     data_layer: DataLayerSettings
     """Sizes of Redis, PostgreSQL and Qdrant."""
+    kubernetes: KubernetesSettings | None = None
+    """The primary region's cluster; required in prod and dev (dr runs on AWS)."""
     dr: DrSettings | None = None
     """The DR region; required in the dr environment."""
     monthly_budget_usd: Annotated[Decimal, Field(gt=0, allow_inf_nan=False)]
@@ -415,6 +455,8 @@ class StackSettings(_Model):
             problems.append(("lambdaFallbackRegions", f"must not repeat the primary region {self.lambda_region}"))
         if self.environment is Environment.DR and self.dr is None:
             problems.append(("dr", "is required when environment is dr"))
+        if self.environment is not Environment.DR and self.kubernetes is None:
+            problems.append(("kubernetes", f"is required when environment is {self.environment.value}"))
         if problems:
             raise RuleError(problems)
         return self

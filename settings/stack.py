@@ -21,6 +21,8 @@ class StackConfig:
     """Only where the stack has GPU pools; the dynamic provider reads it itself at call time."""
     cluster_join_token: pulumi.Output[str] | None = None
     """Only where `clusterJoin` is set."""
+    kubeconfig: pulumi.Output[str] | None = None
+    """Only where `kubernetes` is set."""
 
 
 def engine_config() -> dict[str, str]:
@@ -38,7 +40,15 @@ def load_stack_config() -> StackConfig:
     """Validate everything first; only then touch secrets. Raises `SettingsError`."""
     config = engine_config()
     settings = parse_settings(config)
-    needed = (["lambdaApiKey"] if settings.gpu_pools else []) + (["clusterJoinToken"] if settings.cluster_join else [])
+    needed = [
+        key
+        for key, wanted in (
+            ("lambdaApiKey", bool(settings.gpu_pools)),
+            ("clusterJoinToken", settings.cluster_join is not None),
+            ("kubeconfig", settings.kubernetes is not None),
+        )
+        if wanted
+    ]
     secret_keys = engine_secret_keys()
     problems = []
     for key in needed:
@@ -50,8 +60,10 @@ def load_stack_config() -> StackConfig:
     if problems:
         raise SettingsError(problems)
     stack_config = pulumi.Config(NAMESPACE)
+    secrets = {key: stack_config.require_secret(key) for key in needed}
     return StackConfig(
         settings=settings,
-        lambda_api_key=stack_config.require_secret("lambdaApiKey") if "lambdaApiKey" in needed else None,
-        cluster_join_token=(stack_config.require_secret("clusterJoinToken") if "clusterJoinToken" in needed else None),
+        lambda_api_key=secrets.get("lambdaApiKey"),
+        cluster_join_token=secrets.get("clusterJoinToken"),
+        kubeconfig=secrets.get("kubeconfig"),
     )

@@ -183,6 +183,29 @@ def test_pools_need_lambda_access() -> None:
         parse_settings(config)
 
 
+def test_primary_environments_need_kubernetes() -> None:
+    config = stack_config()
+    del config["sophia:kubernetes"]
+    with pytest.raises(SettingsError, match="sophia:kubernetes: is required when environment is prod"):
+        parse_settings(config)
+
+
+@pytest.mark.parametrize(
+    ("change", "key"),
+    [
+        ({"version": "1.9"}, "sophia:kubernetes.version"),
+        ({"version": "latest"}, "sophia:kubernetes.version"),
+        ({"storageClass": "Fast_SSD"}, "sophia:kubernetes.storageClass"),
+        ({"clientNamespaces": ["ok", "Not OK"]}, "sophia:kubernetes.clientNamespaces"),
+    ],
+)
+def test_kubernetes_settings(change: dict[str, Any], key: str) -> None:
+    kubernetes = {**decoded(stack_config(), "sophia:kubernetes"), **change}
+    with pytest.raises(SettingsError) as caught:
+        parse_settings(with_value(stack_config(), "sophia:kubernetes", kubernetes))
+    assert caught.value.keys == (key,)
+
+
 def test_dr_environment_needs_dr_section() -> None:
     config = stack_config("dr")
     del config["sophia:dr"]

@@ -76,6 +76,12 @@ def valid_config(draw: st.DrawFn) -> dict[str, Any]:
         "monthlyBudgetUsd": str(draw(st.integers(1, 10**7))),
         "tags": {"owner": "platform", "costCentre": draw(st.from_regex(r"[a-z0-9-]{1,20}", fullmatch=True))},
     }
+    if environment != "dr" or draw(st.booleans()):
+        document["kubernetes"] = {
+            "version": f"1.{draw(st.integers(28, 37))}",
+            "storageClass": "fast-ssd",
+            "clientNamespaces": draw(st.lists(st.sampled_from(["sophia-apps", "ml", "web"]), unique=True)),
+        }
     if environment == "dr" or draw(st.booleans()):
         second = draw(st.integers(0, 255))
         document["dr"] = {
@@ -120,6 +126,7 @@ def mutations(document: dict[str, Any]) -> list[tuple[str, Any]]:
         ("sophia:gpuPoolz", lambda d: d.update(gpuPoolz=[])),
         ("sophia:lambdaAccess.sshAllowedCidrs", lambda d: d["lambdaAccess"].update(sshAllowedCidrs=["0.0.0.0/0"])),
         ("sophia:lambdaAccess", lambda d: d.pop("lambdaAccess")),
+        ("sophia:kubernetes.version", lambda d: d.update(kubernetes={"version": "1.99", "storageClass": "x"})),
     ]
 
 

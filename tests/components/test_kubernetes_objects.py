@@ -1,0 +1,55 @@
+"""Every Kubernetes object the stacks render is valid for the cluster version in settings."""
+
+from __future__ import annotations
+
+import pytest
+
+from components.postgres_config import replication_parameters, synchronous_replication
+from settings import parse_settings
+from tests.helpers import stack_config
+from tests.k8s_schemas import kubernetes_objects, validate_custom_resource, validate_manifest
+from tools.harness import run_stack
+
+
+@pytest.mark.parametrize("stack", ["prod", "dev"])
+def test_rendered_objects_match_the_cluster_schemas(stack: str) -> None:
+    settings = parse_settings(stack_config(stack))
+    assert settings.kubernetes is not None
+    objects = kubernetes_objects(run_stack(stack))
+    kinds = {manifest["kind"] for _, manifest in objects}
+    assert {"Namespace", "NetworkPolicy"} <= kinds
+    problems = {name: validate_manifest(manifest, settings.kubernetes.version) for name, manifest in objects}
+    assert {name: errors for name, errors in problems.items() if errors} == {}
+
+
+def test_the_validator_rejects_a_broken_object() -> None:
+    broken = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "x", "labels": {"a": 1}}}
+    assert validate_manifest(broken, "1.31") != []
+    unknown_field = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": "x"},
+        "spec": {"podSelector": {}, "policyTypez": ["Ingress"]},
+    }
+    assert validate_manifest(unknown_field, "1.31") != []
+
+
+def cnpg_cluster(**spec_changes: object) -> dict[str, object]:
+    spec: dict[str, object] = {
+        "instances": 3,
+        "storage": {"size": "500Gi", "storageClass": "fast-ssd-retain"},
+        "postgresql": {"parameters": replication_parameters(), "synchronous": synchronous_replication(2)},
+        "monitoring": {"enablePodMonitor": True},
+    }
+    spec.update(spec_changes)
+    return {"apiVersion": "postgresql.cnpg.io/v1", "kind": "Cluster", "metadata": {"name": "pg"}, "spec": spec}
+
+
+def test_generated_postgres_settings_fit_the_cloudnative_pg_crd() -> None:
+    assert validate_custom_resource(cnpg_cluster()) == []
+
+
+def test_the_crd_validator_rejects_what_the_operator_would() -> None:
+    bad_sync = cnpg_cluster(postgresql={"synchronous": {"method": "all", "number": 1}})
+    assert any("synchronous.method" in e for e in validate_custom_resource(bad_sync))
+    assert validate_custom_resource({"apiVersion": "example.com/v1", "kind": "Widget"}) != []
