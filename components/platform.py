@@ -10,6 +10,7 @@ import pulumi_aws as aws
 from components.cloud_init import node_join_user_data
 from components.data_namespace import DataNamespace, DataNamespaceArgs
 from components.gpu_pool import GpuPool, GpuPoolArgs
+from components.redis_cluster import RedisCluster, RedisClusterArgs
 from components.tags import cost_tags
 from settings.model import Environment, StackSettings
 
@@ -56,6 +57,23 @@ class SophiaPlatform(pulumi.ComponentResource):
                     protect=settings.environment is Environment.PROD,
                 ),
                 pulumi.ResourceOptions(parent=self),
+            )
+            kubernetes = settings.kubernetes
+            self.redis = RedisCluster(
+                "redis",
+                RedisClusterArgs(
+                    redis=settings.data_layer.redis,
+                    namespace=kubernetes.data_namespace,
+                    storage_class=kubernetes.storage_class,
+                    client_namespaces=kubernetes.client_namespaces,
+                    monitoring_namespace=kubernetes.monitoring_namespace,
+                    protect=settings.environment is Environment.PROD,
+                ),
+                pulumi.ResourceOptions(
+                    parent=self.data_namespace,
+                    provider=self.data_namespace.provider,
+                    depends_on=[self.data_namespace.namespace_resource],
+                ),
             )
         self.register_outputs({})
 

@@ -13,7 +13,7 @@ import kubernetes_validate
 import yaml
 from jsonschema import Draft202012Validator
 
-from tools.harness import StackRun
+from tools.harness import UNKNOWN, StackRun
 from tools.redact import plaintext
 
 CRD_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "reference" / "crds"
@@ -76,6 +76,15 @@ def kubernetes_objects(run: StackRun) -> list[tuple[str, dict[str, Any]]]:
     for resource in run.resources:
         if not resource.type.startswith("kubernetes:") or resource.type.startswith(NOT_OBJECTS):
             continue
-        manifest = plaintext(dict(resource.inputs))
+        manifest = _known(plaintext(dict(resource.inputs)))
         objects.append((resource.name, manifest))
     return objects
+
+
+def _known(value: Any) -> Any:
+    """Drop values computed at deploy time (unknown in a preview): the schema cannot judge them."""
+    if isinstance(value, dict):
+        return {k: _known(v) for k, v in value.items() if v != UNKNOWN}
+    if isinstance(value, list):
+        return [_known(v) for v in value if v != UNKNOWN]
+    return value

@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from tools.harness import StackRun
+from tools.harness import UNKNOWN, StackRun
 from tools.redact import is_secret
 
 SECRET_KEY = re.compile(
@@ -37,9 +37,9 @@ def _walk(value: Any, path: str) -> Iterator[str]:
     if isinstance(value, dict):
         for key, item in value.items():
             child = f"{path}.{key}" if path else str(key)
-            if key not in NOT_SECRETS and SECRET_KEY.search(_camel_to_words(str(key))) and _has_value(item):
-                if not is_secret(item):
-                    yield child
+            # Credentials are scalars; an object under such a key (a Kubernetes `secret:` volume) is walked.
+            if key not in NOT_SECRETS and SECRET_KEY.search(_camel_to_words(str(key))) and _is_credential(item):
+                yield child
                 continue
             yield from _walk(item, child)
     elif isinstance(value, list):
@@ -47,5 +47,5 @@ def _walk(value: Any, path: str) -> Iterator[str]:
             yield from _walk(item, f"{path}[{index}]")
 
 
-def _has_value(value: Any) -> bool:
-    return value not in (None, "", [], {})
+def _is_credential(value: Any) -> bool:
+    return isinstance(value, (str, int, float)) and not isinstance(value, bool) and value not in ("", UNKNOWN)

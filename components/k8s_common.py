@@ -1,0 +1,78 @@
+"""Pod and container settings every data store shares (pure helpers, no resources)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pulumi_kubernetes as k8s
+
+
+def labels(app: str, component: str) -> dict[str, str]:
+    return {
+        "app.kubernetes.io/name": app,
+        "app.kubernetes.io/component": component,
+        "app.kubernetes.io/part-of": "sophia",
+        "app.kubernetes.io/managed-by": "pulumi",
+        "sophia.ai/tier": "data",
+    }
+
+
+def pod_security(user: int) -> k8s.core.v1.PodSecurityContextArgs:
+    """The restricted Pod Security profile: non-root, a fixed UID/GID, RuntimeDefault seccomp."""
+    return k8s.core.v1.PodSecurityContextArgs(
+        run_as_non_root=True,
+        run_as_user=user,
+        run_as_group=user,
+        fs_group=user,
+        seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
+    )
+
+
+def container_security() -> k8s.core.v1.SecurityContextArgs:
+    return k8s.core.v1.SecurityContextArgs(
+        allow_privilege_escalation=False,
+        read_only_root_filesystem=True,
+        run_as_non_root=True,
+        capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
+    )
+
+
+def resources(cpu: str, memory: str, cpu_limit: str | None = None) -> k8s.core.v1.ResourceRequirementsArgs:
+    return k8s.core.v1.ResourceRequirementsArgs(
+        requests={"cpu": cpu, "memory": memory},
+        limits={"cpu": cpu_limit or cpu, "memory": memory},
+    )
+
+
+def spread_across_nodes(match: Mapping[str, str]) -> k8s.core.v1.AffinityArgs:
+    """Prefer one pod per node; preferred, not required, so a short node count still schedules."""
+    return k8s.core.v1.AffinityArgs(
+        pod_anti_affinity=k8s.core.v1.PodAntiAffinityArgs(
+            preferred_during_scheduling_ignored_during_execution=[
+                k8s.core.v1.WeightedPodAffinityTermArgs(
+                    weight=100,
+                    pod_affinity_term=k8s.core.v1.PodAffinityTermArgs(
+                        topology_key="kubernetes.io/hostname",
+                        label_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=dict(match)),
+                    ),
+                )
+            ]
+        )
+    )
+
+
+def namespace_selector(name: str) -> k8s.networking.v1.NetworkPolicyPeerArgs:
+    return k8s.networking.v1.NetworkPolicyPeerArgs(
+        namespace_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"kubernetes.io/metadata.name": name})
+    )
+
+
+def dns_egress() -> k8s.networking.v1.NetworkPolicyEgressRuleArgs:
+    """Name resolution through the cluster DNS, which every pod needs under default-deny egress."""
+    return k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+        to=[namespace_selector("kube-system")],
+        ports=[
+            k8s.networking.v1.NetworkPolicyPortArgs(protocol="UDP", port=53),
+            k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=53),
+        ],
+    )
