@@ -19,6 +19,7 @@ platform = SophiaPlatform(
         settings=settings,
         cluster_join_token=stack_config.cluster_join_token,
         kubeconfig=stack_config.kubeconfig,
+        backup_credentials=stack_config.backup_credentials,
     ),
 )
 

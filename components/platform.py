@@ -10,6 +10,7 @@ import pulumi_aws as aws
 from components.cloud_init import node_join_user_data
 from components.data_namespace import DataNamespace, DataNamespaceArgs
 from components.gpu_pool import GpuPool, GpuPoolArgs
+from components.postgres_cluster import PostgresCluster, PostgresClusterArgs
 from components.redis_cluster import RedisCluster, RedisClusterArgs
 from components.tags import cost_tags
 from settings.model import Environment, StackSettings
@@ -25,6 +26,8 @@ class PlatformArgs:
     """Secret join token, when `settings.cluster_join` is set."""
     kubeconfig: pulumi.Output[str] | None = None
     """Secret kubeconfig of the primary cluster, when `settings.kubernetes` is set."""
+    backup_credentials: tuple[pulumi.Output[str], pulumi.Output[str]] | None = None
+    """Secret S3 credentials of the backup writer, when `settings.backups` is set."""
 
 
 class SophiaPlatform(pulumi.ComponentResource):
@@ -63,6 +66,27 @@ class SophiaPlatform(pulumi.ComponentResource):
                 "redis",
                 RedisClusterArgs(
                     redis=settings.data_layer.redis,
+                    namespace=kubernetes.data_namespace,
+                    storage_class=kubernetes.storage_class,
+                    client_namespaces=kubernetes.client_namespaces,
+                    monitoring_namespace=kubernetes.monitoring_namespace,
+                    protect=settings.environment is Environment.PROD,
+                ),
+                pulumi.ResourceOptions(
+                    parent=self.data_namespace,
+                    provider=self.data_namespace.provider,
+                    depends_on=[self.data_namespace.namespace_resource],
+                ),
+            )
+            # Both guaranteed by settings validation wherever kubernetes is set.
+            assert settings.backups is not None
+            assert args.backup_credentials is not None
+            self.postgres = PostgresCluster(
+                "postgres",
+                PostgresClusterArgs(
+                    postgres=settings.data_layer.postgres,
+                    backups=settings.backups,
+                    backup_credentials=args.backup_credentials,
                     namespace=kubernetes.data_namespace,
                     storage_class=kubernetes.storage_class,
                     client_namespaces=kubernetes.client_namespaces,

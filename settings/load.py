@@ -22,6 +22,10 @@ SECRET_KEYS: Mapping[str, str] = {
     "lambdaApiKey": "Lambda Cloud API key (pulumi config set --secret sophia:lambdaApiKey ...)",
     "clusterJoinToken": "cluster join token (pulumi config set --secret sophia:clusterJoinToken ...)",
     "kubeconfig": "kubeconfig of the primary cluster (pulumi config set --secret sophia:kubeconfig < kubeconfig)",
+    "backupAccessKeyId": "access key id of the backup writer (pulumi config set --secret sophia:backupAccessKeyId ...)",
+    "backupSecretAccessKey": (
+        "secret key of the backup writer (pulumi config set --secret sophia:backupSecretAccessKey ...)"
+    ),
 }
 PROVIDER_KEYS = frozenset({"lambdaApiUrl"})
 _PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")

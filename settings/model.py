@@ -281,6 +281,33 @@ class KubernetesSettings(_Model):
         return value
 
 
+class BackupSettings(_Model):
+    """Where the primary region's stores send backups (WAL, base backups, snapshots)."""
+
+    s3_bucket: str
+    """S3 bucket (replicated to the DR region by the dr stack)."""
+    s3_region: str
+    """AWS region of the bucket."""
+    retention_days: PositiveCount = 30
+    """How long backups are kept."""
+
+    @field_validator("s3_bucket")
+    @classmethod
+    def _bucket(cls, value: str) -> str:
+        if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", value):
+            raise ValueError(
+                f"must be a valid S3 bucket name (3-63 lowercase letters, digits, dots, dashes), got {value!r}"
+            )
+        return value
+
+    @field_validator("s3_region")
+    @classmethod
+    def _region(cls, value: str) -> str:
+        if value not in AWS_REGIONS:
+            raise ValueError(f"unknown AWS region {value!r} (e.g. 'us-east-1')")
+        return value
+
+
 class RedisSettings(_Model):
     """Redis Cluster: shards (masters) and their replicas."""
 
@@ -412,6 +439,8 @@ class StackSettings(_Model):
     """Sizes of Redis, PostgreSQL and Qdrant."""
     kubernetes: KubernetesSettings | None = None
     """The primary region's cluster; required in prod and dev (dr runs on AWS)."""
+    backups: BackupSettings | None = None
+    """Backup destination; required wherever `kubernetes` is set."""
     dr: DrSettings | None = None
     """The DR region; required in the dr environment."""
     monthly_budget_usd: Annotated[Decimal, Field(gt=0, allow_inf_nan=False)]
@@ -457,6 +486,8 @@ class StackSettings(_Model):
             problems.append(("dr", "is required when environment is dr"))
         if self.environment is not Environment.DR and self.kubernetes is None:
             problems.append(("kubernetes", f"is required when environment is {self.environment.value}"))
+        if self.kubernetes is not None and self.backups is None:
+            problems.append(("backups", "is required when kubernetes is set (the stores back up to S3)"))
         if problems:
             raise RuleError(problems)
         return self

@@ -23,6 +23,8 @@ class StackConfig:
     """Only where `clusterJoin` is set."""
     kubeconfig: pulumi.Output[str] | None = None
     """Only where `kubernetes` is set."""
+    backup_credentials: tuple[pulumi.Output[str], pulumi.Output[str]] | None = None
+    """(access key id, secret access key) of the backup writer, where `backups` is set."""
 
 
 def engine_config() -> dict[str, str]:
@@ -46,6 +48,8 @@ def load_stack_config() -> StackConfig:
             ("lambdaApiKey", bool(settings.gpu_pools)),
             ("clusterJoinToken", settings.cluster_join is not None),
             ("kubeconfig", settings.kubernetes is not None),
+            ("backupAccessKeyId", settings.backups is not None),
+            ("backupSecretAccessKey", settings.backups is not None),
         )
         if wanted
     ]
@@ -66,4 +70,7 @@ def load_stack_config() -> StackConfig:
         lambda_api_key=secrets.get("lambdaApiKey"),
         cluster_join_token=secrets.get("clusterJoinToken"),
         kubeconfig=secrets.get("kubeconfig"),
+        backup_credentials=(
+            (secrets["backupAccessKeyId"], secrets["backupSecretAccessKey"]) if "backupAccessKeyId" in secrets else None
+        ),
     )

@@ -53,3 +53,14 @@ def test_the_crd_validator_rejects_what_the_operator_would() -> None:
     bad_sync = cnpg_cluster(postgresql={"synchronous": {"method": "all", "number": 1}})
     assert any("synchronous.method" in e for e in validate_custom_resource(bad_sync))
     assert validate_custom_resource({"apiVersion": "example.com/v1", "kind": "Widget"}) != []
+
+
+def test_custom_resources_are_checked_against_their_crds() -> None:
+    objects = {
+        name: m for name, m in kubernetes_objects(run_stack("prod")) if m.get("apiVersion", "").startswith("postgresql")
+    }
+    assert objects["postgres"]["kind"] == "Cluster"
+    assert objects["postgres-daily"]["kind"] == "ScheduledBackup"
+    assert validate_manifest(objects["postgres"], "1.31") == []
+    broken = {**objects["postgres"], "spec": {**objects["postgres"]["spec"], "instances": "three"}}
+    assert validate_manifest(broken, "1.31") != []

@@ -82,6 +82,7 @@ def valid_config(draw: st.DrawFn) -> dict[str, Any]:
             "storageClass": "fast-ssd",
             "clientNamespaces": draw(st.lists(st.sampled_from(["sophia-apps", "ml", "web"]), unique=True)),
         }
+        document["backups"] = {"s3Bucket": "sophia-backups", "s3Region": "us-east-1"}
     if environment == "dr" or draw(st.booleans()):
         second = draw(st.integers(0, 255))
         document["dr"] = {

@@ -1,0 +1,162 @@
+"""`PostgresCluster`: PostgreSQL on CloudNativePG, a primary plus streaming read replicas."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.k8s_common import dns_egress, labels, namespace_selector
+from components.postgres_config import replication_parameters, synchronous_replication
+from settings.model import BackupSettings, PostgresSettings
+
+# The operator's own release manifest, same version as the CRDs the objects are validated against.
+CNPG_VERSION = "1.30.0"
+CNPG_MANIFEST = (
+    "https://raw.githubusercontent.com/cloudnative-pg/cloudnative-pg/"
+    f"release-{CNPG_VERSION.rsplit('.', 1)[0]}/releases/cnpg-{CNPG_VERSION}.yaml"
+)
+CNPG_NAMESPACE = "cnpg-system"
+POSTGRES_IMAGE = "ghcr.io/cloudnative-pg/postgresql:15.10"
+POSTGRES_PORT = 5432
+METRICS_PORT = 9187
+STATUS_PORT = 8000  # the instance manager's status endpoint, polled by the operator
+
+
+@dataclass(frozen=True)
+class PostgresClusterArgs:
+    """Inputs of `PostgresCluster`."""
+
+    postgres: PostgresSettings
+    """Read replicas and volume size (`sophia:dataLayer.postgres`)."""
+    backups: BackupSettings
+    """S3 destination of WAL and base backups (`sophia:backups`)."""
+    backup_credentials: tuple[pulumi.Input[str], pulumi.Input[str]]
+    """(access key id, secret access key) as Pulumi secrets."""
+    namespace: str
+    storage_class: str
+    client_namespaces: Sequence[str]
+    monitoring_namespace: str
+    protect: bool
+    memory: str = "4Gi"
+    cpu: str = "1"
+
+
+class PostgresCluster(pulumi.ComponentResource):
+    """Read-write endpoint `<name>-rw.<namespace>.svc:5432`, read-only `<name>-ro` (replicas only);
+    CloudNativePG creates both Services and the `<name>-app` credentials Secret."""
+
+    read_write_endpoint: str
+    read_only_endpoint: str
+
+    def __init__(self, name: str, args: PostgresClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("sophia:data:PostgresCluster", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        ns = args.namespace
+        self.read_write_endpoint = f"{name}-rw.{ns}.svc:{POSTGRES_PORT}"
+        self.read_only_endpoint = f"{name}-ro.{ns}.svc:{POSTGRES_PORT}"
+        operator = k8s.yaml.v2.ConfigFile(f"{name}-operator", file=CNPG_MANIFEST, opts=child)
+        credentials = k8s.core.v1.Secret(
+            f"{name}-backup-s3",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{name}-backup-s3", namespace=ns, labels=labels(name, "backup")),
+            string_data={
+                "ACCESS_KEY_ID": pulumi.Output.secret(args.backup_credentials[0]),
+                "ACCESS_SECRET_KEY": pulumi.Output.secret(args.backup_credentials[1]),
+            },
+            opts=child,
+        )
+        secret_ref = {"name": f"{name}-backup-s3"}
+        instances = 1 + args.postgres.read_replicas
+        self.cluster = k8s.apiextensions.CustomResource(
+            name,
+            api_version="postgresql.cnpg.io/v1",
+            kind="Cluster",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=ns, labels=labels(name, "postgres")),
+            spec={
+                "instances": instances,
+                "imageName": POSTGRES_IMAGE,
+                "primaryUpdateStrategy": "unsupervised",
+                "storage": {"size": f"{args.postgres.storage_gib}Gi", "storageClass": args.storage_class},
+                "postgresql": {
+                    "parameters": replication_parameters(),
+                    "synchronous": synchronous_replication(args.postgres.read_replicas),
+                },
+                "resources": {
+                    "requests": {"cpu": args.cpu, "memory": args.memory},
+                    "limits": {"cpu": args.cpu, "memory": args.memory},
+                },
+                "affinity": {
+                    "enablePodAntiAffinity": True,
+                    "topologyKey": "kubernetes.io/hostname",
+                    "podAntiAffinityType": "preferred",
+                },
+                "enablePDB": True,
+                "monitoring": {"enablePodMonitor": True},
+                "backup": {
+                    "retentionPolicy": f"{args.backups.retention_days}d",
+                    "barmanObjectStore": {
+                        "destinationPath": f"s3://{args.backups.s3_bucket}/postgres",
+                        "s3Credentials": {
+                            "accessKeyId": {**secret_ref, "key": "ACCESS_KEY_ID"},
+                            "secretAccessKey": {**secret_ref, "key": "ACCESS_SECRET_KEY"},
+                        },
+                        "wal": {"compression": "gzip", "maxParallel": 4},
+                        "data": {"compression": "gzip"},
+                    },
+                },
+            },
+            opts=pulumi.ResourceOptions(parent=self, protect=args.protect, depends_on=[operator, credentials]),
+        )
+        k8s.apiextensions.CustomResource(
+            f"{name}-daily",
+            api_version="postgresql.cnpg.io/v1",
+            kind="ScheduledBackup",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{name}-daily", namespace=ns, labels=labels(name, "backup")),
+            spec={
+                "schedule": "0 0 3 * * *",  # CloudNativePG schedules have seconds: 03:00:00 daily
+                "cluster": {"name": name},
+                "backupOwnerReference": "self",
+                "method": "barmanObjectStore",
+            },
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.cluster]),
+        )
+        self._network_policy(name, args)
+        self.register_outputs({"readWrite": self.read_write_endpoint, "readOnly": self.read_only_endpoint})
+
+    def _network_policy(self, name: str, args: PostgresClusterArgs) -> None:
+        instances = k8s.networking.v1.NetworkPolicyPeerArgs(
+            pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"cnpg.io/cluster": name})
+        )
+
+        def port(number: int) -> k8s.networking.v1.NetworkPolicyPortArgs:
+            return k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=number)
+
+        k8s.networking.v1.NetworkPolicy(
+            f"{name}-network",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=args.namespace, labels=labels(name, "postgres")),
+            spec=k8s.networking.v1.NetworkPolicySpecArgs(
+                pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"cnpg.io/cluster": name}),
+                policy_types=["Ingress", "Egress"],
+                ingress=[
+                    k8s.networking.v1.NetworkPolicyIngressRuleArgs(from_=[instances], ports=[port(POSTGRES_PORT)]),
+                    k8s.networking.v1.NetworkPolicyIngressRuleArgs(
+                        from_=[namespace_selector(n) for n in args.client_namespaces], ports=[port(POSTGRES_PORT)]
+                    ),
+                    k8s.networking.v1.NetworkPolicyIngressRuleArgs(
+                        from_=[namespace_selector(CNPG_NAMESPACE)], ports=[port(STATUS_PORT)]
+                    ),
+                    k8s.networking.v1.NetworkPolicyIngressRuleArgs(
+                        from_=[namespace_selector(args.monitoring_namespace)], ports=[port(METRICS_PORT)]
+                    ),
+                ],
+                egress=[
+                    k8s.networking.v1.NetworkPolicyEgressRuleArgs(to=[instances], ports=[port(POSTGRES_PORT)]),
+                    # The Kubernetes API (instance manager) and S3 (WAL archive, base backups), both over 443.
+                    k8s.networking.v1.NetworkPolicyEgressRuleArgs(ports=[port(443), port(6443)]),
+                    dns_egress(),
+                ],
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
