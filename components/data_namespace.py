@@ -22,6 +22,8 @@ class DataNamespaceArgs:
     """Secret kubeconfig of the primary cluster (`sophia:kubeconfig`)."""
     protect: bool
     """Protect the namespace (deleting it deletes every store in it): true in prod."""
+    backup_credentials: tuple[pulumi.Input[str], pulumi.Input[str]]
+    """(access key id, secret access key) of the S3 backup writer, as Pulumi secrets."""
 
 
 class DataNamespace(pulumi.ComponentResource):
@@ -30,6 +32,8 @@ class DataNamespace(pulumi.ComponentResource):
 
     provider: k8s.Provider
     namespace: str
+    backup_secret_name = "backup-s3"  # noqa: S105 - a Secret's name, not its value
+    """Secret with ACCESS_KEY_ID and ACCESS_SECRET_KEY that every store's backups use."""
 
     def __init__(self, name: str, args: DataNamespaceArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("sophia:data:DataNamespace", name, None, opts)
@@ -61,6 +65,15 @@ class DataNamespace(pulumi.ComponentResource):
                 pod_selector=k8s.meta.v1.LabelSelectorArgs(),
                 policy_types=["Ingress", "Egress"],
             ),
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[self.namespace_resource])),
+        )
+        self.backup_secret = k8s.core.v1.Secret(
+            f"{name}-backup-s3",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=self.backup_secret_name, namespace=settings.data_namespace),
+            string_data={
+                "ACCESS_KEY_ID": pulumi.Output.secret(args.backup_credentials[0]),
+                "ACCESS_SECRET_KEY": pulumi.Output.secret(args.backup_credentials[1]),
+            },
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[self.namespace_resource])),
         )
         self.register_outputs({"namespace": self.namespace})

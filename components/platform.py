@@ -11,6 +11,7 @@ from components.cloud_init import node_join_user_data
 from components.data_namespace import DataNamespace, DataNamespaceArgs
 from components.gpu_pool import GpuPool, GpuPoolArgs
 from components.postgres_cluster import PostgresCluster, PostgresClusterArgs
+from components.qdrant_cluster import QdrantCluster, QdrantClusterArgs
 from components.redis_cluster import RedisCluster, RedisClusterArgs
 from components.tags import cost_tags
 from settings.model import Environment, StackSettings
@@ -52,12 +53,16 @@ class SophiaPlatform(pulumi.ComponentResource):
         self.gpu_pools = self._gpu_pools(name, args)
         self.data_namespace = None
         if settings.kubernetes is not None and args.kubeconfig is not None:
+            # Both guaranteed by settings validation wherever kubernetes is set.
+            assert settings.backups is not None
+            assert args.backup_credentials is not None
             self.data_namespace = DataNamespace(
                 f"{name}-data",
                 DataNamespaceArgs(
                     kubernetes=settings.kubernetes,
                     kubeconfig=args.kubeconfig,
                     protect=settings.environment is Environment.PROD,
+                    backup_credentials=args.backup_credentials,
                 ),
                 pulumi.ResourceOptions(parent=self),
             )
@@ -78,27 +83,42 @@ class SophiaPlatform(pulumi.ComponentResource):
                     depends_on=[self.data_namespace.namespace_resource],
                 ),
             )
-            # Both guaranteed by settings validation wherever kubernetes is set.
-            assert settings.backups is not None
-            assert args.backup_credentials is not None
+            stores = pulumi.ResourceOptions(
+                parent=self.data_namespace,
+                provider=self.data_namespace.provider,
+                depends_on=[self.data_namespace.namespace_resource, self.data_namespace.backup_secret],
+            )
             self.postgres = PostgresCluster(
                 "postgres",
                 PostgresClusterArgs(
                     postgres=settings.data_layer.postgres,
                     backups=settings.backups,
-                    backup_credentials=args.backup_credentials,
+                    backup_secret_name=self.data_namespace.backup_secret_name,
                     namespace=kubernetes.data_namespace,
                     storage_class=kubernetes.storage_class,
                     client_namespaces=kubernetes.client_namespaces,
                     monitoring_namespace=kubernetes.monitoring_namespace,
                     protect=settings.environment is Environment.PROD,
                 ),
-                pulumi.ResourceOptions(
-                    parent=self.data_namespace,
-                    provider=self.data_namespace.provider,
-                    depends_on=[self.data_namespace.namespace_resource],
-                ),
+                stores,
             )
+            self.qdrant = [
+                QdrantCluster(
+                    f"qdrant-{index}",
+                    QdrantClusterArgs(
+                        qdrant=settings.data_layer.qdrant,
+                        backups=settings.backups,
+                        backup_secret_name=self.data_namespace.backup_secret_name,
+                        namespace=kubernetes.data_namespace,
+                        storage_class=kubernetes.storage_class,
+                        client_namespaces=kubernetes.client_namespaces,
+                        monitoring_namespace=kubernetes.monitoring_namespace,
+                        protect=settings.environment is Environment.PROD,
+                    ),
+                    stores,
+                )
+                for index in range(settings.data_layer.qdrant.clusters)
+            ]
         self.register_outputs({})
 
     def _gpu_pools(self, name: str, args: PlatformArgs) -> list[GpuPool]:

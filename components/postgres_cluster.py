@@ -33,8 +33,8 @@ class PostgresClusterArgs:
     """Read replicas and volume size (`sophia:dataLayer.postgres`)."""
     backups: BackupSettings
     """S3 destination of WAL and base backups (`sophia:backups`)."""
-    backup_credentials: tuple[pulumi.Input[str], pulumi.Input[str]]
-    """(access key id, secret access key) as Pulumi secrets."""
+    backup_secret_name: str
+    """Secret holding ACCESS_KEY_ID / ACCESS_SECRET_KEY (created by `DataNamespace`)."""
     namespace: str
     storage_class: str
     client_namespaces: Sequence[str]
@@ -58,16 +58,7 @@ class PostgresCluster(pulumi.ComponentResource):
         self.read_write_endpoint = f"{name}-rw.{ns}.svc:{POSTGRES_PORT}"
         self.read_only_endpoint = f"{name}-ro.{ns}.svc:{POSTGRES_PORT}"
         operator = k8s.yaml.v2.ConfigFile(f"{name}-operator", file=CNPG_MANIFEST, opts=child)
-        credentials = k8s.core.v1.Secret(
-            f"{name}-backup-s3",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{name}-backup-s3", namespace=ns, labels=labels(name, "backup")),
-            string_data={
-                "ACCESS_KEY_ID": pulumi.Output.secret(args.backup_credentials[0]),
-                "ACCESS_SECRET_KEY": pulumi.Output.secret(args.backup_credentials[1]),
-            },
-            opts=child,
-        )
-        secret_ref = {"name": f"{name}-backup-s3"}
+        secret_ref = {"name": args.backup_secret_name}
         instances = 1 + args.postgres.read_replicas
         self.cluster = k8s.apiextensions.CustomResource(
             name,
@@ -107,7 +98,7 @@ class PostgresCluster(pulumi.ComponentResource):
                     },
                 },
             },
-            opts=pulumi.ResourceOptions(parent=self, protect=args.protect, depends_on=[operator, credentials]),
+            opts=pulumi.ResourceOptions(parent=self, protect=args.protect, depends_on=[operator]),
         )
         k8s.apiextensions.CustomResource(
             f"{name}-daily",

@@ -230,6 +230,25 @@ def _no_plain_secrets(args: ResourceValidationArgs, report: ReportViolation) -> 
                 report(f"container {container.get('name')} sets {variable.get('name')} as a literal.", None)
 
 
+PVC_RETAINED = Rule(
+    "kubernetes-statefulset-volumes-retained",
+    "StatefulSets must keep their volumes when deleted or scaled down.",
+    Severity.HIGH,
+    "Set persistentVolumeClaimRetentionPolicy whenDeleted and whenScaled to Retain.",
+    Category.SECURITY,
+)
+
+
+def _pvc_retained(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    spec = args.props.get("spec") or {}
+    if not spec.get("volumeClaimTemplates"):
+        return
+    policy = spec.get("persistentVolumeClaimRetentionPolicy") or {}
+    for key in ("whenDeleted", "whenScaled"):
+        if policy.get(key, "Retain") != "Retain":
+            report(f"persistentVolumeClaimRetentionPolicy.{key} is {policy.get(key)}; data would be deleted.", None)
+
+
 POLICIES = [
     resource_policy(NO_PRIVILEGED, WORKLOADS, _no_privileged),
     resource_policy(NON_ROOT, WORKLOADS, _non_root),
@@ -238,4 +257,5 @@ POLICIES = [
     stack_policy(DEFAULT_DENY, _default_deny),
     resource_policy(NO_PUBLIC_STORE, [SERVICE], _no_public_store),
     resource_policy(NO_PLAIN_SECRETS, [CONFIG_MAP, *WORKLOADS], _no_plain_secrets),
+    resource_policy(PVC_RETAINED, ["kubernetes:apps/v1:StatefulSet"], _pvc_retained),
 ]

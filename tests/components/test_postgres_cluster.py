@@ -24,6 +24,8 @@ def test_prod_cluster_is_a_primary_and_two_synchronous_capable_replicas() -> Non
     assert spec["postgresql"]["synchronous"] == {"method": "any", "number": 1.0, "dataDurability": "preferred"}
     assert spec["backup"]["barmanObjectStore"]["destinationPath"] == "s3://sophia-prod-backups/postgres"
     assert spec["backup"]["retentionPolicy"] == "30d"
+    credentials = spec["backup"]["barmanObjectStore"]["s3Credentials"]
+    assert credentials["accessKeyId"] == {"name": "backup-s3", "key": "ACCESS_KEY_ID"}
     assert spec["monitoring"] == {"enablePodMonitor": True}
 
 
@@ -35,7 +37,7 @@ def test_dev_is_a_single_instance_without_synchronous_standbys() -> None:
 
 def test_backup_credentials_stay_secret_and_operator_matches_the_crds() -> None:
     run = run_stack("prod")
-    string_data = run.named("postgres-backup-s3").inputs["stringData"]
+    string_data = run.named("sophia-prod-data-backup-s3").inputs["stringData"]
     assert is_secret(string_data) or all(is_secret(v) for v in string_data.values())
     operator = run.named("postgres-operator")
     assert operator.inputs["file"] == CNPG_MANIFEST

@@ -181,3 +181,19 @@ def test_labelled_namespaces_count_as_data_namespaces() -> None:
     assert messages(policy, run_of(labelled)) == ["namespace vectors has no default-deny NetworkPolicy."]
     plain = res(NAMESPACE, "apps", {"metadata": {"name": "apps"}})
     assert messages(policy, run_of(plain)) == []
+
+
+def test_statefulset_volumes_are_retained() -> None:
+    policy = "kubernetes-statefulset-volumes-retained"
+    spec = {
+        "volumeClaimTemplates": [{"metadata": {"name": "data"}}],
+        "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Retain", "whenScaled": "Retain"},
+    }
+    statefulset = "kubernetes:apps/v1:StatefulSet"
+    assert messages(policy, run_of(res(statefulset, "s", {"spec": spec}))) == []
+    deleting = changed({"spec": spec}, "spec.persistentVolumeClaimRetentionPolicy.whenDeleted", "Delete")
+    assert messages(policy, run_of(res(statefulset, "s", deleting))) == [
+        "persistentVolumeClaimRetentionPolicy.whenDeleted is Delete; data would be deleted."
+    ]
+    stateless = {"spec": {"replicas": 2}}
+    assert messages(policy, run_of(res(statefulset, "s", stateless))) == []
