@@ -76,3 +76,38 @@ def dns_egress() -> k8s.networking.v1.NetworkPolicyEgressRuleArgs:
             k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=53),
         ],
     )
+
+
+# StatefulSet volumes outlive the StatefulSet and a scale-down: data is deleted only by hand.
+RETAIN_VOLUMES = k8s.apps.v1.StatefulSetPersistentVolumeClaimRetentionPolicyArgs(
+    when_deleted="Retain", when_scaled="Retain"
+)
+
+
+def volume_claim(
+    name: str, pod_labels: Mapping[str, str], storage_class: str, size_gib: int
+) -> k8s.core.v1.PersistentVolumeClaimArgs:
+    """A StatefulSet volume claim template: one ReadWriteOnce volume per pod."""
+    return k8s.core.v1.PersistentVolumeClaimArgs(
+        metadata=k8s.meta.v1.ObjectMetaArgs(name=name, labels=dict(pod_labels)),
+        spec=k8s.core.v1.PersistentVolumeClaimSpecArgs(
+            access_modes=["ReadWriteOnce"],
+            storage_class_name=storage_class,
+            resources=k8s.core.v1.VolumeResourceRequirementsArgs(requests={"storage": f"{size_gib}Gi"}),
+        ),
+    )
+
+
+def one_unavailable(match: Mapping[str, str]) -> k8s.policy.v1.PodDisruptionBudgetSpecArgs:
+    """Voluntary disruptions (drains, upgrades) take down at most one pod of a store at a time."""
+    return k8s.policy.v1.PodDisruptionBudgetSpecArgs(
+        max_unavailable=1, selector=k8s.meta.v1.LabelSelectorArgs(match_labels=dict(match))
+    )
+
+
+def secret_env(env: str, secret: str, key: str) -> k8s.core.v1.EnvVarArgs:
+    """An environment variable read from a Secret, never a literal."""
+    return k8s.core.v1.EnvVarArgs(
+        name=env,
+        value_from=k8s.core.v1.EnvVarSourceArgs(secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=secret, key=key)),
+    )

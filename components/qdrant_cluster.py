@@ -11,13 +11,17 @@ import pulumi_random as random
 import yaml
 
 from components.k8s_common import (
+    RETAIN_VOLUMES,
     container_security,
     dns_egress,
     labels,
     namespace_selector,
+    one_unavailable,
     pod_security,
     resources,
+    secret_env,
     spread_across_nodes,
+    volume_claim,
 )
 from components.service_certificate import ServiceCertificate, ServiceCertificateArgs
 from settings.model import BackupSettings, QdrantSettings
@@ -129,14 +133,6 @@ class QdrantCluster(pulumi.ComponentResource):
             opts=child,
         )
 
-        def secret_env(env: str, secret: str, key: str) -> k8s.core.v1.EnvVarArgs:
-            return k8s.core.v1.EnvVarArgs(
-                name=env,
-                value_from=k8s.core.v1.EnvVarSourceArgs(
-                    secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=secret, key=key)
-                ),
-            )
-
         peer = f"https://{name}-0.{headless}.{ns}.svc:{P2P_PORT}"
         # Peer 0 starts the cluster; every other peer joins through it. Names stay stable across restarts.
         start = (
@@ -192,9 +188,7 @@ class QdrantCluster(pulumi.ComponentResource):
                 service_name=headless,
                 pod_management_policy="Parallel",
                 selector=k8s.meta.v1.LabelSelectorArgs(match_labels=match),
-                persistent_volume_claim_retention_policy=k8s.apps.v1.StatefulSetPersistentVolumeClaimRetentionPolicyArgs(
-                    when_deleted="Retain", when_scaled="Retain"
-                ),
+                persistent_volume_claim_retention_policy=RETAIN_VOLUMES,
                 template=k8s.core.v1.PodTemplateSpecArgs(
                     metadata=k8s.meta.v1.ObjectMetaArgs(labels=pod_labels),
                     spec=k8s.core.v1.PodSpecArgs(
@@ -214,16 +208,7 @@ class QdrantCluster(pulumi.ComponentResource):
                     ),
                 ),
                 volume_claim_templates=[
-                    k8s.core.v1.PersistentVolumeClaimArgs(
-                        metadata=k8s.meta.v1.ObjectMetaArgs(name="storage", labels=pod_labels),
-                        spec=k8s.core.v1.PersistentVolumeClaimSpecArgs(
-                            access_modes=["ReadWriteOnce"],
-                            storage_class_name=args.storage_class,
-                            resources=k8s.core.v1.VolumeResourceRequirementsArgs(
-                                requests={"storage": f"{args.qdrant.storage_gib}Gi"}
-                            ),
-                        ),
-                    )
+                    volume_claim("storage", pod_labels, args.storage_class, args.qdrant.storage_gib)
                 ],
             ),
             opts=pulumi.ResourceOptions(parent=self, protect=args.protect, depends_on=[keys, config, certificate]),
@@ -231,9 +216,7 @@ class QdrantCluster(pulumi.ComponentResource):
         k8s.policy.v1.PodDisruptionBudget(
             f"{name}-pdb",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=ns, labels=pod_labels),
-            spec=k8s.policy.v1.PodDisruptionBudgetSpecArgs(
-                max_unavailable=1, selector=k8s.meta.v1.LabelSelectorArgs(match_labels=match)
-            ),
+            spec=one_unavailable(match),
             opts=child,
         )
         self._network_policy(name, args, match, pod_labels)

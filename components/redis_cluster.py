@@ -10,13 +10,17 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from components.k8s_common import (
+    RETAIN_VOLUMES,
     container_security,
     dns_egress,
     labels,
     namespace_selector,
+    one_unavailable,
     pod_security,
     resources,
+    secret_env,
     spread_across_nodes,
+    volume_claim,
 )
 from components.redis_config import (
     BUS_PORT,
@@ -142,12 +146,7 @@ class RedisCluster(pulumi.ComponentResource):
                 ),
             ),
         ]
-        password_env = k8s.core.v1.EnvVarArgs(
-            name="REDIS_PASSWORD",
-            value_from=k8s.core.v1.EnvVarSourceArgs(
-                secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=self.auth_secret_name, key="password")
-            ),
-        )
+        password_env = secret_env("REDIS_PASSWORD", self.auth_secret_name, "password")
         cli = f'redis-cli --tls --cacert {TLS_DIR}/ca.crt --no-auth-warning -a "$REDIS_PASSWORD"'
         redis = k8s.core.v1.ContainerArgs(
             name="redis",
@@ -214,9 +213,7 @@ class RedisCluster(pulumi.ComponentResource):
                 service_name=headless,
                 pod_management_policy="Parallel",
                 selector=k8s.meta.v1.LabelSelectorArgs(match_labels=match),
-                persistent_volume_claim_retention_policy=k8s.apps.v1.StatefulSetPersistentVolumeClaimRetentionPolicyArgs(
-                    when_deleted="Retain", when_scaled="Retain"
-                ),
+                persistent_volume_claim_retention_policy=RETAIN_VOLUMES,
                 template=k8s.core.v1.PodTemplateSpecArgs(
                     metadata=k8s.meta.v1.ObjectMetaArgs(labels=pod_labels),
                     spec=k8s.core.v1.PodSpecArgs(
@@ -227,27 +224,14 @@ class RedisCluster(pulumi.ComponentResource):
                         volumes=volumes,
                     ),
                 ),
-                volume_claim_templates=[
-                    k8s.core.v1.PersistentVolumeClaimArgs(
-                        metadata=k8s.meta.v1.ObjectMetaArgs(name="data", labels=pod_labels),
-                        spec=k8s.core.v1.PersistentVolumeClaimSpecArgs(
-                            access_modes=["ReadWriteOnce"],
-                            storage_class_name=args.storage_class,
-                            resources=k8s.core.v1.VolumeResourceRequirementsArgs(
-                                requests={"storage": f"{args.redis.storage_gib}Gi"}
-                            ),
-                        ),
-                    )
-                ],
+                volume_claim_templates=[volume_claim("data", pod_labels, args.storage_class, args.redis.storage_gib)],
             ),
             opts=pulumi.ResourceOptions(parent=self, protect=args.protect, depends_on=[auth, config, certificate]),
         )
         k8s.policy.v1.PodDisruptionBudget(
             f"{name}-pdb",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=ns, labels=pod_labels),
-            spec=k8s.policy.v1.PodDisruptionBudgetSpecArgs(
-                max_unavailable=1, selector=k8s.meta.v1.LabelSelectorArgs(match_labels=match)
-            ),
+            spec=one_unavailable(match),
             opts=child,
         )
         self._network_policy(name, args, match, pod_labels)
