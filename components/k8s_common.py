@@ -2,9 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import pulumi_kubernetes as k8s
+
+
+@dataclass(frozen=True)
+class StorePlacement:
+    """Where a data store runs and who may reach it; the same for every store of a stack."""
+
+    namespace: str
+    storage_class: str
+    client_namespaces: Sequence[str]
+    """Namespaces allowed to reach the client ports."""
+    monitoring_namespace: str
+    """Namespace allowed to scrape the metrics port."""
+    protect: bool
+    """Protect what holds data (StatefulSets, the Postgres Cluster): true in prod."""
 
 
 def labels(app: str, component: str) -> dict[str, str]:

@@ -10,6 +10,7 @@ import pulumi_aws as aws
 from components.cloud_init import node_join_user_data
 from components.data_namespace import DataNamespace, DataNamespaceArgs
 from components.gpu_pool import GpuPool, GpuPoolArgs
+from components.k8s_common import StorePlacement
 from components.postgres_cluster import PostgresCluster, PostgresClusterArgs
 from components.qdrant_cluster import QdrantCluster, QdrantClusterArgs
 from components.redis_cluster import RedisCluster, RedisClusterArgs
@@ -51,75 +52,67 @@ class SophiaPlatform(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self),
             )
         self.gpu_pools = self._gpu_pools(name, args)
-        self.data_namespace = None
-        if settings.kubernetes is not None and args.kubeconfig is not None:
-            # Both guaranteed by settings validation wherever kubernetes is set.
-            assert settings.backups is not None
-            assert args.backup_credentials is not None
-            self.data_namespace = DataNamespace(
-                f"{name}-data",
-                DataNamespaceArgs(
-                    kubernetes=settings.kubernetes,
-                    kubeconfig=args.kubeconfig,
-                    protect=settings.environment is Environment.PROD,
-                    backup_credentials=args.backup_credentials,
-                ),
-                pulumi.ResourceOptions(parent=self),
-            )
-            kubernetes = settings.kubernetes
-            self.redis = RedisCluster(
-                "redis",
-                RedisClusterArgs(
-                    redis=settings.data_layer.redis,
-                    namespace=kubernetes.data_namespace,
-                    storage_class=kubernetes.storage_class,
-                    client_namespaces=kubernetes.client_namespaces,
-                    monitoring_namespace=kubernetes.monitoring_namespace,
-                    protect=settings.environment is Environment.PROD,
-                ),
-                pulumi.ResourceOptions(
-                    parent=self.data_namespace,
-                    provider=self.data_namespace.provider,
-                    depends_on=[self.data_namespace.namespace_resource],
-                ),
-            )
-            stores = pulumi.ResourceOptions(
-                parent=self.data_namespace,
-                provider=self.data_namespace.provider,
-                depends_on=[self.data_namespace.namespace_resource, self.data_namespace.backup_secret],
-            )
-            self.postgres = PostgresCluster(
-                "postgres",
-                PostgresClusterArgs(
-                    postgres=settings.data_layer.postgres,
+        self.data_namespace = self._data_layer(name, args)
+        self.register_outputs({})
+
+    def _data_layer(self, name: str, args: PlatformArgs) -> DataNamespace | None:
+        settings = args.settings
+        kubernetes = settings.kubernetes
+        if kubernetes is None or args.kubeconfig is None:
+            return None
+        # Both guaranteed by settings validation wherever kubernetes is set.
+        assert settings.backups is not None
+        assert args.backup_credentials is not None
+        protect = settings.environment is Environment.PROD
+        data = DataNamespace(
+            f"{name}-data",
+            DataNamespaceArgs(
+                kubernetes=kubernetes,
+                kubeconfig=args.kubeconfig,
+                protect=protect,
+                backup_credentials=args.backup_credentials,
+            ),
+            pulumi.ResourceOptions(parent=self),
+        )
+        placement = StorePlacement(
+            namespace=kubernetes.data_namespace,
+            storage_class=kubernetes.storage_class,
+            client_namespaces=kubernetes.client_namespaces,
+            monitoring_namespace=kubernetes.monitoring_namespace,
+            protect=protect,
+        )
+        stores = pulumi.ResourceOptions(
+            parent=data,
+            provider=data.provider,
+            depends_on=[data.namespace_resource, data.backup_secret],
+        )
+        self.redis = RedisCluster(
+            "redis", RedisClusterArgs(redis=settings.data_layer.redis, placement=placement), stores
+        )
+        self.postgres = PostgresCluster(
+            "postgres",
+            PostgresClusterArgs(
+                postgres=settings.data_layer.postgres,
+                backups=settings.backups,
+                backup_secret_name=data.backup_secret_name,
+                placement=placement,
+            ),
+            stores,
+        )
+        self.qdrant = [
+            QdrantCluster(
+                f"qdrant-{index}",
+                QdrantClusterArgs(
+                    qdrant=settings.data_layer.qdrant,
                     backups=settings.backups,
-                    backup_secret_name=self.data_namespace.backup_secret_name,
-                    namespace=kubernetes.data_namespace,
-                    storage_class=kubernetes.storage_class,
-                    client_namespaces=kubernetes.client_namespaces,
-                    monitoring_namespace=kubernetes.monitoring_namespace,
-                    protect=settings.environment is Environment.PROD,
+                    backup_secret_name=data.backup_secret_name,
+                    placement=placement,
                 ),
                 stores,
             )
-            self.qdrant = [
-                QdrantCluster(
-                    f"qdrant-{index}",
-                    QdrantClusterArgs(
-                        qdrant=settings.data_layer.qdrant,
-                        backups=settings.backups,
-                        backup_secret_name=self.data_namespace.backup_secret_name,
-                        namespace=kubernetes.data_namespace,
-                        storage_class=kubernetes.storage_class,
-                        client_namespaces=kubernetes.client_namespaces,
-                        monitoring_namespace=kubernetes.monitoring_namespace,
-                        protect=settings.environment is Environment.PROD,
-                    ),
-                    stores,
-                )
-                for index in range(settings.data_layer.qdrant.clusters)
-            ]
-        self.register_outputs({})
+            for index in range(settings.data_layer.qdrant.clusters)
+        ]
+        return data
 
     def _gpu_pools(self, name: str, args: PlatformArgs) -> list[GpuPool]:
         settings = args.settings

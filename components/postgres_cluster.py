@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.k8s_common import dns_egress, labels, namespace_selector
+from components.k8s_common import StorePlacement, dns_egress, labels, namespace_selector
 from components.postgres_config import replication_parameters, synchronous_replication
 from settings.model import BackupSettings, PostgresSettings
 
@@ -35,11 +34,8 @@ class PostgresClusterArgs:
     """S3 destination of WAL and base backups (`sophia:backups`)."""
     backup_secret_name: str
     """Secret holding ACCESS_KEY_ID / ACCESS_SECRET_KEY (created by `DataNamespace`)."""
-    namespace: str
-    storage_class: str
-    client_namespaces: Sequence[str]
-    monitoring_namespace: str
-    protect: bool
+    placement: StorePlacement
+    """Namespace, storage class, who may connect, protect."""
     memory: str = "4Gi"
     cpu: str = "1"
 
@@ -54,7 +50,7 @@ class PostgresCluster(pulumi.ComponentResource):
     def __init__(self, name: str, args: PostgresClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("sophia:data:PostgresCluster", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        ns = args.namespace
+        ns = args.placement.namespace
         self.read_write_endpoint = f"{name}-rw.{ns}.svc:{POSTGRES_PORT}"
         self.read_only_endpoint = f"{name}-ro.{ns}.svc:{POSTGRES_PORT}"
         operator = k8s.yaml.v2.ConfigFile(f"{name}-operator", file=CNPG_MANIFEST, opts=child)
@@ -69,7 +65,7 @@ class PostgresCluster(pulumi.ComponentResource):
                 "instances": instances,
                 "imageName": POSTGRES_IMAGE,
                 "primaryUpdateStrategy": "unsupervised",
-                "storage": {"size": f"{args.postgres.storage_gib}Gi", "storageClass": args.storage_class},
+                "storage": {"size": f"{args.postgres.storage_gib}Gi", "storageClass": args.placement.storage_class},
                 "postgresql": {
                     "parameters": replication_parameters(),
                     "synchronous": synchronous_replication(args.postgres.read_replicas),
@@ -98,7 +94,7 @@ class PostgresCluster(pulumi.ComponentResource):
                     },
                 },
             },
-            opts=pulumi.ResourceOptions(parent=self, protect=args.protect, depends_on=[operator]),
+            opts=pulumi.ResourceOptions(parent=self, protect=args.placement.protect, depends_on=[operator]),
         )
         k8s.apiextensions.CustomResource(
             f"{name}-daily",
@@ -126,20 +122,23 @@ class PostgresCluster(pulumi.ComponentResource):
 
         k8s.networking.v1.NetworkPolicy(
             f"{name}-network",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=args.namespace, labels=labels(name, "postgres")),
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=name, namespace=args.placement.namespace, labels=labels(name, "postgres")
+            ),
             spec=k8s.networking.v1.NetworkPolicySpecArgs(
                 pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"cnpg.io/cluster": name}),
                 policy_types=["Ingress", "Egress"],
                 ingress=[
                     k8s.networking.v1.NetworkPolicyIngressRuleArgs(from_=[instances], ports=[port(POSTGRES_PORT)]),
                     k8s.networking.v1.NetworkPolicyIngressRuleArgs(
-                        from_=[namespace_selector(n) for n in args.client_namespaces], ports=[port(POSTGRES_PORT)]
+                        from_=[namespace_selector(n) for n in args.placement.client_namespaces],
+                        ports=[port(POSTGRES_PORT)],
                     ),
                     k8s.networking.v1.NetworkPolicyIngressRuleArgs(
                         from_=[namespace_selector(CNPG_NAMESPACE)], ports=[port(STATUS_PORT)]
                     ),
                     k8s.networking.v1.NetworkPolicyIngressRuleArgs(
-                        from_=[namespace_selector(args.monitoring_namespace)], ports=[port(METRICS_PORT)]
+                        from_=[namespace_selector(args.placement.monitoring_namespace)], ports=[port(METRICS_PORT)]
                     ),
                 ],
                 egress=[

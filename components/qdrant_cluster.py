@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -12,6 +11,7 @@ import yaml
 
 from components.k8s_common import (
     RETAIN_VOLUMES,
+    StorePlacement,
     container_security,
     dns_egress,
     labels,
@@ -41,11 +41,8 @@ class QdrantClusterArgs:
     backups: BackupSettings
     backup_secret_name: str
     """Secret holding ACCESS_KEY_ID / ACCESS_SECRET_KEY for snapshot uploads."""
-    namespace: str
-    storage_class: str
-    client_namespaces: Sequence[str]
-    monitoring_namespace: str
-    protect: bool
+    placement: StorePlacement
+    """Namespace, storage class, who may connect, protect."""
     memory: str = "4Gi"
     cpu: str = "1"
 
@@ -81,7 +78,7 @@ class QdrantCluster(pulumi.ComponentResource):
     def __init__(self, name: str, args: QdrantClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("sophia:data:QdrantCluster", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        ns = args.namespace
+        ns = args.placement.namespace
         headless = f"{name}-headless"
         match = {"app.kubernetes.io/name": name}
         pod_labels = labels(name, "qdrant")
@@ -208,10 +205,12 @@ class QdrantCluster(pulumi.ComponentResource):
                     ),
                 ),
                 volume_claim_templates=[
-                    volume_claim("storage", pod_labels, args.storage_class, args.qdrant.storage_gib)
+                    volume_claim("storage", pod_labels, args.placement.storage_class, args.qdrant.storage_gib)
                 ],
             ),
-            opts=pulumi.ResourceOptions(parent=self, protect=args.protect, depends_on=[keys, config, certificate]),
+            opts=pulumi.ResourceOptions(
+                parent=self, protect=args.placement.protect, depends_on=[keys, config, certificate]
+            ),
         )
         k8s.policy.v1.PodDisruptionBudget(
             f"{name}-pdb",
@@ -232,7 +231,7 @@ class QdrantCluster(pulumi.ComponentResource):
 
         k8s.networking.v1.NetworkPolicy(
             f"{name}-network",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=args.namespace, labels=pod_labels),
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=args.placement.namespace, labels=pod_labels),
             spec=k8s.networking.v1.NetworkPolicySpecArgs(
                 pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=match),
                 policy_types=["Ingress", "Egress"],
@@ -241,10 +240,11 @@ class QdrantCluster(pulumi.ComponentResource):
                         from_=[peers], ports=tcp(HTTP_PORT, GRPC_PORT, P2P_PORT)
                     ),
                     k8s.networking.v1.NetworkPolicyIngressRuleArgs(
-                        from_=[namespace_selector(n) for n in args.client_namespaces], ports=tcp(HTTP_PORT, GRPC_PORT)
+                        from_=[namespace_selector(n) for n in args.placement.client_namespaces],
+                        ports=tcp(HTTP_PORT, GRPC_PORT),
                     ),
                     k8s.networking.v1.NetworkPolicyIngressRuleArgs(
-                        from_=[namespace_selector(args.monitoring_namespace)], ports=tcp(HTTP_PORT)
+                        from_=[namespace_selector(args.placement.monitoring_namespace)], ports=tcp(HTTP_PORT)
                     ),
                 ],
                 egress=[

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -11,6 +10,7 @@ import pulumi_random as random
 
 from components.k8s_common import (
     RETAIN_VOLUMES,
+    StorePlacement,
     container_security,
     dns_egress,
     labels,
@@ -47,14 +47,8 @@ class RedisClusterArgs:
 
     redis: RedisSettings
     """Masters, replicas per master and volume size (`sophia:dataLayer.redis`)."""
-    namespace: str
-    storage_class: str
-    client_namespaces: Sequence[str]
-    """Namespaces allowed to reach port 6379."""
-    monitoring_namespace: str
-    """Namespace allowed to scrape the exporter."""
-    protect: bool
-    """Protect the StatefulSet (its volumes hold the data): true in prod."""
+    placement: StorePlacement
+    """Namespace, storage class, who may connect, protect."""
     memory: str = "2Gi"
     cpu: str = "500m"
 
@@ -68,7 +62,7 @@ class RedisCluster(pulumi.ComponentResource):
     def __init__(self, name: str, args: RedisClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("sophia:data:RedisCluster", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        ns = args.namespace
+        ns = args.placement.namespace
         headless = f"{name}-headless"
         match = {"app.kubernetes.io/name": name}
         pod_labels = labels(name, "redis-cluster")
@@ -224,9 +218,13 @@ class RedisCluster(pulumi.ComponentResource):
                         volumes=volumes,
                     ),
                 ),
-                volume_claim_templates=[volume_claim("data", pod_labels, args.storage_class, args.redis.storage_gib)],
+                volume_claim_templates=[
+                    volume_claim("data", pod_labels, args.placement.storage_class, args.redis.storage_gib)
+                ],
             ),
-            opts=pulumi.ResourceOptions(parent=self, protect=args.protect, depends_on=[auth, config, certificate]),
+            opts=pulumi.ResourceOptions(
+                parent=self, protect=args.placement.protect, depends_on=[auth, config, certificate]
+            ),
         )
         k8s.policy.v1.PodDisruptionBudget(
             f"{name}-pdb",
@@ -256,7 +254,7 @@ class RedisCluster(pulumi.ComponentResource):
         tcp = [k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=p) for p in (CLIENT_PORT, BUS_PORT)]
         k8s.networking.v1.NetworkPolicy(
             f"{name}-network",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=args.namespace, labels=pod_labels),
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=args.placement.namespace, labels=pod_labels),
             spec=k8s.networking.v1.NetworkPolicySpecArgs(
                 pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=match),
                 policy_types=["Ingress", "Egress"],
@@ -273,11 +271,11 @@ class RedisCluster(pulumi.ComponentResource):
                         ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=CLIENT_PORT)],
                     ),
                     k8s.networking.v1.NetworkPolicyIngressRuleArgs(
-                        from_=[namespace_selector(n) for n in args.client_namespaces],
+                        from_=[namespace_selector(n) for n in args.placement.client_namespaces],
                         ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=CLIENT_PORT)],
                     ),
                     k8s.networking.v1.NetworkPolicyIngressRuleArgs(
-                        from_=[namespace_selector(args.monitoring_namespace)],
+                        from_=[namespace_selector(args.placement.monitoring_namespace)],
                         ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=METRICS_PORT)],
                     ),
                 ],
@@ -298,9 +296,9 @@ class RedisCluster(pulumi.ComponentResource):
         password_env: k8s.core.v1.EnvVarArgs,
         pod_labels: dict[str, str],
     ) -> None:
-        hosts = " ".join(f"{name}-{i}.{headless}.{args.namespace}.svc:{CLIENT_PORT}" for i in range(replicas))
+        hosts = " ".join(f"{name}-{i}.{headless}.{args.placement.namespace}.svc:{CLIENT_PORT}" for i in range(replicas))
         # Idempotent: once the first node knows every peer the cluster exists and the job just exits.
-        first = f"{name}-0.{headless}.{args.namespace}.svc"
+        first = f"{name}-0.{headless}.{args.placement.namespace}.svc"
         script = (
             f"for h in {hosts}; do "
             f"until {cli} -h ${{h%:*}} -p {CLIENT_PORT} ping | grep -q PONG; do sleep 2; done; done; "
@@ -316,7 +314,9 @@ class RedisCluster(pulumi.ComponentResource):
         }
         k8s.networking.v1.NetworkPolicy(
             f"{name}-create-network",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{name}-create", namespace=args.namespace, labels=job_labels),
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=f"{name}-create", namespace=args.placement.namespace, labels=job_labels
+            ),
             spec=k8s.networking.v1.NetworkPolicySpecArgs(
                 pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"app.kubernetes.io/name": f"{name}-create"}),
                 policy_types=["Ingress", "Egress"],
@@ -338,7 +338,9 @@ class RedisCluster(pulumi.ComponentResource):
         )
         k8s.batch.v1.Job(
             f"{name}-create",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{name}-create", namespace=args.namespace, labels=job_labels),
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=f"{name}-create", namespace=args.placement.namespace, labels=job_labels
+            ),
             spec=k8s.batch.v1.JobSpecArgs(
                 backoff_limit=20,
                 template=k8s.core.v1.PodTemplateSpecArgs(
