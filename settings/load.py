@@ -26,6 +26,14 @@ SECRET_KEYS: Mapping[str, str] = {
     "backupSecretAccessKey": (
         "secret key of the backup writer (pulumi config set --secret sophia:backupSecretAccessKey ...)"
     ),
+    "alertPagerdutyRoutingKey": (
+        "PagerDuty Events v2 routing key for critical alerts "
+        "(pulumi config set --secret sophia:alertPagerdutyRoutingKey ...)"
+    ),
+    "alertSlackWebhookUrl": (
+        "Slack incoming-webhook URL for warnings and the daily digest "
+        "(pulumi config set --secret sophia:alertSlackWebhookUrl ...)"
+    ),
 }
 PROVIDER_KEYS = frozenset({"lambdaApiUrl"})
 _PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
@@ -81,7 +89,8 @@ def _problems(error: ValidationError) -> list[Problem]:
         loc = tuple(item["loc"])
         cause = (item.get("ctx") or {}).get("error")
         if isinstance(cause, RuleError):
-            problems.extend(Problem(config_key((*loc, key)), msg) for key, msg in cause.problems)
+            # A rule may name a nested key as a dotted path (`backups.replicaBucket`).
+            problems.extend(Problem(config_key((*loc, *key.split("."))), msg) for key, msg in cause.problems)
         elif item["type"] == "extra_forbidden":
             allowed = ", ".join(_allowed_keys(loc[:-1]))
             problems.append(Problem(config_key(loc), f"unknown key; allowed here: {allowed}"))

@@ -29,6 +29,9 @@ from settings.errors import RuleError
 # JSON gives ints as ints: strict mode refuses 2.5, "2" and true where a count belongs.
 Count = Annotated[int, Strict(), Field(ge=0)]
 PositiveCount = Annotated[int, Strict(), Field(ge=1)]
+# A fraction strictly between 0 and 1 (0.9 = 90 %); strict refuses "0.9" and true.
+Ratio = Annotated[float, Strict(), Field(gt=0, lt=1, allow_inf_nan=False)]
+PositiveSeconds = Annotated[float, Strict(), Field(gt=0, allow_inf_nan=False)]
 
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
@@ -290,22 +293,37 @@ class BackupSettings(_Model):
     """AWS region of the bucket."""
     retention_days: PositiveCount = 30
     """How long backups are kept."""
+    replica_bucket: str | None = None
+    """Bucket in `replicaRegion` that S3 replication copies every backup to (required in prod)."""
+    replica_region: str | None = None
+    """AWS region of the replica bucket: the DR region, never the same as `s3Region`."""
 
-    @field_validator("s3_bucket")
+    @field_validator("s3_bucket", "replica_bucket")
     @classmethod
-    def _bucket(cls, value: str) -> str:
-        if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", value):
+    def _bucket(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", value):
             raise ValueError(
                 f"must be a valid S3 bucket name (3-63 lowercase letters, digits, dots, dashes), got {value!r}"
             )
         return value
 
-    @field_validator("s3_region")
+    @field_validator("s3_region", "replica_region")
     @classmethod
-    def _region(cls, value: str) -> str:
-        if value not in AWS_REGIONS:
+    def _region(cls, value: str | None) -> str | None:
+        if value is not None and value not in AWS_REGIONS:
             raise ValueError(f"unknown AWS region {value!r} (e.g. 'us-east-1')")
         return value
+
+    @model_validator(mode="after")
+    def _replica(self) -> BackupSettings:
+        if (self.replica_bucket is None) != (self.replica_region is None):
+            missing = "replicaRegion" if self.replica_region is None else "replicaBucket"
+            raise RuleError([(missing, "is required when the other replica setting is set")])
+        if self.replica_region is not None and self.replica_region == self.s3_region:
+            raise RuleError([("replicaRegion", f"must differ from s3Region ({self.s3_region}): cross-region copy")])
+        if self.replica_bucket is not None and self.replica_bucket == self.s3_bucket:
+            raise RuleError([("replicaBucket", "must differ from s3Bucket (bucket names are global)")])
+        return self
 
 
 class RedisSettings(_Model):
@@ -352,6 +370,86 @@ class QdrantSettings(_Model):
                 ]
             )
         return self
+
+
+class AlertThresholds(_Model):
+    """The plan's alert table ("Monitoring and Alerts"); every number the rules use lives here."""
+
+    service_down_minutes: PositiveCount = 2
+    """Critical: a scrape target down this long."""
+    latency_p95_seconds: PositiveSeconds = 1.0
+    """Critical: p95 HTTP response time above this ..."""
+    latency_minutes: PositiveCount = 5
+    """... for this long."""
+    error_rate: Ratio = 0.05
+    """Critical: share of HTTP responses that are 5xx above this ..."""
+    error_rate_minutes: PositiveCount = 2
+    """... for this long."""
+    memory_usage: Ratio = 0.90
+    """Critical: node memory in use above this share ..."""
+    memory_minutes: PositiveCount = 3
+    """... for this long."""
+    cpu_usage: Ratio = 0.80
+    """Warning: node CPU busy above this share ..."""
+    cpu_minutes: PositiveCount = 10
+    """... for this long."""
+    disk_usage: Ratio = 0.85
+    """Warning: a node filesystem or data volume fuller than this ..."""
+    disk_minutes: PositiveCount = 15
+    """... for this long."""
+    cache_hit_ratio: Ratio = 0.70
+    """Warning: Redis keyspace hit ratio below this ..."""
+    cache_hit_minutes: PositiveCount = 10
+    """... for this long."""
+    inter_service_success: Ratio = 0.90
+    """Warning: share of successful service-to-service calls below this ..."""
+    inter_service_minutes: PositiveCount = 5
+    """... for this long (the plan gives no duration; 5 minutes filters single bad scrapes)."""
+    cost_variance: Ratio = 0.10
+    """Info: a day's GPU spend differs from the planned day by more than this share of the daily budget."""
+    capacity_horizon_days: PositiveCount = 7
+    """Info: a volume or filesystem is predicted to fill within this many days."""
+
+
+class AlertRoutingSettings(_Model):
+    """How Alertmanager delivers each severity (receivers' secrets are Pulumi secrets)."""
+
+    warning_within_minutes: PositiveCount = 30
+    """Warnings reach the team channel within this long (group interval)."""
+    digest_hours: PositiveCount = 24
+    """Info alerts are batched into one digest this often."""
+
+
+class RestoreVerificationSettings(_Model):
+    """The scheduled restore test each store gets."""
+
+    schedule: str = "30 4 * * *"
+    """Cron schedule (UTC) of the restore jobs; after the nightly backups."""
+    stale_after_hours: PositiveCount = 30
+    """An alert fires when no restore has succeeded for this long."""
+    count_tolerance: Ratio = 0.05
+    """Restored rows/points/keys may differ from the source's figures by this share (writes since the backup)."""
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        fields = value.split()
+        if len(fields) != 5 or not all(re.fullmatch(r"[0-9*/,-]+", f) for f in fields):
+            raise ValueError(f"must be a five-field cron schedule such as '30 4 * * *', got {value!r}")
+        return value
+
+
+class MonitoringSettings(_Model):
+    """Prometheus, Alertmanager and Grafana on the primary cluster (`sophia:monitoring`)."""
+
+    thresholds: AlertThresholds = AlertThresholds()
+    """Alert thresholds; the defaults are the plan's table."""
+    routing: AlertRoutingSettings = AlertRoutingSettings()
+    restore_verification: RestoreVerificationSettings = RestoreVerificationSettings()
+    retention_days: PositiveCount = 15
+    """How long Prometheus keeps samples."""
+    storage_gib: PositiveCount = 100
+    """Prometheus volume, GiB."""
 
 
 class DataLayerSettings(_Model):
@@ -441,6 +539,8 @@ class StackSettings(_Model):
     """The primary region's cluster; required in prod and dev (dr runs on AWS)."""
     backups: BackupSettings | None = None
     """Backup destination; required wherever `kubernetes` is set."""
+    monitoring: MonitoringSettings | None = None
+    """Monitoring and alerting; required wherever `kubernetes` is set."""
     dr: DrSettings | None = None
     """The DR region; required in the dr environment."""
     monthly_budget_usd: Annotated[Decimal, Field(gt=0, allow_inf_nan=False)]
@@ -488,6 +588,10 @@ class StackSettings(_Model):
             problems.append(("kubernetes", f"is required when environment is {self.environment.value}"))
         if self.kubernetes is not None and self.backups is None:
             problems.append(("backups", "is required when kubernetes is set (the stores back up to S3)"))
+        if self.kubernetes is not None and self.monitoring is None:
+            problems.append(("monitoring", "is required when kubernetes is set (alerts and restore checks)"))
+        if self.environment is Environment.PROD and self.backups is not None and self.backups.replica_bucket is None:
+            problems.append(("backups.replicaBucket", "is required in prod (backups are copied to the DR region)"))
         if problems:
             raise RuleError(problems)
         return self

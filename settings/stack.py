@@ -13,6 +13,14 @@ from settings.model import StackSettings
 
 
 @dataclass(frozen=True)
+class AlertReceivers:
+    """Alertmanager receivers' credentials, as Pulumi secrets."""
+
+    pagerduty_routing_key: pulumi.Output[str]
+    slack_webhook_url: pulumi.Output[str]
+
+
+@dataclass(frozen=True)
 class StackConfig:
     """The validated settings plus the secrets the program needs, as Pulumi secret outputs."""
 
@@ -25,6 +33,8 @@ class StackConfig:
     """Only where `kubernetes` is set."""
     backup_credentials: tuple[pulumi.Output[str], pulumi.Output[str]] | None = None
     """(access key id, secret access key) of the backup writer, where `backups` is set."""
+    alert_receivers: AlertReceivers | None = None
+    """Where `monitoring` is set."""
 
 
 def engine_config() -> dict[str, str]:
@@ -50,6 +60,8 @@ def load_stack_config() -> StackConfig:
             ("kubeconfig", settings.kubernetes is not None),
             ("backupAccessKeyId", settings.backups is not None),
             ("backupSecretAccessKey", settings.backups is not None),
+            ("alertPagerdutyRoutingKey", settings.monitoring is not None),
+            ("alertSlackWebhookUrl", settings.monitoring is not None),
         )
         if wanted
     ]
@@ -72,5 +84,10 @@ def load_stack_config() -> StackConfig:
         kubeconfig=secrets.get("kubeconfig"),
         backup_credentials=(
             (secrets["backupAccessKeyId"], secrets["backupSecretAccessKey"]) if "backupAccessKeyId" in secrets else None
+        ),
+        alert_receivers=(
+            AlertReceivers(secrets["alertPagerdutyRoutingKey"], secrets["alertSlackWebhookUrl"])
+            if "alertPagerdutyRoutingKey" in secrets
+            else None
         ),
     )

@@ -7,7 +7,6 @@ every acknowledged key is still readable.
 
 from __future__ import annotations
 
-import shutil
 import signal
 import subprocess
 import time
@@ -30,6 +29,7 @@ from components.redis_config import (
 )
 from tests.realservers.certs import ServerCerts, make_certs
 from tests.realservers.ports import free_port
+from tests.tools_on_path import require_tool
 
 PASSWORD = "test-cluster-password-5f2c"
 NODES = 6
@@ -39,13 +39,6 @@ NODES = 6
 class Node:
     port: int
     process: subprocess.Popen[bytes]
-
-
-def _require(binary: str) -> str:
-    path = shutil.which(binary)
-    if path is None:
-        pytest.fail(f"{binary} is not installed: `make test` installs it (scripts/install-system-deps.sh)")
-    return path
 
 
 def _client(port: int, certs: ServerCerts) -> redis.Redis:
@@ -73,8 +66,8 @@ def _wait_until(check: object, timeout: float, what: str) -> float:
 
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[tuple[list[Node], ServerCerts]]:
-    server = _require("redis-server")
-    cli = _require("redis-cli")
+    server = require_tool("redis-server")
+    cli = require_tool("redis-cli")
     certs = make_certs(tmp_path)
     (tmp_path / "auth.conf").write_text(render_auth_conf(PASSWORD))
     nodes: list[Node] = []

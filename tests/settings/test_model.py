@@ -23,8 +23,18 @@ def data_layer(store: str, **changes: Any) -> dict[str, Any]:
     return layer
 
 
-ACCESS = {"sshPublicKey": "ssh-ed25519 AAAAC3Nza ops", "sshAllowedCidrs": ["203.0.113.0/24"]}
-DR = {"awsRegion": "us-east-1", "vpcCidr": "10.40.0.0/16", "rtoSeconds": 60, "rpoSeconds": 5}
+def backups(**changes: Any) -> dict[str, Any]:
+    result: dict[str, Any] = decoded(stack_config(), "sophia:backups") | changes
+    return {k: v for k, v in result.items() if v is not None}
+
+
+def monitoring(**changes: Any) -> dict[str, Any]:
+    result: dict[str, Any] = decoded(stack_config(), "sophia:monitoring") | changes
+    return result
+
+
+ACCESS: dict[str, Any] = {"sshPublicKey": "ssh-ed25519 AAAAC3Nza ops", "sshAllowedCidrs": ["203.0.113.0/24"]}
+DR: dict[str, Any] = {"awsRegion": "us-east-1", "vpcCidr": "10.40.0.0/16", "rtoSeconds": 60, "rpoSeconds": 5}
 
 BROKEN = [
     ("min above max", "sophia:gpuPools", pools(min=12, desired=12), "sophia:gpuPools[0].desired"),
@@ -126,6 +136,56 @@ BROKEN = [
         "sophia:clusterJoin.k3sVersion",
     ),
     ("broken structured value", "sophia:gpuPools", "[{", "sophia:gpuPools"),
+    (
+        "replica in the same region",
+        "sophia:backups",
+        backups(replicaRegion="us-west-1"),
+        "sophia:backups.replicaRegion",
+    ),
+    (
+        "replica bucket is the source",
+        "sophia:backups",
+        backups(replicaBucket="sophia-prod-backups"),
+        "sophia:backups.replicaBucket",
+    ),
+    ("replica bucket without region", "sophia:backups", backups(replicaRegion=None), "sophia:backups.replicaRegion"),
+    (
+        "prod without a replica",
+        "sophia:backups",
+        backups(replicaRegion=None, replicaBucket=None),
+        "sophia:backups.replicaBucket",
+    ),
+    (
+        "ratio of 90",
+        "sophia:monitoring",
+        monitoring(thresholds={"memoryUsage": 90}),
+        "sophia:monitoring.thresholds.memoryUsage",
+    ),
+    (
+        "ratio as text",
+        "sophia:monitoring",
+        monitoring(thresholds={"errorRate": "0.05"}),
+        "sophia:monitoring.thresholds.errorRate",
+    ),
+    (
+        "zero duration",
+        "sophia:monitoring",
+        monitoring(thresholds={"cpuMinutes": 0}),
+        "sophia:monitoring.thresholds.cpuMinutes",
+    ),
+    (
+        "misspelt threshold",
+        "sophia:monitoring",
+        monitoring(thresholds={"cpuUsagePercent": 80}),
+        "sophia:monitoring.thresholds.cpuUsagePercent",
+    ),
+    (
+        "bad cron",
+        "sophia:monitoring",
+        monitoring(restoreVerification={"schedule": "daily"}),
+        "sophia:monitoring.restoreVerification.schedule",
+    ),
+    ("no monitoring", "sophia:monitoring", None, "sophia:monitoring"),
 ]
 
 

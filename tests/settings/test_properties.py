@@ -82,7 +82,12 @@ def valid_config(draw: st.DrawFn) -> dict[str, Any]:
             "storageClass": "fast-ssd",
             "clientNamespaces": draw(st.lists(st.sampled_from(["sophia-apps", "ml", "web"]), unique=True)),
         }
-        document["backups"] = {"s3Bucket": "sophia-backups", "s3Region": "us-east-1"}
+        document["backups"] = {"s3Bucket": "sophia-backups", "s3Region": "us-west-1"}
+        if environment == "prod":
+            document["backups"] |= {"replicaBucket": "sophia-backups-replica", "replicaRegion": "us-east-1"}
+        document["monitoring"] = {
+            "thresholds": {"memoryUsage": draw(st.floats(0.01, 0.99)), "cpuMinutes": draw(st.integers(1, 60))}
+        }
     if environment == "dr" or draw(st.booleans()):
         second = draw(st.integers(0, 255))
         document["dr"] = {
