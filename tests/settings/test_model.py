@@ -36,7 +36,7 @@ def monitoring(**changes: Any) -> dict[str, Any]:
 ACCESS: dict[str, Any] = {"sshPublicKey": "ssh-ed25519 AAAAC3Nza ops", "sshAllowedCidrs": ["203.0.113.0/24"]}
 DR: dict[str, Any] = {"awsRegion": "us-east-1", "vpcCidr": "10.40.0.0/16", "rtoSeconds": 60, "rpoSeconds": 5}
 
-BROKEN = [
+BROKEN: list[tuple[str, str, Any, str]] = [
     ("min above max", "sophia:gpuPools", pools(min=12, desired=12), "sophia:gpuPools[0].desired"),
     ("min above desired", "sophia:gpuPools", pools(min=3, desired=2), "sophia:gpuPools[0].min"),
     ("desired above max", "sophia:gpuPools", pools(desired=11), "sophia:gpuPools[0].desired"),
