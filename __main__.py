@@ -20,6 +20,7 @@ platform = SophiaPlatform(
         cluster_join_token=stack_config.cluster_join_token,
         kubeconfig=stack_config.kubeconfig,
         backup_credentials=stack_config.backup_credentials,
+        alert_receivers=stack_config.alert_receivers,
     ),
 )
 

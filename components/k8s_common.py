@@ -22,6 +22,27 @@ class StorePlacement:
     """Protect what holds data (StatefulSets, the Postgres Cluster): true in prod."""
 
 
+# On the one Service per store whose endpoints Prometheus scrapes (`ScrapeTarget.selector`).
+SCRAPED = {"sophia.ai/metrics": "true"}
+
+
+@dataclass(frozen=True)
+class ScrapeTarget:
+    """How Prometheus scrapes one store: the monitoring component turns it into a ServiceMonitor."""
+
+    name: str
+    namespace: str
+    selector: Mapping[str, str]
+    """Labels of the Service whose endpoints are scraped."""
+    port: str
+    """Name of the Service port serving /metrics."""
+    tls_ca_secret: str | None = None
+    """Secret (key ca.crt) with the CA of an HTTPS metrics port."""
+    tls_server_name: str | None = None
+    bearer_secret: tuple[str, str] | None = None
+    """(Secret, key) of a bearer token the endpoint requires."""
+
+
 def labels(app: str, component: str) -> dict[str, str]:
     return {
         "app.kubernetes.io/name": app,

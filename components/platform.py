@@ -7,15 +7,19 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from catalog import load_lambda_catalog
+from components.alert_rules import CostFacts, PoolFacts
 from components.cloud_init import node_join_user_data
 from components.data_namespace import DataNamespace, DataNamespaceArgs
 from components.gpu_pool import GpuPool, GpuPoolArgs
 from components.k8s_common import StorePlacement
+from components.monitoring import Monitoring, MonitoringArgs
 from components.postgres_cluster import PostgresCluster, PostgresClusterArgs
 from components.qdrant_cluster import QdrantCluster, QdrantClusterArgs
 from components.redis_cluster import RedisCluster, RedisClusterArgs
 from components.tags import cost_tags
 from settings.model import Environment, StackSettings
+from settings.stack import AlertReceivers
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,8 @@ class PlatformArgs:
     """Secret kubeconfig of the primary cluster, when `settings.kubernetes` is set."""
     backup_credentials: tuple[pulumi.Output[str], pulumi.Output[str]] | None = None
     """Secret S3 credentials of the backup writer, when `settings.backups` is set."""
+    alert_receivers: AlertReceivers | None = None
+    """Alertmanager receivers' secrets, when `settings.monitoring` is set."""
 
 
 class SophiaPlatform(pulumi.ComponentResource):
@@ -112,7 +118,34 @@ class SophiaPlatform(pulumi.ComponentResource):
             )
             for index in range(settings.data_layer.qdrant.clusters)
         ]
+        self.monitoring = self._monitoring(name, args, data)
         return data
+
+    def _monitoring(self, name: str, args: PlatformArgs, data: DataNamespace) -> Monitoring:
+        settings = args.settings
+        # Guaranteed by settings validation wherever kubernetes is set.
+        assert settings.kubernetes is not None
+        assert settings.monitoring is not None
+        assert args.alert_receivers is not None
+        catalog = load_lambda_catalog()
+        return Monitoring(
+            f"{name}-monitoring",
+            MonitoringArgs(
+                settings=settings.monitoring,
+                namespace=settings.kubernetes.monitoring_namespace,
+                storage_class=settings.kubernetes.storage_class,
+                pagerduty_routing_key=args.alert_receivers.pagerduty_routing_key,
+                slack_webhook_url=args.alert_receivers.slack_webhook_url,
+                scrape_targets=[self.redis.scrape_target, *(q.scrape_target for q in self.qdrant)],
+                pools=[
+                    PoolFacts(p.name, catalog.instance_type(p.instance_type).price_usd_per_hour, p.max)
+                    for p in settings.gpu_pools
+                ],
+                cost=CostFacts(settings.hourly_gpu_cost_usd, settings.monthly_budget_usd),
+                protect=settings.environment is Environment.PROD,
+            ),
+            pulumi.ResourceOptions(parent=self, provider=data.provider),
+        )
 
     def _gpu_pools(self, name: str, args: PlatformArgs) -> list[GpuPool]:
         settings = args.settings

@@ -11,6 +11,8 @@ import yaml
 
 from components.k8s_common import (
     RETAIN_VOLUMES,
+    SCRAPED,
+    ScrapeTarget,
     StorePlacement,
     container_security,
     dns_egress,
@@ -83,6 +85,16 @@ class QdrantCluster(pulumi.ComponentResource):
         match = {"app.kubernetes.io/name": name}
         pod_labels = labels(name, "qdrant")
         self.endpoint = f"{name}.{ns}.svc:{HTTP_PORT}"
+        # /metrics needs an API key: Prometheus sends the read-only one, and checks the TLS certificate.
+        self.scrape_target = ScrapeTarget(
+            name,
+            ns,
+            {**labels(name, "qdrant"), **SCRAPED},
+            "http",
+            tls_ca_secret=f"{name}-tls",
+            tls_server_name=f"{name}.{ns}.svc",
+            bearer_secret=(f"{name}-keys", "read-only-api-key"),
+        )
         self.keys_secret_name = f"{name}-keys"
 
         api_key = random.RandomPassword(f"{name}-api-key", length=40, special=False, opts=child)
@@ -114,7 +126,8 @@ class QdrantCluster(pulumi.ComponentResource):
         ]
         k8s.core.v1.Service(
             headless,
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=headless, namespace=ns, labels=pod_labels),
+            # The label ServiceMonitors select: the headless Service reaches every pod once.
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=headless, namespace=ns, labels={**pod_labels, **SCRAPED}),
             spec=k8s.core.v1.ServiceSpecArgs(
                 cluster_ip="None",
                 publish_not_ready_addresses=True,

@@ -10,6 +10,8 @@ import pulumi_random as random
 
 from components.k8s_common import (
     RETAIN_VOLUMES,
+    SCRAPED,
+    ScrapeTarget,
     StorePlacement,
     container_security,
     dns_egress,
@@ -68,6 +70,7 @@ class RedisCluster(pulumi.ComponentResource):
         pod_labels = labels(name, "redis-cluster")
         replicas = args.redis.masters * (1 + args.redis.replicas_per_master)
         self.endpoint = f"{name}.{ns}.svc:{CLIENT_PORT}"
+        self.scrape_target = ScrapeTarget(name, ns, {**labels(name, "redis-cluster"), **SCRAPED}, "metrics")
         self.auth_secret_name = f"{name}-auth"
 
         password = random.RandomPassword(f"{name}-password", length=40, special=False, opts=child)
@@ -104,7 +107,8 @@ class RedisCluster(pulumi.ComponentResource):
         )
         k8s.core.v1.Service(
             headless,
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=headless, namespace=ns, labels=pod_labels),
+            # The label ServiceMonitors select: the headless Service reaches every pod once.
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=headless, namespace=ns, labels={**pod_labels, **SCRAPED}),
             spec=k8s.core.v1.ServiceSpecArgs(
                 cluster_ip="None",
                 publish_not_ready_addresses=True,  # nodes must find each other before they are ready

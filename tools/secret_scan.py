@@ -18,7 +18,7 @@ SECRET_KEY = re.compile(
     re.IGNORECASE,
 )
 # Names that match the pattern but hold no secret value.
-NOT_SECRETS = frozenset({"ssh_key_names", "public_key", "secretName", "tokenName"})
+NOT_SECRETS = frozenset({"ssh_key_names", "public_key", "secretName", "tokenName", "existingSecret"})
 
 
 def _camel_to_words(key: str) -> str:

@@ -72,7 +72,11 @@ def test_bad_config_exits_2_with_one_line() -> None:
 
 def test_cli_process_prints_no_traceback(tmp_path: Path) -> None:
     broken = PROJECT_ROOT / "Pulumi.typo-test.yaml"
-    broken.write_text((PROJECT_ROOT / "Pulumi.dev.yaml").read_text().replace("storageGib: 20", "storageGb: 20"))
+    broken.write_text(
+        (PROJECT_ROOT / "Pulumi.dev.yaml")
+        .read_text()
+        .replace("readReplicas: 0\n      storageGib: 20", "readReplicas: 0\n      storageGb: 20")
+    )
     try:
         result = subprocess.run(
             [sys.executable, "-m", "tools.plan", "--stack", "typo-test"],
