@@ -24,9 +24,10 @@ plan: $(STAMP)
 system-deps:
 	@bash scripts/install-system-deps.sh
 
-lint: $(STAMP)
+lint: $(STAMP) system-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	shellcheck -x components/scripts/*.sh
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

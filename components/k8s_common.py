@@ -43,6 +43,39 @@ class ScrapeTarget:
     """(Secret, key) of a bearer token the endpoint requires."""
 
 
+# Pods of a store's backup and restore-check jobs carry this label, valued with the store's name.
+BACKUP_JOB_LABEL = "sophia.ai/backup-job"
+
+
+def backup_jobs_ingress(store: str, port: int) -> k8s.networking.v1.NetworkPolicyIngressRuleArgs:
+    """Lets the store's own backup and restore-check jobs reach its client port."""
+    return k8s.networking.v1.NetworkPolicyIngressRuleArgs(
+        from_=[
+            k8s.networking.v1.NetworkPolicyPeerArgs(
+                pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={BACKUP_JOB_LABEL: store})
+            )
+        ],
+        ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=port)],
+    )
+
+
+@dataclass(frozen=True)
+class BackupSource:
+    """What a store's backup and restore-check jobs need to reach it."""
+
+    store: str
+    """The store's name: job names, the `store` metric label, the S3 prefix."""
+    hosts: Sequence[str]
+    """Hosts the jobs connect to: the read-write service, a seed node, or every peer."""
+    port: int
+    credentials: tuple[str, str]
+    """(Secret, key) of the password or API key the jobs use."""
+    ca_secret: str
+    """Secret whose `ca.crt` signs the store's TLS certificate."""
+    storage_gib: int
+    """Size of one node's volume: the scratch volume a restore needs."""
+
+
 def labels(app: str, component: str) -> dict[str, str]:
     return {
         "app.kubernetes.io/name": app,

@@ -32,8 +32,6 @@ PUSHGATEWAY_PORT = 9091
 DCGM_IMAGE = "nvcr.io/nvidia/k8s/dcgm-exporter:3.3.9-3.6.1-ubuntu22.04"
 DCGM_PORT = 9400
 GRAFANA_ADMIN_SECRET = "grafana-admin"  # noqa: S105 - a Secret's name, not its value
-# The restore jobs' stores: each has a CronJob and a `RestoreVerificationMissing` alert.
-STORES = ("postgres", "redis", "qdrant")
 
 
 @dataclass(frozen=True)
@@ -53,6 +51,8 @@ class MonitoringArgs:
     """One per store exporter; each becomes a ServiceMonitor."""
     pools: Sequence[PoolFacts]
     cost: CostFacts
+    restore_checked_stores: Sequence[str]
+    """Stores with a restore-check job; each gets a `RestoreVerificationMissing` alert."""
     protect: bool
     """Protect the Pushgateway's volume (the restore results): true in prod."""
 
@@ -169,7 +169,7 @@ class Monitoring(pulumi.ComponentResource):
                 settings.thresholds,
                 args.pools,
                 args.cost,
-                STORES,
+                args.restore_checked_stores,
                 settings.restore_verification.stale_after_hours,
             ),
             opts=after_chart,

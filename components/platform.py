@@ -9,16 +9,18 @@ import pulumi_aws as aws
 
 from catalog import load_lambda_catalog
 from components.alert_rules import CostFacts, PoolFacts
+from components.backup_bucket import BackupBucket, BackupBucketArgs
 from components.cloud_init import node_join_user_data
 from components.data_namespace import DataNamespace, DataNamespaceArgs
 from components.gpu_pool import GpuPool, GpuPoolArgs
-from components.k8s_common import StorePlacement
+from components.k8s_common import BackupSource, StorePlacement
 from components.monitoring import Monitoring, MonitoringArgs
 from components.postgres_cluster import PostgresCluster, PostgresClusterArgs
 from components.qdrant_cluster import QdrantCluster, QdrantClusterArgs
 from components.redis_cluster import RedisCluster, RedisClusterArgs
+from components.restore_checks import RestoreChecks, RestoreChecksArgs
 from components.tags import cost_tags
-from settings.model import Environment, StackSettings
+from settings.model import BackupSettings, Environment, StackSettings
 from settings.stack import AlertReceivers
 
 
@@ -80,6 +82,7 @@ class SophiaPlatform(pulumi.ComponentResource):
             ),
             pulumi.ResourceOptions(parent=self),
         )
+        self.backup_bucket = self._backup_bucket(name, settings.backups, settings, protect)
         placement = StorePlacement(
             namespace=kubernetes.data_namespace,
             storage_class=kubernetes.storage_class,
@@ -90,7 +93,7 @@ class SophiaPlatform(pulumi.ComponentResource):
         stores = pulumi.ResourceOptions(
             parent=data,
             provider=data.provider,
-            depends_on=[data.namespace_resource, data.backup_secret],
+            depends_on=[data.namespace_resource, data.backup_secret, self.backup_bucket],
         )
         self.redis = RedisCluster(
             "redis", RedisClusterArgs(redis=settings.data_layer.redis, placement=placement), stores
@@ -119,7 +122,48 @@ class SophiaPlatform(pulumi.ComponentResource):
             for index in range(settings.data_layer.qdrant.clusters)
         ]
         self.monitoring = self._monitoring(name, args, data)
+        assert settings.monitoring is not None  # _monitoring checked it
+        self.restore_checks = RestoreChecks(
+            f"{name}-restore-checks",
+            RestoreChecksArgs(
+                verification=settings.monitoring.restore_verification,
+                backups=settings.backups,
+                backup_secret_name=data.backup_secret_name,
+                placement=placement,
+                pushgateway_url=self.monitoring.pushgateway_url,
+                postgres=self.postgres.backup_source,
+                redis=self.redis.backup_source,
+                qdrant=[q.backup_source for q in self.qdrant],
+            ),
+            pulumi.ResourceOptions(parent=data, provider=data.provider, depends_on=[data.backup_secret]),
+        )
         return data
+
+    def _backup_sources(self) -> list[BackupSource]:
+        return [self.postgres.backup_source, self.redis.backup_source, *(q.backup_source for q in self.qdrant)]
+
+    def _backup_bucket(
+        self, name: str, backups: BackupSettings, settings: StackSettings, protect: bool
+    ) -> BackupBucket:
+        def provider(role: str, region: str) -> aws.Provider:
+            return aws.Provider(
+                f"{name}-aws-{role}",
+                aws.ProviderArgs(region=region, default_tags=aws.ProviderDefaultTagsArgs(tags=cost_tags(settings))),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+
+        replica = provider("backup-replica", backups.replica_region) if backups.replica_region else None
+        return BackupBucket(
+            f"{name}-backups",
+            BackupBucketArgs(
+                backups=backups,
+                tags=cost_tags(settings),
+                provider=provider("backups", backups.s3_region),
+                replica_provider=replica,
+                protect=protect,
+            ),
+            pulumi.ResourceOptions(parent=self),
+        )
 
     def _monitoring(self, name: str, args: PlatformArgs, data: DataNamespace) -> Monitoring:
         settings = args.settings
@@ -142,6 +186,7 @@ class SophiaPlatform(pulumi.ComponentResource):
                     for p in settings.gpu_pools
                 ],
                 cost=CostFacts(settings.hourly_gpu_cost_usd, settings.monthly_budget_usd),
+                restore_checked_stores=[source.store for source in self._backup_sources()],
                 protect=settings.environment is Environment.PROD,
             ),
             pulumi.ResourceOptions(parent=self, provider=data.provider),

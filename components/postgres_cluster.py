@@ -7,7 +7,14 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.k8s_common import StorePlacement, dns_egress, labels, namespace_selector
+from components.k8s_common import (
+    BackupSource,
+    StorePlacement,
+    backup_jobs_ingress,
+    dns_egress,
+    labels,
+    namespace_selector,
+)
 from components.postgres_config import replication_parameters, synchronous_replication
 from settings.model import BackupSettings, PostgresSettings
 
@@ -53,6 +60,15 @@ class PostgresCluster(pulumi.ComponentResource):
         ns = args.placement.namespace
         self.read_write_endpoint = f"{name}-rw.{ns}.svc:{POSTGRES_PORT}"
         self.read_only_endpoint = f"{name}-ro.{ns}.svc:{POSTGRES_PORT}"
+        # CloudNativePG names: `<name>-app` holds the application user's password, `<name>-ca` the server CA.
+        self.backup_source = BackupSource(
+            store=name,
+            hosts=[f"{name}-rw.{ns}.svc"],
+            port=POSTGRES_PORT,
+            credentials=(f"{name}-app", "password"),
+            ca_secret=f"{name}-ca",
+            storage_gib=args.postgres.storage_gib,
+        )
         operator = k8s.yaml.v2.ConfigFile(f"{name}-operator", file=CNPG_MANIFEST, opts=child)
         secret_ref = {"name": args.backup_secret_name}
         instances = 1 + args.postgres.read_replicas
@@ -137,6 +153,7 @@ class PostgresCluster(pulumi.ComponentResource):
                     k8s.networking.v1.NetworkPolicyIngressRuleArgs(
                         from_=[namespace_selector(CNPG_NAMESPACE)], ports=[port(STATUS_PORT)]
                     ),
+                    backup_jobs_ingress(name, POSTGRES_PORT),
                     k8s.networking.v1.NetworkPolicyIngressRuleArgs(
                         from_=[namespace_selector(args.placement.monitoring_namespace)], ports=[port(METRICS_PORT)]
                     ),

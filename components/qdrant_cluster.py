@@ -12,8 +12,10 @@ import yaml
 from components.k8s_common import (
     RETAIN_VOLUMES,
     SCRAPED,
+    BackupSource,
     ScrapeTarget,
     StorePlacement,
+    backup_jobs_ingress,
     container_security,
     dns_egress,
     labels,
@@ -96,6 +98,14 @@ class QdrantCluster(pulumi.ComponentResource):
             bearer_secret=(f"{name}-keys", "read-only-api-key"),
         )
         self.keys_secret_name = f"{name}-keys"
+        self.backup_source = BackupSource(
+            store=name,
+            hosts=[f"{name}-{i}.{name}-headless.{ns}.svc" for i in range(args.qdrant.nodes_per_cluster)],
+            port=HTTP_PORT,
+            credentials=(self.keys_secret_name, "api-key"),
+            ca_secret=f"{name}-tls",
+            storage_gib=args.qdrant.storage_gib,
+        )
 
         api_key = random.RandomPassword(f"{name}-api-key", length=40, special=False, opts=child)
         read_only_key = random.RandomPassword(f"{name}-read-only-key", length=40, special=False, opts=child)
@@ -259,6 +269,7 @@ class QdrantCluster(pulumi.ComponentResource):
                     k8s.networking.v1.NetworkPolicyIngressRuleArgs(
                         from_=[namespace_selector(args.placement.monitoring_namespace)], ports=tcp(HTTP_PORT)
                     ),
+                    backup_jobs_ingress(name, HTTP_PORT),
                 ],
                 egress=[
                     k8s.networking.v1.NetworkPolicyEgressRuleArgs(

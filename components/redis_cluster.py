@@ -11,8 +11,10 @@ import pulumi_random as random
 from components.k8s_common import (
     RETAIN_VOLUMES,
     SCRAPED,
+    BackupSource,
     ScrapeTarget,
     StorePlacement,
+    backup_jobs_ingress,
     container_security,
     dns_egress,
     labels,
@@ -72,6 +74,18 @@ class RedisCluster(pulumi.ComponentResource):
         self.endpoint = f"{name}.{ns}.svc:{CLIENT_PORT}"
         self.scrape_target = ScrapeTarget(name, ns, {**labels(name, "redis-cluster"), **SCRAPED}, "metrics")
         self.auth_secret_name = f"{name}-auth"
+        # The snapshot job asks the seed for the current masters, then reads each of them.
+        self.backup_source = BackupSource(
+            store=name,
+            hosts=[
+                f"{name}-{i}.{headless}.{ns}.svc"
+                for i in range(args.redis.masters * (1 + args.redis.replicas_per_master))
+            ],
+            port=CLIENT_PORT,
+            credentials=(self.auth_secret_name, "password"),
+            ca_secret=f"{name}-tls",
+            storage_gib=args.redis.storage_gib,
+        )
 
         password = random.RandomPassword(f"{name}-password", length=40, special=False, opts=child)
         auth = k8s.core.v1.Secret(
@@ -278,6 +292,7 @@ class RedisCluster(pulumi.ComponentResource):
                         from_=[namespace_selector(n) for n in args.placement.client_namespaces],
                         ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=CLIENT_PORT)],
                     ),
+                    backup_jobs_ingress(name, CLIENT_PORT),
                     k8s.networking.v1.NetworkPolicyIngressRuleArgs(
                         from_=[namespace_selector(args.placement.monitoring_namespace)],
                         ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=METRICS_PORT)],

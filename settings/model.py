@@ -297,6 +297,13 @@ class BackupSettings(_Model):
     """Bucket in `replicaRegion` that S3 replication copies every backup to (required in prod)."""
     replica_region: str | None = None
     """AWS region of the replica bucket: the DR region, never the same as `s3Region`."""
+    snapshot_schedule: str = "0 2 * * *"
+    """Cron schedule (UTC) of the nightly Redis and Qdrant snapshots (Postgres archives continuously)."""
+
+    @field_validator("snapshot_schedule")
+    @classmethod
+    def _snapshot_cron(cls, value: str) -> str:
+        return _check_cron(value)
 
     @field_validator("s3_bucket", "replica_bucket")
     @classmethod
@@ -433,10 +440,7 @@ class RestoreVerificationSettings(_Model):
     @field_validator("schedule")
     @classmethod
     def _cron(cls, value: str) -> str:
-        fields = value.split()
-        if len(fields) != 5 or not all(re.fullmatch(r"[0-9*/,-]+", f) for f in fields):
-            raise ValueError(f"must be a five-field cron schedule such as '30 4 * * *', got {value!r}")
-        return value
+        return _check_cron(value)
 
 
 class MonitoringSettings(_Model):
@@ -604,6 +608,13 @@ class StackSettings(_Model):
             (catalog.instance_type(p.instance_type).price_usd_per_hour * p.desired for p in self.gpu_pools),
             Decimal(0),
         )
+
+
+def _check_cron(value: str) -> str:
+    fields = value.split()
+    if len(fields) != 5 or not all(re.fullmatch(r"[0-9*/,-]+", f) for f in fields):
+        raise ValueError(f"must be a five-field cron schedule such as '30 4 * * *', got {value!r}")
+    return value
 
 
 def _check_lambda_region(value: Any) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import pickle
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -12,6 +13,27 @@ from pulumi.dynamic import Resource
 
 from components.lambda_cloud.account_providers import FilesystemProvider, FirewallRulesetProvider, SshKeyProvider
 from components.lambda_cloud.provider import InstanceProvider
+
+# pulumi.dynamic's serialize_provider wraps pickle's pure-Python Pickler methods on every call and
+# never unwraps them: each dynamic resource adds a level, until pickling a dict overflows the stack
+# (about 1,000 resources in one process). Every resource here puts them back after serializing.
+_PICKLER_METHODS = ("_batch_setitems", "save_dict")
+_ORIGINAL_PICKLER = {name: getattr(pickle._Pickler, name) for name in _PICKLER_METHODS}
+
+
+def restore_pickler() -> None:
+    for name, method in _ORIGINAL_PICKLER.items():
+        setattr(pickle._Pickler, name, method)
+
+
+class _DynamicResource(Resource, module="lambda", name="_Base"):
+    """A dynamic resource that leaves the pickler as it found it."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        try:
+            super().__init__(*args, **kwargs)
+        finally:
+            restore_pickler()
 
 
 def launch_key(urn: str) -> str:
@@ -45,7 +67,7 @@ class LambdaInstanceArgs:
     """Firewall rulesets; a region holding none of them is not used."""
 
 
-class LambdaInstance(Resource, module="lambda", name="Instance"):
+class LambdaInstance(_DynamicResource, module="lambda", name="Instance"):
     """One Lambda Cloud on-demand instance (see `components/lambda_cloud/launcher.py` for how it is created)."""
 
     instance_id: pulumi.Output[str]
@@ -94,7 +116,7 @@ class LambdaSshKeyArgs:
     """OpenSSH public key."""
 
 
-class LambdaSshKey(Resource, module="lambda", name="SshKey"):
+class LambdaSshKey(_DynamicResource, module="lambda", name="SshKey"):
     key_id: pulumi.Output[str]
     name: pulumi.Output[str]
 
@@ -130,7 +152,7 @@ class LambdaFirewallRulesetArgs:
     rules: Sequence[FirewallRule]
 
 
-class LambdaFirewallRuleset(Resource, module="lambda", name="FirewallRuleset"):
+class LambdaFirewallRuleset(_DynamicResource, module="lambda", name="FirewallRuleset"):
     ruleset_id: pulumi.Output[str]
     region: pulumi.Output[str]
 
@@ -150,7 +172,7 @@ class LambdaFilesystemArgs:
     region: pulumi.Input[str]
 
 
-class LambdaFilesystem(Resource, module="lambda", name="Filesystem"):
+class LambdaFilesystem(_DynamicResource, module="lambda", name="Filesystem"):
     filesystem_id: pulumi.Output[str]
     mount_point: pulumi.Output[str]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import pickle
 import subprocess
 import sys
 
@@ -132,3 +133,13 @@ def test_cluster_join_user_data_is_a_secret_with_label_and_taint() -> None:
 def _prod_pools() -> list[dict[str, object]]:
     pools: list[dict[str, object]] = decoded(stack_config("prod"), "sophia:gpuPools")
     return pools
+
+
+def test_dynamic_resources_leave_the_pickler_unwrapped() -> None:
+    """pulumi.dynamic wraps pickle's Pickler on every resource; ours unwrap it again, or a large
+    stack (or a long test session) overflows the stack while pickling a provider."""
+    original = getattr(pickle._Pickler, "_batch_setitems")  # noqa: B009 - private, untyped in typeshed
+    for _ in range(3):
+        run = run_stack("prod")
+    assert len(run.by_type("pulumi-python:dynamic/lambda:Instance")) == 7
+    assert getattr(pickle._Pickler, "_batch_setitems") is original  # noqa: B009

@@ -21,5 +21,8 @@ def test_dr_gets_an_explicit_tagged_aws_provider() -> None:
     }
 
 
-def test_stacks_without_dr_settings_have_no_aws_provider() -> None:
-    assert run_stack("prod").by_type("pulumi:providers:aws") == []
+def test_primary_stacks_get_aws_providers_only_for_their_backup_buckets() -> None:
+    prod = {p.name: p.inputs["region"] for p in run_stack("prod").by_type("pulumi:providers:aws")}
+    assert prod == {"sophia-prod-aws-backups": "us-west-1", "sophia-prod-aws-backup-replica": "us-east-1"}
+    dev = {p.name: p.inputs["region"] for p in run_stack("dev").by_type("pulumi:providers:aws")}
+    assert dev == {"sophia-dev-aws-backups": "us-west-1"}

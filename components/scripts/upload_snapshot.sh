@@ -1,0 +1,12 @@
+#!/bin/sh
+# Upload step of the snapshot jobs (amazon/aws-cli image): copies SOURCE_DIR to
+# DESTINATION/<UTC stamp>/ and only then points DESTINATION/latest at it, so a restore check
+# never reads a half-uploaded snapshot.
+set -eu
+: "${SOURCE_DIR:?directory the snapshot step wrote}"
+: "${DESTINATION:?s3://bucket/prefix of this store}"
+
+stamp=$(date -u +%Y%m%dT%H%M%SZ)
+aws s3 cp --recursive --only-show-errors "$SOURCE_DIR" "$DESTINATION/$stamp/"
+echo "$stamp" | aws s3 cp --only-show-errors - "$DESTINATION/latest"
+echo "upload-snapshot: $DESTINATION/$stamp" >&2
