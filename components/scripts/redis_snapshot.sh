@@ -12,9 +12,11 @@ read -r -a CLI <<<"${REDIS_CLI_OPTIONS:-}"
 mkdir -p "$SNAPSHOT_DIR"
 manifest="$SNAPSHOT_DIR/manifest"
 : >"$manifest"
-# `cluster nodes`: <id> <ip:port@bus[,hostname]> <flags> ...; masters that are not failing.
+# `cluster nodes`: <id> <ip:port@bus[,hostname]> <flags> <master> <ping> <pong> <epoch> <link> <slots>...
+# Masters that are not failing and serve slots: a node that has just become a replica can still
+# show as a slot-less master in the seed's view for a moment, holding a copy of its master's keys.
 redis-cli "${CLI[@]}" -h "${REDIS_SEED%:*}" -p "${REDIS_SEED##*:}" cluster nodes |
-  awk '$3 ~ /master/ && $3 !~ /fail/ { print $1, $2 }' >"$SNAPSHOT_DIR/masters"
+  awk '$3 ~ /master/ && $3 !~ /fail/ && NF >= 9 { print $1, $2 }' >"$SNAPSHOT_DIR/masters"
 [ -s "$SNAPSHOT_DIR/masters" ] || { echo "redis-snapshot: no healthy master found" >&2; exit 1; }
 while read -r id address; do
   port=${address#*:}
