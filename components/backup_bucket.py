@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from components.hardened_bucket import HardenedBucketArgs, hardened_bucket
 from settings.model import BackupSettings
 
 # Where each store writes inside the bucket.
@@ -54,81 +55,27 @@ class BackupBucket(pulumi.ComponentResource):
         settings = args.backups
         self.bucket_name = settings.s3_bucket
         self.replica_bucket_name = settings.replica_bucket
-        self.bucket, self.key = self._hardened_bucket(
-            name, settings.s3_bucket, {**args.tags, "purpose": "backup"}, args.provider, args
+        rules = lifecycle_rules(settings.retention_days)
+        self.bucket, self.key = hardened_bucket(
+            self,
+            HardenedBucketArgs(
+                name, settings.s3_bucket, {**args.tags, "purpose": "backup"}, args.provider, args.protect, rules
+            ),
         )
         if args.replica_provider is not None and settings.replica_bucket is not None:
-            replica, replica_key = self._hardened_bucket(
-                f"{name}-replica",
-                settings.replica_bucket,
-                {**args.tags, "purpose": "backup-replica"},
-                args.replica_provider,
-                args,
+            replica, replica_key = hardened_bucket(
+                self,
+                HardenedBucketArgs(
+                    f"{name}-replica",
+                    settings.replica_bucket,
+                    {**args.tags, "purpose": "backup-replica"},
+                    args.replica_provider,
+                    args.protect,
+                    rules,
+                ),
             )
             self._replication(name, args, replica, replica_key)
         self.register_outputs({"bucket": self.bucket_name, "replicaBucket": self.replica_bucket_name})
-
-    def _hardened_bucket(
-        self, name: str, bucket_name: str, tags: Mapping[str, str], provider: aws.Provider, args: BackupBucketArgs
-    ) -> tuple[aws.s3.Bucket, aws.kms.Key]:
-        child = pulumi.ResourceOptions(parent=self, provider=provider)
-        keep = pulumi.ResourceOptions(parent=self, provider=provider, protect=args.protect)
-        key = aws.kms.Key(
-            f"{name}-key",
-            description=f"Encrypts the backups in s3://{bucket_name}",
-            enable_key_rotation=True,
-            deletion_window_in_days=30,
-            tags=dict(tags),
-            opts=keep,
-        )
-        bucket = aws.s3.Bucket(f"{name}-bucket", bucket=bucket_name, tags=dict(tags), opts=keep)
-        aws.s3.BucketOwnershipControls(
-            f"{name}-ownership",
-            bucket=bucket.id,
-            rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
-            opts=child,
-        )
-        aws.s3.BucketPublicAccessBlock(
-            f"{name}-public-access",
-            bucket=bucket.id,
-            block_public_acls=True,
-            block_public_policy=True,
-            ignore_public_acls=True,
-            restrict_public_buckets=True,
-            opts=child,
-        )
-        versioning = aws.s3.BucketVersioning(
-            f"{name}-versioning",
-            bucket=bucket.id,
-            versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"),
-            opts=child,
-        )
-        aws.s3.BucketServerSideEncryptionConfiguration(
-            f"{name}-encryption",
-            bucket=bucket.id,
-            rules=[
-                aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
-                    apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
-                        sse_algorithm="aws:kms", kms_master_key_id=key.arn
-                    ),
-                    bucket_key_enabled=True,  # one KMS call per object batch, not per request
-                )
-            ],
-            opts=child,
-        )
-        aws.s3.BucketLifecycleConfiguration(
-            f"{name}-lifecycle",
-            bucket=bucket.id,
-            rules=lifecycle_rules(args.backups.retention_days),
-            opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[versioning]),
-        )
-        aws.s3.BucketPolicy(
-            f"{name}-tls-only",
-            bucket=bucket.id,
-            policy=bucket.arn.apply(tls_only_policy),
-            opts=child,
-        )
-        return bucket, key
 
     def _replication(self, name: str, args: BackupBucketArgs, replica: aws.s3.Bucket, replica_key: aws.kms.Key) -> None:
         child = pulumi.ResourceOptions(parent=self, provider=args.provider)
@@ -219,24 +166,6 @@ def lifecycle_rules(retention_days: int) -> list[aws.s3.BucketLifecycleConfigura
         )
     )
     return rules
-
-
-def tls_only_policy(bucket_arn: str) -> str:
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Sid": "DenyPlainHttp",
-                    "Effect": "Deny",
-                    "Principal": "*",
-                    "Action": "s3:*",
-                    "Resource": [bucket_arn, f"{bucket_arn}/*"],
-                    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-                }
-            ],
-        }
-    )
 
 
 def replication_policy(backups: BackupSettings) -> str:
