@@ -28,6 +28,14 @@ pulumi.export("environment", settings.environment.value)
 pulumi.export("monthlyBudgetUsd", float(settings.monthly_budget_usd))
 pulumi.export("gpuHourlyCostUsd", float(settings.hourly_gpu_cost_usd))
 pulumi.export("priceCatalogAsOf", load_lambda_catalog().as_of.isoformat())
+if platform.backup_bucket is not None:
+    # Read by the dr stack through its StackReference.
+    pulumi.export("backupReplicaBucket", platform.backup_bucket.replica_bucket_name)
+    pulumi.export("backupReplicaRegion", settings.backups.replica_region if settings.backups else None)
+if platform.dr_region is not None:
+    pulumi.export("drCacheEndpoint", platform.dr_region.cache.endpoint)
+    pulumi.export("drCacheAuthToken", platform.dr_region.cache.auth_token)
+    pulumi.export("drWorstCaseFailoverSeconds", platform.dr_region.failover.worst_case_failover_seconds)
 pulumi.export(
     "gpuPools",
     {

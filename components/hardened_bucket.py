@@ -26,6 +26,8 @@ class HardenedBucketArgs:
     lifecycle: Sequence[aws.s3.BucketLifecycleConfigurationRuleArgs]
     extra_statements: Sequence[Mapping[str, Any]] = field(default_factory=tuple)
     """Bucket-policy statements besides the TLS-only one (e.g. CloudTrail's delivery)."""
+    key_policy: pulumi.Input[str] | None = None
+    """KMS key policy, when AWS services (CloudTrail, log delivery) must encrypt with the key."""
 
 
 def hardened_bucket(owner: pulumi.Resource, args: HardenedBucketArgs) -> tuple[aws.s3.Bucket, aws.kms.Key]:
@@ -39,6 +41,7 @@ def hardened_bucket(owner: pulumi.Resource, args: HardenedBucketArgs) -> tuple[a
         description=f"Encrypts s3://{bucket_name}",
         enable_key_rotation=True,
         deletion_window_in_days=30,
+        policy=args.key_policy,
         tags=tags,
         opts=keep,
     )

@@ -12,6 +12,7 @@ from components.alert_rules import CostFacts, PoolFacts
 from components.backup_bucket import BackupBucket, BackupBucketArgs
 from components.cloud_init import node_join_user_data
 from components.data_namespace import DataNamespace, DataNamespaceArgs
+from components.dr_region import DrRegion, DrRegionArgs
 from components.gpu_pool import GpuPool, GpuPoolArgs
 from components.k8s_common import BackupSource, StorePlacement
 from components.monitoring import Monitoring, MonitoringArgs
@@ -50,6 +51,7 @@ class SophiaPlatform(pulumi.ComponentResource):
         super().__init__("sophia:platform:Platform", name, None, opts)
         settings = args.settings
         self.aws_provider = None
+        self.backup_bucket: BackupBucket | None = None
         if settings.dr is not None:
             self.aws_provider = aws.Provider(
                 f"{name}-aws",
@@ -59,6 +61,15 @@ class SophiaPlatform(pulumi.ComponentResource):
                 ),
                 opts=pulumi.ResourceOptions(parent=self),
             )
+        self.dr_region = (
+            DrRegion(
+                f"{name}-dr",
+                DrRegionArgs(settings.dr, cost_tags(settings), self.aws_provider),
+                pulumi.ResourceOptions(parent=self),
+            )
+            if settings.dr is not None and self.aws_provider is not None
+            else None
+        )
         self.gpu_pools = self._gpu_pools(name, args)
         self.data_namespace = self._data_layer(name, args)
         self.register_outputs({})

@@ -91,14 +91,35 @@ class StackRun:
         return matches[0]
 
 
+CANNED_INVOKES: dict[str, dict[str, Any]] = {
+    "aws:index/getCallerIdentity:getCallerIdentity": {
+        "accountId": "123456789012",
+        "arn": "arn:aws:iam::123456789012:user/deployer",
+        "userId": "AIDEXAMPLE",
+        "id": "123456789012",
+    },
+    "aws:index/getPartition:getPartition": {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"},
+}
+
+
+# What a StackReference to the prod stack reads; tests/test_stack_wiring.py checks prod exports it.
+PRIMARY_STACK_OUTPUTS: dict[str, Any] = {
+    "backupReplicaBucket": "sophia-prod-backups-replica",
+    "backupReplicaRegion": "us-east-1",
+}
+
+
 class EchoMocks(mocks.Mocks):
     """Resources get a deterministic id and echo their inputs as outputs."""
 
     def new_resource(self, args: mocks.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        if args.typ == "pulumi:pulumi:StackReference":
+            return f"{args.name}-id", {**args.inputs, "outputs": dict(PRIMARY_STACK_OUTPUTS)}
         return f"{args.name}-id", dict(args.inputs)
 
-    def call(self, args: mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
-        return {}, None
+    def call(self, args: mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+        # The few invokes the program makes; AWS's documentation account id.
+        return dict(CANNED_INVOKES.get(args.token, {})), []
 
 
 class RecordingMonitor(mocks.MockMonitor):

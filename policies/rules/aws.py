@@ -13,6 +13,7 @@ from pulumi_policy import (
     Severity,
     StackValidationArgs,
 )
+from pulumi_policy.proxy import UnknownValueError
 
 from policies.common import (
     DATA_PORTS,
@@ -190,7 +191,11 @@ ELASTICACHE_AUTH = Rule(
 
 
 def _elasticache_auth(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    if not args.props.get("authToken"):
+    try:
+        token = args.props.get("authToken")
+    except UnknownValueError:
+        return  # computed at deploy time (a generated password): it is set
+    if not token:
         report("authToken is not set.", None)
 
 

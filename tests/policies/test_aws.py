@@ -7,7 +7,18 @@ from typing import Any
 
 import pytest
 
-from tests.policies.helpers import DEFAULT_TAGS, DELETE, aws_provider, aws_res, changed, messages, run_of, urn
+from tests.policies.helpers import (
+    DEFAULT_TAGS,
+    DELETE,
+    POLICIES,
+    aws_provider,
+    aws_res,
+    changed,
+    messages,
+    run_of,
+    urn,
+)
+from tools.policy_eval import evaluate
 
 RDS = "aws:rds/instance:Instance"
 RDS_PRIMARY: dict[str, Any] = {
@@ -90,6 +101,19 @@ def test_elasticache(policy: str, path: str, value: Any, expected: str) -> None:
     found = messages(policy, broken)
     assert len(found) == 1
     assert expected in found[0]
+
+
+def test_elasticache_token_generated_at_deploy_counts_as_set() -> None:
+    """In preview a pulumi-random token is unknown: the policy runs and passes rather than being skipped."""
+    unknown = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+    pending = changed(CACHE_OK, "authToken", {**CACHE_OK["authToken"], "value": unknown})
+    run = run_of(aws_provider(DEFAULT_TAGS), aws_res(CACHE, "cache", pending))
+    policy = "aws-elasticache-replicationgroup-auth-token"
+    evaluation = evaluate(run, {}, policies=[POLICIES[policy]])
+    assert evaluation.violations == ()
+    assert evaluation.skipped == ()
+    empty = run_of(aws_provider(DEFAULT_TAGS), aws_res(CACHE, "cache", changed(CACHE_OK, "authToken", "")))
+    assert messages(policy, empty) == ["authToken is not set."]
 
 
 BUCKET = "aws:s3/bucket:Bucket"

@@ -34,7 +34,8 @@ def monitoring(**changes: Any) -> dict[str, Any]:
 
 
 ACCESS: dict[str, Any] = {"sshPublicKey": "ssh-ed25519 AAAAC3Nza ops", "sshAllowedCidrs": ["203.0.113.0/24"]}
-DR: dict[str, Any] = {"awsRegion": "us-east-1", "vpcCidr": "10.40.0.0/16", "rtoSeconds": 60, "rpoSeconds": 5}
+DR: dict[str, Any] = decoded(stack_config("dr"), "sophia:dr")
+FAILOVER: dict[str, Any] = DR["failover"]
 
 BROKEN: list[tuple[str, str, Any, str]] = [
     ("min above max", "sophia:gpuPools", pools(min=12, desired=12), "sophia:gpuPools[0].desired"),
@@ -101,6 +102,44 @@ BROKEN: list[tuple[str, str, Any, str]] = [
     ("not a cidr", "sophia:dr", {**DR, "vpcCidr": "10.40.0.0/33"}, "sophia:dr.vpcCidr"),
     ("unknown aws region", "sophia:dr", {**DR, "awsRegion": "us-east-9"}, "sophia:dr.awsRegion"),
     ("zero rto", "sophia:dr", {**DR, "rtoSeconds": 0}, "sophia:dr.rtoSeconds"),
+    ("failover slower than rto", "sophia:dr", {**DR, "failover": {**FAILOVER, "ttlSeconds": 30}}, "sophia:dr.failover"),
+    (
+        "30 s checks blow the rto",
+        "sophia:dr",
+        {**DR, "failover": {**FAILOVER, "healthCheckIntervalSeconds": 30}},
+        "sophia:dr.failover",
+    ),
+    (
+        "check interval route 53 lacks",
+        "sophia:dr",
+        {**DR, "failover": {**FAILOVER, "healthCheckIntervalSeconds": 15}},
+        "sophia:dr.failover.healthCheckIntervalSeconds",
+    ),
+    (
+        "lag alert above rpo",
+        "sophia:dr",
+        {**DR, "replicationLagAlertSeconds": 6},
+        "sophia:dr.replicationLagAlertSeconds",
+    ),
+    (
+        "two zones",
+        "sophia:dr",
+        {**DR, "availabilityZones": ["us-east-1a", "us-east-1b"]},
+        "sophia:dr.availabilityZones",
+    ),
+    (
+        "zone of another region",
+        "sophia:dr",
+        {**DR, "availabilityZones": ["us-east-1a", "us-east-1b", "us-west-2c"]},
+        "sophia:dr.availabilityZones",
+    ),
+    ("bad stack reference", "sophia:dr", {**DR, "primaryStack": "prod"}, "sophia:dr.primaryStack"),
+    (
+        "eks open to the world",
+        "sophia:dr",
+        {**DR, "eks": {"publicAccessCidrs": ["0.0.0.0/0"]}},
+        "sophia:dr.eks.publicAccessCidrs",
+    ),
     ("empty owner", "sophia:tags", {"owner": "", "costCentre": "x"}, "sophia:tags.owner"),
     ("missing cost centre", "sophia:tags", {"owner": "me"}, "sophia:tags.costCentre"),
     ("pools not a list", "sophia:gpuPools", {"name": "x"}, "sophia:gpuPools"),

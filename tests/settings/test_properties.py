@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from catalog import load_lambda_catalog
 from settings import SettingsError, StackSettings, parse_settings
+from tests.helpers import decoded, stack_config
 
 CATALOG = load_lambda_catalog()
 TYPES = sorted(CATALOG.instance_types)
@@ -91,10 +92,11 @@ def valid_config(draw: st.DrawFn) -> dict[str, Any]:
     if environment == "dr" or draw(st.booleans()):
         second = draw(st.integers(0, 255))
         document["dr"] = {
-            "awsRegion": "us-east-1",
+            **decoded(stack_config("dr"), "sophia:dr"),
             "vpcCidr": f"10.{second}.0.0/16",
-            "rtoSeconds": draw(st.integers(1, 3600)),
-            "rpoSeconds": draw(st.integers(1, 3600)),
+            # Above the shipped failover's worst case (50 s) and lag alert (5 s).
+            "rtoSeconds": draw(st.integers(51, 3600)),
+            "rpoSeconds": draw(st.integers(5, 3600)),
         }
     return document
 
@@ -125,9 +127,7 @@ def mutations(document: dict[str, Any]) -> list[tuple[str, Any]]:
         ("sophia:monthlyBudgetUsd", lambda d: d.update(monthlyBudgetUsd="0")),
         (
             "sophia:dr.vpcCidr",
-            lambda d: d.update(
-                dr={"awsRegion": "us-east-1", "vpcCidr": "100.64.0.0/16", "rtoSeconds": 60, "rpoSeconds": 5}
-            ),
+            lambda d: d.update(dr={**decoded(stack_config("dr"), "sophia:dr"), "vpcCidr": "100.64.0.0/16"}),
         ),
         ("sophia:gpuPoolz", lambda d: d.update(gpuPoolz=[])),
         ("sophia:lambdaAccess.sshAllowedCidrs", lambda d: d["lambdaAccess"].update(sshAllowedCidrs=["0.0.0.0/0"])),

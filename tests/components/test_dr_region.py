@@ -1,0 +1,113 @@
+"""The dr stack under the mock runtime: network, audit trail, cache, failover, stack wiring."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from typing import Any
+
+import pulumi_aws
+
+from tools.harness import PRIMARY_STACK_OUTPUTS, StackRun, run_stack
+from tools.redact import is_secret
+
+
+def of_type(run: StackRun, token: str) -> list[Any]:
+    return run.by_type(token)
+
+
+def test_private_data_subnets_span_three_zones_and_stay_private() -> None:
+    run = run_stack("dr")
+    subnets = {r.name: r.inputs for r in of_type(run, "aws:ec2/subnet:Subnet")}
+    private = {n: s for n, s in subnets.items() if "-private-" in n}
+    assert sorted(s["availabilityZone"] for s in private.values()) == ["us-east-1a", "us-east-1b", "us-east-1c"]
+    vpc = ipaddress.IPv4Network("10.40.0.0/16")
+    assert all(ipaddress.IPv4Network(s["cidrBlock"]).subnet_of(vpc) for s in subnets.values())
+    assert not any(s["mapPublicIpOnLaunch"] for s in subnets.values())
+    # Private subnets route out through their own zone's NAT, never straight to the internet gateway.
+    tables = [r.inputs for r in of_type(run, "aws:ec2/routeTable:RouteTable") if "-private-" in r.name]
+    assert len(tables) == 3
+    assert all("natGatewayId" in t["routes"][0] and "gatewayId" not in t["routes"][0] for t in tables)
+
+
+def test_data_ports_open_only_to_the_vpc() -> None:
+    (group,) = [r for r in of_type(run_stack("dr"), "aws:ec2/securityGroup:SecurityGroup")]
+    rules = group.inputs["ingress"]
+    assert sorted(int(r["fromPort"]) for r in rules) == [5432, 6333, 6379]
+    assert all(r["cidrBlocks"] == ["10.40.0.0/16"] for r in rules)
+
+
+def test_flow_logs_and_cloudtrail_go_to_the_hardened_audit_bucket() -> None:
+    run = run_stack("dr")
+    (flow_log,) = of_type(run, "aws:ec2/flowLog:FlowLog")
+    assert flow_log.inputs["trafficType"] == "ALL"
+    assert flow_log.inputs["logDestination"] == "arn:aws:s3:::sophia-dr-audit/flow-logs/"
+    (trail,) = of_type(run, "aws:cloudtrail/trail:Trail")
+    assert trail.inputs["isMultiRegionTrail"] is True
+    assert trail.inputs["enableLogFileValidation"] is True
+    assert "kmsKeyId" in trail.inputs
+    (bucket,) = of_type(run, "aws:s3/bucket:Bucket")
+    assert bucket.inputs["bucket"] == "sophia-dr-audit"
+    assert bucket.protect
+    policy = json.loads(next(r for r in of_type(run, "aws:s3/bucketPolicy:BucketPolicy")).inputs["policy"])
+    writers = next(s for s in policy["Statement"] if s["Sid"] == "LogServicesWrite")
+    assert writers["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}}
+    assert all(k.inputs["enableKeyRotation"] for k in of_type(run, "aws:kms/key:Key"))
+
+
+def test_cache_is_encrypted_authenticated_multi_az_and_protected() -> None:
+    run = run_stack("dr")
+    (group,) = of_type(run, "aws:elasticache/replicationGroup:ReplicationGroup")
+    inputs = group.inputs
+    for flag in ("atRestEncryptionEnabled", "transitEncryptionEnabled", "automaticFailoverEnabled", "multiAzEnabled"):
+        assert inputs[flag] is True, flag
+    assert inputs["parameterGroupName"] == "default.redis7.cluster.on"
+    assert (inputs["numNodeGroups"], inputs["replicasPerNodeGroup"]) == (3.0, 1.0)
+    assert inputs["finalSnapshotIdentifier"] == "sophia-dr-dr-cache-redis-final"
+    assert inputs["snapshotRetentionLimit"] == 7.0
+    assert is_secret(inputs["authToken"])
+    assert group.protect
+    assert is_secret(run.outputs["drCacheAuthToken"])
+
+
+def test_failover_records_and_checks_meet_the_rto() -> None:
+    run = run_stack("dr")
+    checks = of_type(run, "aws:route53/healthCheck:HealthCheck")
+    assert {c.inputs["fqdn"] for c in checks} == {"api-primary.sophia.ai", "api-dr.sophia.ai"}
+    assert all((c.inputs["requestInterval"], c.inputs["failureThreshold"]) == (10.0, 3.0) for c in checks)
+    records = {
+        r.inputs["failoverRoutingPolicies"][0]["type"]: r.inputs for r in of_type(run, "aws:route53/record:Record")
+    }
+    assert records["PRIMARY"]["records"] == ["api-primary.sophia.ai"]
+    assert records["SECONDARY"]["records"] == ["api-dr.sophia.ai"]
+    assert {r["ttl"] for r in records.values()} == {20.0}
+    # 10 s x 3 failed checks + 20 s TTL, under the 60 s RTO.
+    assert run.outputs["drWorstCaseFailoverSeconds"] == 50.0
+
+
+def test_dr_reads_only_what_prod_exports() -> None:
+    """The StackReference fixture the harness serves is what the prod program really exports."""
+    prod = run_stack("prod").outputs
+    for key, value in PRIMARY_STACK_OUTPUTS.items():
+        assert prod[key] == value, key
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def test_every_aws_input_is_a_property_of_its_resource_type() -> None:
+    """Each registered AWS resource's inputs are arguments its pulumi-aws class accepts."""
+    run = run_stack("dr")
+    checked = 0
+    for resource in run.resources:
+        if not resource.type.startswith("aws:") or not resource.custom:
+            continue
+        _, module_path, class_name = resource.type.split(":")
+        module = getattr(pulumi_aws, module_path.split("/")[0])
+        accepted = set(getattr(module, class_name)._internal_init.__code__.co_varnames)
+        unknown = {key for key in resource.inputs if _snake(key) not in accepted and key != "__defaults"}
+        assert unknown == set(), f"{resource.type} {resource.name}: {unknown}"
+        checked += 1
+    assert checked > 40
