@@ -32,10 +32,19 @@ if platform.backup_bucket is not None:
     # Read by the dr stack through its StackReference.
     pulumi.export("backupReplicaBucket", platform.backup_bucket.replica_bucket_name)
     pulumi.export("backupReplicaRegion", settings.backups.replica_region if settings.backups else None)
+replication = getattr(getattr(platform, "postgres", None), "replication", None)
+if replication is not None:
+    # The dr stack's Postgres replica streams from here with these (the key is a secret).
+    pulumi.export("postgresReplicationHost", replication.hostname)
+    pulumi.export("postgresReplicationServerCa", replication.server_ca_pem)
+    pulumi.export("postgresReplicationCert", replication.client_cert_pem)
+    pulumi.export("postgresReplicationKey", replication.client_key_pem)
 if platform.dr_region is not None:
     pulumi.export("drCacheEndpoint", platform.dr_region.cache.endpoint)
     pulumi.export("drCacheAuthToken", platform.dr_region.cache.auth_token)
     pulumi.export("drWorstCaseFailoverSeconds", platform.dr_region.failover.worst_case_failover_seconds)
+    # Set these as the prod stack's sophia:dataLayer.postgres.drReplication.allowedCidrs (/32 each).
+    pulumi.export("drNatPublicIps", platform.dr_region.nat_public_ips)
 pulumi.export(
     "gpuPools",
     {

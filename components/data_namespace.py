@@ -22,8 +22,9 @@ class DataNamespaceArgs:
     """Secret kubeconfig of the primary cluster (`sophia:kubeconfig`)."""
     protect: bool
     """Protect the namespace (deleting it deletes every store in it): true in prod."""
-    backup_credentials: tuple[pulumi.Input[str], pulumi.Input[str]]
-    """(access key id, secret access key) of the S3 backup writer, as Pulumi secrets."""
+    backup_credentials: tuple[pulumi.Input[str], pulumi.Input[str]] | None
+    """(access key id, secret access key) of the S3 backup writer, as Pulumi secrets; None where
+    pods reach S3 through their node's IAM role (the DR region)."""
 
 
 class DataNamespace(pulumi.ComponentResource):
@@ -67,13 +68,19 @@ class DataNamespace(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[self.namespace_resource])),
         )
-        self.backup_secret = k8s.core.v1.Secret(
-            f"{name}-backup-s3",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=self.backup_secret_name, namespace=settings.data_namespace),
-            string_data={
-                "ACCESS_KEY_ID": pulumi.Output.secret(args.backup_credentials[0]),
-                "ACCESS_SECRET_KEY": pulumi.Output.secret(args.backup_credentials[1]),
-            },
-            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[self.namespace_resource])),
-        )
+        self.backup_secret: k8s.core.v1.Secret | None = None
+        if args.backup_credentials is not None:
+            self.backup_secret = k8s.core.v1.Secret(
+                f"{name}-backup-s3",
+                metadata=k8s.meta.v1.ObjectMetaArgs(name=self.backup_secret_name, namespace=settings.data_namespace),
+                string_data={
+                    "ACCESS_KEY_ID": pulumi.Output.secret(args.backup_credentials[0]),
+                    "ACCESS_SECRET_KEY": pulumi.Output.secret(args.backup_credentials[1]),
+                },
+                opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[self.namespace_resource])),
+            )
+        self.ready: list[pulumi.Resource] = [self.namespace_resource]
+        """What the stores wait for: the namespace, and the backup Secret where there is one."""
+        if self.backup_secret is not None:
+            self.ready.append(self.backup_secret)
         self.register_outputs({"namespace": self.namespace})

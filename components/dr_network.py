@@ -72,6 +72,8 @@ class DrNetwork(pulumi.ComponentResource):
             opts=child,
         )
         private_cidrs, public_cidrs = subnet_plan(dr.vpc_cidr)
+        self.nat_public_ips: list[pulumi.Output[str]] = []
+        """The region's egress addresses: the primary's replication endpoint admits only these."""
         self.private_subnet_ids: list[pulumi.Output[str]] = []
         self.public_subnet_ids: list[pulumi.Output[str]] = []
         for index, zone in enumerate(dr.availability_zones):
@@ -88,6 +90,7 @@ class DrNetwork(pulumi.ComponentResource):
                 f"{name}-public-{zone}", subnet_id=public.id, route_table_id=public_routes.id, opts=child
             )
             address = aws.ec2.Eip(f"{name}-nat-{zone}", domain="vpc", tags=tags, opts=child)
+            self.nat_public_ips.append(address.public_ip)
             nat = aws.ec2.NatGateway(
                 f"{name}-nat-{zone}", subnet_id=public.id, allocation_id=address.id, tags=tags, opts=child
             )

@@ -9,12 +9,17 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
+import pulumi_kubernetes as k8s
 
 from components.audit_trail import AuditTrail, AuditTrailArgs
+from components.data_namespace import DataNamespace, DataNamespaceArgs
 from components.dr_cache import DrCache, DrCacheArgs
 from components.dr_failover import DrFailover, DrFailoverArgs
+from components.dr_kubernetes import DrKubernetes, DrKubernetesArgs
 from components.dr_network import DrNetwork, DrNetworkArgs
-from settings.model import DrSettings
+from components.k8s_common import StorePlacement
+from components.postgres_replica import PostgresReplica, PostgresReplicaArgs, PrimaryEndpoint
+from settings.model import DrSettings, KubernetesSettings, PostgresSettings
 
 
 @dataclass(frozen=True)
@@ -23,9 +28,20 @@ class DrRegionArgs:
 
     dr: DrSettings
     """`sophia:dr`."""
+    postgres: PostgresSettings
+    """Instances and volume size of the DR replica (`sophia:dataLayer.postgres`)."""
     tags: Mapping[str, str]
     provider: aws.Provider
     """The explicit provider for `dr.awsRegion`."""
+
+
+DR_KUBERNETES = KubernetesSettings(
+    version="1.31",
+    storage_class="encrypted-retain",
+    data_namespace="sophia-data",
+    client_namespaces=("sophia-apps",),
+    monitoring_namespace="monitoring",
+)
 
 
 class DrRegion(pulumi.ComponentResource):
@@ -69,12 +85,65 @@ class DrRegion(pulumi.ComponentResource):
             ),
             pulumi.ResourceOptions(parent=self),
         )
+        self.kubernetes = DrKubernetes(
+            f"{name}-eks",
+            DrKubernetesArgs(dr.eks, dr.aws_region, self.network.private_subnet_ids, self.data_key.arn, tags, provider),
+            pulumi.ResourceOptions(parent=self),
+        )
+        self.postgres = self._postgres(name, args, primary)
         self.failover = DrFailover(
             f"{name}-failover", DrFailoverArgs(dr.failover, tags, provider), pulumi.ResourceOptions(parent=self)
         )
+        self.nat_public_ips = self.network.nat_public_ips
         self.register_outputs(
             {
                 "cacheEndpoint": self.cache.endpoint,
                 "worstCaseFailoverSeconds": self.failover.worst_case_failover_seconds,
             }
+        )
+
+    def _postgres(self, name: str, args: DrRegionArgs, primary: pulumi.StackReference) -> PostgresReplica:
+        dr = args.dr
+        namespace_settings = DR_KUBERNETES.model_copy(update={"version": dr.eks.version})
+        data = DataNamespace(
+            f"{name}-data",
+            DataNamespaceArgs(
+                kubernetes=namespace_settings,
+                kubeconfig=self.kubernetes.kubeconfig,
+                protect=True,
+                backup_credentials=None,  # DR pods reach S3 through the nodes' IAM role
+            ),
+            pulumi.ResourceOptions(parent=self, depends_on=[self.kubernetes.nodes]),
+        )
+        k8s.storage.v1.StorageClass(
+            f"{name}-storage",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=namespace_settings.storage_class),
+            provisioner="ebs.csi.aws.com",
+            reclaim_policy="Retain",  # volumes outlive their claims
+            volume_binding_mode="WaitForFirstConsumer",
+            allow_volume_expansion=True,
+            parameters={"type": "gp3", "encrypted": "true"},
+            opts=pulumi.ResourceOptions(parent=data, provider=data.provider),
+        )
+        placement = StorePlacement(
+            namespace=namespace_settings.data_namespace,
+            storage_class=namespace_settings.storage_class,
+            client_namespaces=namespace_settings.client_namespaces,
+            monitoring_namespace=namespace_settings.monitoring_namespace,
+            protect=True,
+        )
+        return PostgresReplica(
+            "postgres",
+            PostgresReplicaArgs(
+                postgres=args.postgres,
+                primary=PrimaryEndpoint(
+                    hostname=primary.require_output("postgresReplicationHost"),
+                    server_ca_pem=primary.require_output("postgresReplicationServerCa"),
+                    client_cert_pem=primary.require_output("postgresReplicationCert"),
+                    client_key_pem=primary.require_output("postgresReplicationKey"),
+                ),
+                placement=placement,
+                promote=dr.promote_postgres,
+            ),
+            pulumi.ResourceOptions(parent=data, provider=data.provider, depends_on=data.ready),
         )

@@ -64,7 +64,7 @@ class SophiaPlatform(pulumi.ComponentResource):
         self.dr_region = (
             DrRegion(
                 f"{name}-dr",
-                DrRegionArgs(settings.dr, cost_tags(settings), self.aws_provider),
+                DrRegionArgs(settings.dr, settings.data_layer.postgres, cost_tags(settings), self.aws_provider),
                 pulumi.ResourceOptions(parent=self),
             )
             if settings.dr is not None and self.aws_provider is not None
@@ -104,7 +104,7 @@ class SophiaPlatform(pulumi.ComponentResource):
         stores = pulumi.ResourceOptions(
             parent=data,
             provider=data.provider,
-            depends_on=[data.namespace_resource, data.backup_secret, self.backup_bucket],
+            depends_on=[*data.ready, self.backup_bucket],
         )
         self.redis = RedisCluster(
             "redis", RedisClusterArgs(redis=settings.data_layer.redis, placement=placement), stores
@@ -146,7 +146,7 @@ class SophiaPlatform(pulumi.ComponentResource):
                 redis=self.redis.backup_source,
                 qdrant=[q.backup_source for q in self.qdrant],
             ),
-            pulumi.ResourceOptions(parent=data, provider=data.provider, depends_on=[data.backup_secret]),
+            pulumi.ResourceOptions(parent=data, provider=data.provider, depends_on=data.ready),
         )
         return data
 

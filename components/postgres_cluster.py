@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -16,7 +17,8 @@ from components.k8s_common import (
     namespace_selector,
 )
 from components.postgres_config import replication_parameters, synchronous_replication
-from settings.model import BackupSettings, PostgresSettings
+from components.service_certificate import ServiceCertificate, ServiceCertificateArgs
+from settings.model import BackupSettings, DrReplicationSettings, PostgresSettings
 
 # The operator's own release manifest, same version as the CRDs the objects are validated against.
 CNPG_VERSION = "1.30.0"
@@ -47,6 +49,21 @@ class PostgresClusterArgs:
     cpu: str = "1"
 
 
+@dataclass(frozen=True)
+class ReplicationEndpoint:
+    """What the DR region needs to stream from this cluster (prod exports it)."""
+
+    hostname: str
+    allowed_cidrs: Sequence[str]
+    server_ca_pem: pulumi.Output[str]
+    client_cert_pem: pulumi.Output[str]
+    """streaming_replica's certificate."""
+    client_key_pem: pulumi.Output[str]
+    """Its key: a Pulumi secret."""
+    certificates: dict[str, str]
+    """The Cluster's `spec.certificates`."""
+
+
 class PostgresCluster(pulumi.ComponentResource):
     """Read-write endpoint `<name>-rw.<namespace>.svc:5432`, read-only `<name>-ro` (replicas only);
     CloudNativePG creates both Services and the `<name>-app` credentials Secret."""
@@ -70,6 +87,11 @@ class PostgresCluster(pulumi.ComponentResource):
             storage_gib=args.postgres.storage_gib,
         )
         operator = k8s.yaml.v2.ConfigFile(f"{name}-operator", file=CNPG_MANIFEST, opts=child)
+        self.replication: ReplicationEndpoint | None = None
+        certificates: dict[str, str] = {}
+        if args.postgres.dr_replication is not None:
+            self.replication = self._replication_endpoint(name, args, args.postgres.dr_replication)
+            certificates = self.replication.certificates
         secret_ref = {"name": args.backup_secret_name}
         instances = 1 + args.postgres.read_replicas
         self.cluster = k8s.apiextensions.CustomResource(
@@ -97,6 +119,7 @@ class PostgresCluster(pulumi.ComponentResource):
                 },
                 "enablePDB": True,
                 "monitoring": {"enablePodMonitor": True},
+                **({"certificates": certificates} if certificates else {}),
                 "backup": {
                     "retentionPolicy": f"{args.backups.retention_days}d",
                     "barmanObjectStore": {
@@ -128,6 +151,75 @@ class PostgresCluster(pulumi.ComponentResource):
         self._network_policy(name, args)
         self.register_outputs({"readWrite": self.read_write_endpoint, "readOnly": self.read_only_endpoint})
 
+    def _replication_endpoint(
+        self, name: str, args: PostgresClusterArgs, settings: DrReplicationSettings
+    ) -> ReplicationEndpoint:
+        """Our own CAs (CloudNativePG's are not readable by Pulumi), so the DR region can verify the
+        server and authenticate as streaming_replica; and a source-restricted load balancer."""
+        ns = args.placement.namespace
+        services = [f"{name}-{kind}" for kind in ("rw", "r", "ro")]
+        server = ServiceCertificate(
+            f"{name}-server-cert",
+            ServiceCertificateArgs(
+                ns,
+                f"{name}-server-tls",
+                [
+                    settings.hostname,
+                    *(f"{svc}{suffix}" for svc in services for suffix in ("", f".{ns}", f".{ns}.svc")),
+                ],
+            ),
+            pulumi.ResourceOptions(parent=self),
+        )
+        client = ServiceCertificate(
+            f"{name}-replication-cert",
+            ServiceCertificateArgs(ns, f"{name}-replication-tls", [], common_name="streaming_replica"),
+            pulumi.ResourceOptions(parent=self),
+        )
+        k8s.core.v1.Service(
+            f"{name}-replication",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=f"{name}-replication",
+                namespace=ns,
+                labels=labels(name, "postgres"),
+                annotations={"sophia.ai/hostname": settings.hostname},
+            ),
+            spec=k8s.core.v1.ServiceSpecArgs(
+                type="LoadBalancer",
+                # Local keeps the client's address, which the NetworkPolicy and pg_hba see.
+                external_traffic_policy="Local",
+                load_balancer_source_ranges=list(settings.allowed_cidrs),
+                selector={"cnpg.io/cluster": name, "cnpg.io/instanceRole": "primary"},
+                ports=[k8s.core.v1.ServicePortArgs(name="postgres", port=POSTGRES_PORT)],
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        return ReplicationEndpoint(
+            hostname=settings.hostname,
+            allowed_cidrs=settings.allowed_cidrs,
+            server_ca_pem=server.ca_cert_pem,
+            client_cert_pem=client.cert_pem,
+            client_key_pem=client.private_key_pem,
+            certificates={
+                "serverCASecret": server.secret_name,
+                "serverTLSSecret": server.secret_name,
+                "clientCASecret": client.secret_name,
+                "replicationTLSSecret": client.secret_name,
+            },
+        )
+
+    def _replication_ingress(self) -> list[k8s.networking.v1.NetworkPolicyIngressRuleArgs]:
+        if self.replication is None:
+            return []
+        return [
+            k8s.networking.v1.NetworkPolicyIngressRuleArgs(
+                from_=[
+                    k8s.networking.v1.NetworkPolicyPeerArgs(ip_block=k8s.networking.v1.IPBlockArgs(cidr=cidr))
+                    for cidr in self.replication.allowed_cidrs
+                ],
+                ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=POSTGRES_PORT)],
+            )
+        ]
+
     def _network_policy(self, name: str, args: PostgresClusterArgs) -> None:
         instances = k8s.networking.v1.NetworkPolicyPeerArgs(
             pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"cnpg.io/cluster": name})
@@ -154,6 +246,7 @@ class PostgresCluster(pulumi.ComponentResource):
                         from_=[namespace_selector(CNPG_NAMESPACE)], ports=[port(STATUS_PORT)]
                     ),
                     backup_jobs_ingress(name, POSTGRES_PORT),
+                    *self._replication_ingress(),
                     k8s.networking.v1.NetworkPolicyIngressRuleArgs(
                         from_=[namespace_selector(args.placement.monitoring_namespace)], ports=[port(METRICS_PORT)]
                     ),

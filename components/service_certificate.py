@@ -21,6 +21,8 @@ class ServiceCertificateArgs:
     secret_name: str
     dns_names: Sequence[str]
     """Every name clients and peers use, e.g. `*.redis-headless.sophia-data.svc`."""
+    common_name: str | None = None
+    """Subject CN; defaults to the first DNS name (a client certificate names its user here)."""
 
 
 class ServiceCertificate(pulumi.ComponentResource):
@@ -48,8 +50,10 @@ class ServiceCertificate(pulumi.ComponentResource):
             f"{name}-csr",
             tls.CertRequestArgs(
                 private_key_pem=key.private_key_pem,
-                dns_names=list(args.dns_names),
-                subject=tls.CertRequestSubjectArgs(common_name=args.dns_names[0], organization="Sophia AI"),
+                dns_names=list(args.dns_names) or None,
+                subject=tls.CertRequestSubjectArgs(
+                    common_name=args.common_name or args.dns_names[0], organization="Sophia AI"
+                ),
             ),
             child,
         )
@@ -66,6 +70,10 @@ class ServiceCertificate(pulumi.ComponentResource):
             child,
         )
         self.secret_name = args.secret_name
+        self.cert_pem = cert.cert_pem
+        # pulumi-tls marks the key secret itself; saying so here keeps it secret whatever reads it.
+        self.private_key_pem: pulumi.Output[str] = pulumi.Output.secret(key.private_key_pem)
+        self.ca_cert_pem = ca.cert_pem
         k8s.core.v1.Secret(
             f"{name}-secret",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=args.secret_name, namespace=args.namespace),

@@ -344,6 +344,36 @@ class RedisSettings(_Model):
     """Persistent volume per node, GiB (AOF and RDB)."""
 
 
+class DrReplicationSettings(_Model):
+    """The endpoint the DR region's replica streams from (TLS, certificate authentication)."""
+
+    hostname: str
+    """DNS name of the replication load balancer; in the server certificate."""
+    allowed_cidrs: tuple[str, ...]
+    """The DR region's egress addresses (its NAT gateways: the dr stack's `drNatPublicIps`)."""
+
+    @field_validator("hostname")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        if not re.fullmatch(r"(?=.{1,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]{2,63}", value):
+            raise ValueError(f"must be a lowercase DNS name, got {value!r}")
+        return value
+
+    @field_validator("allowed_cidrs")
+    @classmethod
+    def _cidrs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("must list the DR region's egress networks")
+        for cidr in value:
+            try:
+                network = ipaddress.IPv4Network(cidr, strict=True)
+            except ValueError:
+                raise ValueError(f"{cidr!r} is not an IPv4 CIDR with no host bits") from None
+            if network.prefixlen < 24:
+                raise ValueError(f"{cidr} is wider than /24: list the DR NAT addresses, not a whole range")
+        return value
+
+
 class PostgresSettings(_Model):
     """PostgreSQL: one primary plus streaming read replicas."""
 
@@ -351,6 +381,8 @@ class PostgresSettings(_Model):
     """Streaming replicas serving the read-only endpoint."""
     storage_gib: PositiveCount
     """Persistent volume per instance, GiB."""
+    dr_replication: DrReplicationSettings | None = None
+    """Lets the DR region stream from this cluster (prod)."""
 
 
 class QdrantSettings(_Model):
@@ -581,6 +613,8 @@ class DrSettings(_Model):
     """The Postgres replica's lag alert; it bounds the RPO, so it must be <= rpoSeconds."""
     qdrant_restore_schedule: str = "0 3 * * *"
     """Cron schedule (UTC) of restoring the primary's Qdrant snapshots into DR."""
+    promote_postgres: bool = False
+    """False: the DR Postgres follows the primary. True: promoted, read-write (failover runbook)."""
 
     @field_validator("aws_region")
     @classmethod

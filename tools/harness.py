@@ -106,7 +106,13 @@ CANNED_INVOKES: dict[str, dict[str, Any]] = {
 PRIMARY_STACK_OUTPUTS: dict[str, Any] = {
     "backupReplicaBucket": "sophia-prod-backups-replica",
     "backupReplicaRegion": "us-east-1",
+    "postgresReplicationHost": "pg-replication.sophia.ai",
+    "postgresReplicationServerCa": "-----BEGIN CERTIFICATE-----\nMIIB (server CA)\n-----END CERTIFICATE-----\n",
+    "postgresReplicationCert": "-----BEGIN CERTIFICATE-----\nMIIB (streaming_replica)\n-----END CERTIFICATE-----\n",
+    "postgresReplicationKey": "-----BEGIN PRIVATE KEY-----\nplaceholder\n-----END PRIVATE KEY-----\n",
 }
+# Outputs prod marks secret; the StackReference hands them over as secrets.
+PRIMARY_STACK_SECRET_OUTPUTS = ("postgresReplicationKey",)
 
 
 class EchoMocks(mocks.Mocks):
@@ -114,7 +120,11 @@ class EchoMocks(mocks.Mocks):
 
     def new_resource(self, args: mocks.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         if args.typ == "pulumi:pulumi:StackReference":
-            return f"{args.name}-id", {**args.inputs, "outputs": dict(PRIMARY_STACK_OUTPUTS)}
+            return f"{args.name}-id", {
+                **args.inputs,
+                "outputs": dict(PRIMARY_STACK_OUTPUTS),
+                "secretOutputNames": list(PRIMARY_STACK_SECRET_OUTPUTS),
+            }
         return f"{args.name}-id", dict(args.inputs)
 
     def call(self, args: mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:

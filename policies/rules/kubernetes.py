@@ -8,7 +8,7 @@ from typing import Any
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs, Severity, StackValidationArgs
 
-from policies.common import Category, Rule, config_of, resource_policy, stack_policy
+from policies.common import Category, Rule, as_list, config_of, resource_policy, stack_policy
 
 POD_SPEC_PATHS: Mapping[str, tuple[str, ...]] = {
     "kubernetes:core/v1:Pod": ("spec",),
@@ -191,9 +191,11 @@ def _default_deny(args: StackValidationArgs, report: ReportViolation) -> None:
 
 NO_PUBLIC_STORE = Rule(
     "kubernetes-service-no-public-datastore",
-    "No data store may be exposed through a LoadBalancer Service.",
+    "No data store may be exposed through a LoadBalancer Service open to the internet: one in front of "
+    "a store must list loadBalancerSourceRanges, none of them 0.0.0.0/0.",
     Severity.CRITICAL,
-    "Use a ClusterIP Service; reach stores from inside the cluster or over the private network.",
+    "Use a ClusterIP Service; where another region must connect (replication), set "
+    "loadBalancerSourceRanges to that region's egress addresses.",
     Category.SECURITY,
     config=DATA_NAMESPACES,
 )
@@ -205,8 +207,13 @@ def _no_public_store(args: ResourceValidationArgs, report: ReportViolation) -> N
         return
     data_namespaces = set(config_of(args, NO_PUBLIC_STORE)["dataNamespaces"])
     selects_store = (spec.get("selector") or {}).get(DATA_TIER_LABEL) == "data"
-    if _namespace_of(args.props) in data_namespaces or selects_store:
-        report("LoadBalancer Service in front of a data store.", None)
+    if _namespace_of(args.props) not in data_namespaces and not selects_store:
+        return
+    sources = [cidr for cidr in as_list(spec.get("loadBalancerSourceRanges")) if cidr]
+    if not sources:
+        report("LoadBalancer Service in front of a data store, open to every address.", None)
+    elif any(str(cidr).endswith("/0") for cidr in sources):
+        report(f"LoadBalancer Service in front of a data store admits {', '.join(map(str, sources))}.", None)
 
 
 NO_PLAIN_SECRETS = Rule(

@@ -11,14 +11,15 @@ from tests.k8s_schemas import kubernetes_objects, validate_custom_resource, vali
 from tools.harness import run_stack
 
 
-@pytest.mark.parametrize("stack", ["prod", "dev"])
+@pytest.mark.parametrize("stack", ["prod", "dev", "dr"])
 def test_rendered_objects_match_the_cluster_schemas(stack: str) -> None:
     settings = parse_settings(stack_config(stack))
-    assert settings.kubernetes is not None
+    # prod and dev: the primary cluster; dr: its EKS cluster.
+    version = settings.kubernetes.version if settings.kubernetes else settings.dr.eks.version  # type: ignore[union-attr]
     objects = kubernetes_objects(run_stack(stack))
     kinds = {manifest["kind"] for _, manifest in objects}
     assert {"Namespace", "NetworkPolicy"} <= kinds
-    problems = {name: validate_manifest(manifest, settings.kubernetes.version) for name, manifest in objects}
+    problems = {name: validate_manifest(manifest, version) for name, manifest in objects}
     assert {name: errors for name, errors in problems.items() if errors} == {}
 
 

@@ -42,3 +42,32 @@ def test_backup_credentials_stay_secret_and_operator_matches_the_crds() -> None:
     operator = run.named("postgres-operator")
     assert operator.inputs["file"] == CNPG_MANIFEST
     assert CNPG_VERSION == "1.30.0"  # the CloudNativePG release of ../shared/reference/crds
+
+
+def test_prod_exposes_replication_only_to_the_dr_egress_addresses_with_its_own_certificates() -> None:
+    run = run_stack("prod")
+    service = run.named("postgres-replication").inputs["spec"]
+    assert service["type"] == "LoadBalancer"
+    assert service["externalTrafficPolicy"] == "Local"
+    assert service["loadBalancerSourceRanges"] == ["198.51.100.10/32", "198.51.100.11/32", "198.51.100.12/32"]
+    assert service["selector"] == {"cnpg.io/cluster": "postgres", "cnpg.io/instanceRole": "primary"}
+    (cluster,) = run.by_type("kubernetes:postgresql.cnpg.io/v1:Cluster")
+    assert cluster.inputs["spec"]["certificates"] == {
+        "serverCASecret": "postgres-server-tls",
+        "serverTLSSecret": "postgres-server-tls",
+        "clientCASecret": "postgres-replication-tls",
+        "replicationTLSSecret": "postgres-replication-tls",
+    }
+    request = run.named("postgres-server-cert-csr").inputs
+    assert "pg-replication.sophia.ai" in request["dnsNames"]
+    assert "postgres-rw.sophia-data.svc" in request["dnsNames"]
+    client = run.named("postgres-replication-cert-csr").inputs
+    assert client["subject"]["commonName"] == "streaming_replica"
+    policy = run.named("postgres-network").inputs["spec"]
+    blocks = [p["ipBlock"]["cidr"] for rule in policy["ingress"] for p in rule.get("from", []) if "ipBlock" in p]
+    assert blocks == service["loadBalancerSourceRanges"]
+
+
+def test_dev_has_no_replication_endpoint() -> None:
+    run = run_stack("dev")
+    assert not [r for r in run.resources if r.name == "postgres-replication"]

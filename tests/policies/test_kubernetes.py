@@ -141,19 +141,25 @@ def test_config_maps(data: dict[str, str], expected: str) -> None:
 SERVICE = "kubernetes:core/v1:Service"
 
 
-def service(namespace: str, type_: str, selector: dict[str, str]) -> Any:
-    return run_of(
-        res(SERVICE, "svc", {"metadata": {"namespace": namespace}, "spec": {"type": type_, "selector": selector}})
-    )
+def service(namespace: str, type_: str, selector: dict[str, str], sources: list[str] | None = None) -> Any:
+    spec: dict[str, Any] = {"type": type_, "selector": selector}
+    if sources is not None:
+        spec["loadBalancerSourceRanges"] = sources
+    return run_of(res(SERVICE, "svc", {"metadata": {"namespace": namespace}, "spec": spec}))
 
 
-def test_no_load_balancer_in_front_of_a_store() -> None:
+def test_no_load_balancer_open_to_the_internet_in_front_of_a_store() -> None:
     policy = "kubernetes-service-no-public-datastore"
     assert messages(policy, service("sophia-data", "ClusterIP", {"app": "redis"})) == []
     assert messages(policy, service("sophia-apps", "LoadBalancer", {"app": "api"})) == []
-    expected = ["LoadBalancer Service in front of a data store."]
+    expected = ["LoadBalancer Service in front of a data store, open to every address."]
     assert messages(policy, service("sophia-data", "LoadBalancer", {"app": "redis"})) == expected
     assert messages(policy, service("sophia-apps", "LoadBalancer", {"sophia.ai/tier": "data"})) == expected
+    # Replication from another region: only that region's egress addresses.
+    assert messages(policy, service("sophia-data", "LoadBalancer", {"app": "pg"}, ["198.51.100.0/28"])) == []
+    assert messages(
+        policy, service("sophia-data", "LoadBalancer", {"app": "pg"}, ["198.51.100.0/28", "0.0.0.0/0"])
+    ) == ["LoadBalancer Service in front of a data store admits 198.51.100.0/28, 0.0.0.0/0."]
 
 
 NAMESPACE = "kubernetes:core/v1:Namespace"
