@@ -35,6 +35,28 @@ class DrKubernetesArgs:
     kms_key_arn: pulumi.Input[str]
     tags: Mapping[str, str]
     provider: aws.Provider
+    replica_bucket: str
+    """The primary's backups in this region: pods read them (and write `dr/`) through the node role."""
+
+
+def replica_bucket_policy(bucket: str) -> str:
+    arn = f"arn:aws:s3:::{bucket}"
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": arn},
+                {"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"{arn}/*"},
+                {"Effect": "Allow", "Action": ["s3:PutObject", "s3:DeleteObject"], "Resource": f"{arn}/dr/*"},
+                {
+                    "Effect": "Allow",
+                    "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+                    "Resource": "*",
+                    "Condition": {"StringLike": {"kms:EncryptionContext:aws:s3:arn": f"{arn}/*"}},
+                },
+            ],
+        }
+    )
 
 
 def _assume(service: str) -> str:
@@ -114,7 +136,7 @@ class DrKubernetes(pulumi.ComponentResource):
         node_role = aws.iam.Role(
             f"{name}-node-role", assume_role_policy=_assume("ec2.amazonaws.com"), tags=tags, opts=child
         )
-        attachments = [
+        attachments: list[pulumi.Resource] = [
             aws.iam.RolePolicyAttachment(
                 f"{name}-node-{policy.rsplit('/', 1)[-1]}",
                 role=node_role.name,
@@ -123,6 +145,14 @@ class DrKubernetes(pulumi.ComponentResource):
             )
             for policy in NODE_POLICIES
         ]
+        attachments.append(
+            aws.iam.RolePolicy(
+                f"{name}-node-replica-bucket",
+                role=node_role.id,
+                policy=replica_bucket_policy(args.replica_bucket),
+                opts=child,
+            )
+        )
         nodes = aws.eks.NodeGroup(
             f"{name}-nodes",
             cluster_name=self.cluster.name,

@@ -17,9 +17,10 @@ from components.dr_cache import DrCache, DrCacheArgs
 from components.dr_failover import DrFailover, DrFailoverArgs
 from components.dr_kubernetes import DrKubernetes, DrKubernetesArgs
 from components.dr_network import DrNetwork, DrNetworkArgs
+from components.dr_qdrant import DrQdrant, DrQdrantArgs
 from components.k8s_common import StorePlacement
 from components.postgres_replica import PostgresReplica, PostgresReplicaArgs, PrimaryEndpoint
-from settings.model import DrSettings, KubernetesSettings, PostgresSettings
+from settings.model import BackupSettings, DrSettings, KubernetesSettings, PostgresSettings, QdrantSettings
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,8 @@ class DrRegionArgs:
     """`sophia:dr`."""
     postgres: PostgresSettings
     """Instances and volume size of the DR replica (`sophia:dataLayer.postgres`)."""
+    qdrant: QdrantSettings
+    """The DR Qdrant clusters (`sophia:dataLayer.qdrant`, mirroring prod's)."""
     tags: Mapping[str, str]
     provider: aws.Provider
     """The explicit provider for `dr.awsRegion`."""
@@ -53,7 +56,11 @@ class DrRegion(pulumi.ComponentResource):
         primary = pulumi.StackReference(
             f"{name}-primary", stack_name=dr.primary_stack, opts=pulumi.ResourceOptions(parent=self)
         )
-        self.backup_replica_bucket = primary.require_output("backupReplicaBucket")
+        # The bucket name is needed as text (Qdrant's config, IAM ARNs): it is a setting, and the
+        # deployment stops here if prod exports a different one.
+        self.backup_replica_bucket = primary.require_output("backupReplicaBucket").apply(
+            lambda exported: _same_bucket(exported, dr.backup_replica_bucket)
+        )
         audit = AuditTrail(
             f"{name}-audit",
             AuditTrailArgs(dr.audit_bucket, tags, provider, dr.audit_retention_days),
@@ -87,7 +94,15 @@ class DrRegion(pulumi.ComponentResource):
         )
         self.kubernetes = DrKubernetes(
             f"{name}-eks",
-            DrKubernetesArgs(dr.eks, dr.aws_region, self.network.private_subnet_ids, self.data_key.arn, tags, provider),
+            DrKubernetesArgs(
+                dr.eks,
+                dr.aws_region,
+                self.network.private_subnet_ids,
+                self.data_key.arn,
+                tags,
+                provider,
+                dr.backup_replica_bucket,
+            ),
             pulumi.ResourceOptions(parent=self),
         )
         self.postgres = self._postgres(name, args, primary)
@@ -98,6 +113,7 @@ class DrRegion(pulumi.ComponentResource):
         self.register_outputs(
             {
                 "cacheEndpoint": self.cache.endpoint,
+                "backupReplicaBucket": self.backup_replica_bucket,
                 "worstCaseFailoverSeconds": self.failover.worst_case_failover_seconds,
             }
         )
@@ -132,6 +148,16 @@ class DrRegion(pulumi.ComponentResource):
             monitoring_namespace=namespace_settings.monitoring_namespace,
             protect=True,
         )
+        DrQdrant(
+            "qdrant",
+            DrQdrantArgs(
+                qdrant=args.qdrant,
+                replica_bucket=BackupSettings(s3_bucket=dr.backup_replica_bucket, s3_region=dr.aws_region),
+                placement=placement,
+                schedule=dr.qdrant_restore_schedule,
+            ),
+            pulumi.ResourceOptions(parent=data, provider=data.provider, depends_on=data.ready),
+        )
         return PostgresReplica(
             "postgres",
             PostgresReplicaArgs(
@@ -147,3 +173,11 @@ class DrRegion(pulumi.ComponentResource):
             ),
             pulumi.ResourceOptions(parent=data, provider=data.provider, depends_on=data.ready),
         )
+
+
+def _same_bucket(exported: str, configured: str) -> str:
+    if exported != configured:
+        raise ValueError(
+            f"sophia:dr.backupReplicaBucket is {configured!r} but the prod stack replicates to {exported!r}"
+        )
+    return exported

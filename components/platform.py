@@ -64,7 +64,13 @@ class SophiaPlatform(pulumi.ComponentResource):
         self.dr_region = (
             DrRegion(
                 f"{name}-dr",
-                DrRegionArgs(settings.dr, settings.data_layer.postgres, cost_tags(settings), self.aws_provider),
+                DrRegionArgs(
+                    settings.dr,
+                    settings.data_layer.postgres,
+                    settings.data_layer.qdrant,
+                    cost_tags(settings),
+                    self.aws_provider,
+                ),
                 pulumi.ResourceOptions(parent=self),
             )
             if settings.dr is not None and self.aws_provider is not None

@@ -43,12 +43,15 @@ class QdrantClusterArgs:
     qdrant: QdrantSettings
     """Nodes per cluster, replication factor and volume size (`sophia:dataLayer.qdrant`)."""
     backups: BackupSettings
-    backup_secret_name: str
-    """Secret holding ACCESS_KEY_ID / ACCESS_SECRET_KEY for snapshot uploads."""
+    backup_secret_name: str | None
+    """Secret holding ACCESS_KEY_ID / ACCESS_SECRET_KEY for snapshot uploads; None where the node's
+    IAM role grants S3 access (the DR region)."""
     placement: StorePlacement
     """Namespace, storage class, who may connect, protect."""
     memory: str = "4Gi"
     cpu: str = "1"
+    snapshot_prefix: str = "qdrant"
+    """Where in the bucket this cluster's snapshots go: `<prefix>/<name>`."""
 
 
 def render_qdrant_config(settings: QdrantSettings, backups: BackupSettings, prefix: str) -> str:
@@ -127,7 +130,11 @@ class QdrantCluster(pulumi.ComponentResource):
         config = k8s.core.v1.ConfigMap(
             f"{name}-config",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{name}-config", namespace=ns, labels=pod_labels),
-            data={"production.yaml": render_qdrant_config(args.qdrant, args.backups, prefix=f"qdrant/{name}")},
+            data={
+                "production.yaml": render_qdrant_config(
+                    args.qdrant, args.backups, prefix=f"{args.snapshot_prefix}/{name}"
+                )
+            },
             opts=child,
         )
         ports = [
@@ -169,14 +176,7 @@ class QdrantCluster(pulumi.ComponentResource):
                 k8s.core.v1.EnvVarArgs(name="RUN_MODE", value="production"),
                 secret_env("QDRANT__SERVICE__API_KEY", self.keys_secret_name, "api-key"),
                 secret_env("QDRANT__SERVICE__READ_ONLY_API_KEY", self.keys_secret_name, "read-only-api-key"),
-                secret_env(
-                    "QDRANT__STORAGE__SNAPSHOTS_CONFIG__S3_CONFIG__ACCESS_KEY", args.backup_secret_name, "ACCESS_KEY_ID"
-                ),
-                secret_env(
-                    "QDRANT__STORAGE__SNAPSHOTS_CONFIG__S3_CONFIG__SECRET_KEY",
-                    args.backup_secret_name,
-                    "ACCESS_SECRET_KEY",
-                ),
+                *self._s3_credentials(args.backup_secret_name),
             ],
             ports=[
                 k8s.core.v1.ContainerPortArgs(name="http", container_port=HTTP_PORT),
@@ -243,6 +243,15 @@ class QdrantCluster(pulumi.ComponentResource):
         )
         self._network_policy(name, args, match, pod_labels)
         self.register_outputs({"endpoint": self.endpoint, "keysSecret": self.keys_secret_name})
+
+    @staticmethod
+    def _s3_credentials(secret: str | None) -> list[k8s.core.v1.EnvVarArgs]:
+        if secret is None:
+            return []
+        return [
+            secret_env("QDRANT__STORAGE__SNAPSHOTS_CONFIG__S3_CONFIG__ACCESS_KEY", secret, "ACCESS_KEY_ID"),
+            secret_env("QDRANT__STORAGE__SNAPSHOTS_CONFIG__S3_CONFIG__SECRET_KEY", secret, "ACCESS_SECRET_KEY"),
+        ]
 
     def _network_policy(
         self, name: str, args: QdrantClusterArgs, match: dict[str, str], pod_labels: dict[str, str]

@@ -68,6 +68,33 @@ class RestoreChecksArgs:
     qdrant: Sequence[BackupSource]
 
 
+def step_container(
+    name: str,
+    image: str,
+    command: list[str],
+    *,
+    env: Mapping[str, str],
+    secret_envs: list[k8s.core.v1.EnvVarArgs],
+    volumes: list[str],
+    limits: k8s.core.v1.ResourceRequirementsArgs,
+) -> k8s.core.v1.ContainerArgs:
+    """One step of a backup job: restricted security context, the named volumes mounted."""
+    return k8s.core.v1.ContainerArgs(
+        name=name,
+        image=image,
+        command=command,
+        env=[*(k8s.core.v1.EnvVarArgs(name=k, value=v) for k, v in env.items()), *secret_envs],
+        security_context=container_security(),
+        resources=limits,
+        volume_mounts=step_mounts(volumes),
+    )
+
+
+def step_mounts(names: Sequence[str]) -> list[k8s.core.v1.VolumeMountArgs]:
+    paths = {"scripts": "/scripts", "scratch": "/scratch", "results": "/results", "ca": "/ca", "tmp": POD_TMP}
+    return [k8s.core.v1.VolumeMountArgs(name=n, mount_path=paths[n], read_only=n in ("scripts", "ca")) for n in names]
+
+
 class RestoreChecks(pulumi.ComponentResource):
     """CronJobs `<store>-snapshot` (Redis, Qdrant) and `<store>-restore-check` (every store)."""
 
@@ -100,7 +127,7 @@ class RestoreChecks(pulumi.ComponentResource):
         dsn = (
             f"host={source.hosts[0]} port={source.port} user=app dbname=app sslmode=verify-full sslrootcert=/ca/ca.crt"
         )
-        check = self._container(
+        check = step_container(
             "check",
             POSTGRES_IMAGE,
             ["bash", "/scripts/postgres_restore_check.sh"],
@@ -131,7 +158,7 @@ class RestoreChecks(pulumi.ComponentResource):
     def _redis(self, source: BackupSource) -> None:
         args = self._args
         destination = f"s3://{args.backups.s3_bucket}/{REDIS_PREFIX}{source.store}"
-        snapshot = self._container(
+        snapshot = step_container(
             "snapshot",
             REDIS_IMAGE,
             ["bash", "/scripts/redis_snapshot.sh"],
@@ -153,7 +180,7 @@ class RestoreChecks(pulumi.ComponentResource):
         fetch = self._aws_step(
             "fetch", "fetch_snapshot.sh", {"DESTINATION": destination, "TARGET_DIR": "/scratch/snapshot"}
         )
-        check = self._container(
+        check = step_container(
             "check",
             REDIS_IMAGE,
             ["bash", "/scripts/redis_restore_check.sh"],
@@ -180,7 +207,7 @@ class RestoreChecks(pulumi.ComponentResource):
     def _qdrant(self, source: BackupSource) -> None:
         args = self._args
         prefix = f"s3://{args.backups.s3_bucket}/{QDRANT_PREFIX}{source.store}"
-        snapshot = self._container(
+        snapshot = step_container(
             "snapshot",
             CURL_IMAGE,
             ["sh", "/scripts/qdrant_snapshot.sh"],
@@ -221,9 +248,9 @@ class RestoreChecks(pulumi.ComponentResource):
             ),
             security_context=container_security(),
             resources=resources("1", "4Gi", "2"),
-            volume_mounts=self._mounts(["scratch", "tmp"]),
+            volume_mounts=step_mounts(["scratch", "tmp"]),
         )
-        check = self._container(
+        check = step_container(
             "check",
             CURL_IMAGE,
             ["sh", "/scripts/qdrant_restore_check.sh"],
@@ -257,7 +284,7 @@ class RestoreChecks(pulumi.ComponentResource):
         ]
 
     def _aws_step(self, step: str, script: str, env: Mapping[str, str]) -> k8s.core.v1.ContainerArgs:
-        return self._container(
+        return step_container(
             step,
             AWS_CLI_IMAGE,
             ["sh", f"/scripts/{script}"],
@@ -268,7 +295,7 @@ class RestoreChecks(pulumi.ComponentResource):
         )
 
     def _report(self, source: BackupSource) -> k8s.core.v1.ContainerArgs:
-        return self._container(
+        return step_container(
             "report",
             CURL_IMAGE,
             ["sh", "/scripts/push_result.sh"],
@@ -277,34 +304,6 @@ class RestoreChecks(pulumi.ComponentResource):
             volumes=["scripts", "results"],
             limits=resources("10m", "32Mi", "100m"),
         )
-
-    def _container(
-        self,
-        name: str,
-        image: str,
-        command: list[str],
-        *,
-        env: Mapping[str, str],
-        secret_envs: list[k8s.core.v1.EnvVarArgs],
-        volumes: list[str],
-        limits: k8s.core.v1.ResourceRequirementsArgs,
-    ) -> k8s.core.v1.ContainerArgs:
-        return k8s.core.v1.ContainerArgs(
-            name=name,
-            image=image,
-            command=command,
-            env=[*(k8s.core.v1.EnvVarArgs(name=k, value=v) for k, v in env.items()), *secret_envs],
-            security_context=container_security(),
-            resources=limits,
-            volume_mounts=self._mounts(volumes),
-        )
-
-    @staticmethod
-    def _mounts(names: Sequence[str]) -> list[k8s.core.v1.VolumeMountArgs]:
-        paths = {"scripts": "/scripts", "scratch": "/scratch", "results": "/results", "ca": "/ca", "tmp": POD_TMP}
-        return [
-            k8s.core.v1.VolumeMountArgs(name=n, mount_path=paths[n], read_only=n in ("scripts", "ca")) for n in names
-        ]
 
     def _volumes(self, source: BackupSource) -> list[k8s.core.v1.VolumeArgs]:
         # The scratch copy can be as large as one node's data: an ephemeral claim, deleted with the pod.

@@ -602,6 +602,8 @@ class DrSettings(_Model):
     """The prod stack this region protects, as `organization/project/stack` (a StackReference)."""
     audit_bucket: str
     """S3 bucket for CloudTrail and VPC flow logs (kept `auditRetentionDays`)."""
+    backup_replica_bucket: str
+    """The prod stack's `backups.replicaBucket`, in this region; checked against prod's output at deploy."""
     audit_retention_days: Annotated[int, Strict(), Field(ge=90)] = 400
     """Audit records are kept at least 90 days; 400 covers a yearly review."""
     availability_zones: tuple[str, ...]
@@ -635,7 +637,7 @@ class DrSettings(_Model):
     def _cron(cls, value: str) -> str:
         return _check_cron(value)
 
-    @field_validator("audit_bucket")
+    @field_validator("audit_bucket", "backup_replica_bucket")
     @classmethod
     def _audit_bucket(cls, value: str) -> str:
         if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", value):

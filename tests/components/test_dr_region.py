@@ -8,7 +8,9 @@ import re
 from typing import Any
 
 import pulumi_aws
+import pytest
 
+from tests.helpers import stack_config
 from tools.harness import PRIMARY_STACK_OUTPUTS, PRIMARY_STACK_SECRET_OUTPUTS, StackRun, run_stack
 from tools.redact import is_secret
 
@@ -135,3 +137,29 @@ def test_every_aws_input_is_a_property_of_its_resource_type() -> None:
         assert unknown == set(), f"{resource.type} {resource.name}: {unknown}"
         checked += 1
     assert checked > 40
+
+
+def test_replica_bucket_setting_must_match_what_prod_replicates_to() -> None:
+    dr = json.loads(stack_config("dr")["sophia:dr"])
+    with pytest.raises(ValueError, match=re.escape("sophia:dr.backupReplicaBucket is 'other-bucket' but the prod")):
+        run_stack("dr", config_overrides={"sophia:dr": json.dumps({**dr, "backupReplicaBucket": "other-bucket"})})
+
+
+def test_qdrant_is_restored_from_the_replicated_snapshots_on_schedule() -> None:
+    run = run_stack("dr")
+    jobs = {r.name: r.inputs["spec"] for r in run.by_type("kubernetes:batch/v1:CronJob")}
+    assert sorted(jobs) == ["qdrant-0-dr-restore", "qdrant-1-dr-restore", "qdrant-2-dr-restore"]
+    spec = jobs["qdrant-1-dr-restore"]
+    assert spec["schedule"] == "0 3 * * *"
+    pod = spec["jobTemplate"]["spec"]["template"]["spec"]
+    plan_env = {e["name"]: e.get("value") for e in pod["initContainers"][0]["env"]}
+    assert plan_env["MANIFESTS"] == "s3://sophia-prod-backups-replica/qdrant/qdrant-1/manifests"
+    # DR's own snapshots never land on the primary's replicated ones.
+    config = next(r for r in run.resources if r.name == "qdrant-1-config").inputs["data"]["production.yaml"]
+    assert "prefix: dr/qdrant/qdrant-1" in config
+    (statefulset,) = [r for r in run.by_type("kubernetes:apps/v1:StatefulSet") if r.name == "qdrant-1"]
+    assert "ACCESS_KEY" not in json.dumps(statefulset.inputs)  # the node role, not keys
+    node_policy = json.loads(run.named("sophia-dr-dr-eks-node-replica-bucket").inputs["policy"])
+    assert {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::sophia-prod-backups-replica/*"} in (
+        node_policy["Statement"]
+    )

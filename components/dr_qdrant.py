@@ -1,0 +1,163 @@
+"""`DrQdrant`: the DR region's Qdrant clusters, filled from the primary's snapshots.
+
+The clusters mirror the primary's (same names, so the same peer host names). Every
+`sophia:dr.qdrantRestoreSchedule` a CronJob per cluster reads the newest snapshot manifest the
+primary's snapshot job wrote, which S3 replication has copied into the replica bucket, and
+recovers each primary peer's snapshot on its DR namesake. Qdrant in DR is therefore as fresh as
+the primary's last nightly snapshot: its RPO is the snapshot interval plus replication
+(Replication Time Control: 15 minutes) plus the wait for the restore schedule."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.backup_bucket import QDRANT_PREFIX
+from components.k8s_common import BACKUP_JOB_LABEL, StorePlacement, pod_security, resources, secret_env
+from components.qdrant_cluster import QdrantCluster, QdrantClusterArgs
+from components.restore_checks import AWS_CLI_IMAGE, CURL_IMAGE, POD_TMP, SCRIPTS, SCRIPTS_CONFIG_MAP, step_container
+from settings.model import BackupSettings, QdrantSettings
+
+QDRANT_UID = 1000
+
+
+@dataclass(frozen=True)
+class DrQdrantArgs:
+    """Inputs of `DrQdrant`."""
+
+    qdrant: QdrantSettings
+    """Clusters and sizes (`sophia:dataLayer.qdrant` of the dr stack: the same as prod's)."""
+    replica_bucket: BackupSettings
+    """The prod replica bucket (read through the StackReference) in the DR region."""
+    placement: StorePlacement
+    schedule: str
+    """`sophia:dr.qdrantRestoreSchedule`."""
+
+
+class DrQdrant(pulumi.ComponentResource):
+    """Clusters `qdrant-<n>` and CronJobs `qdrant-<n>-dr-restore`."""
+
+    def __init__(self, name: str, args: DrQdrantArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("sophia:dr:Qdrant", name, None, opts)
+        ns = args.placement.namespace
+        scripts = k8s.core.v1.ConfigMap(
+            f"{name}-scripts",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=SCRIPTS_CONFIG_MAP, namespace=ns),
+            data={p.name: p.read_text(encoding="utf-8") for p in sorted(SCRIPTS.glob("qdrant_*.sh"))},
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        bucket = f"s3://{args.replica_bucket.s3_bucket}"
+        self.clusters = []
+        for index in range(args.qdrant.clusters):
+            cluster_name = f"qdrant-{index}"
+            cluster = QdrantCluster(
+                cluster_name,
+                QdrantClusterArgs(
+                    qdrant=args.qdrant,
+                    backups=args.replica_bucket,
+                    backup_secret_name=None,  # the nodes' IAM role
+                    placement=args.placement,
+                    snapshot_prefix="dr/qdrant",  # never over the primary's replicated snapshots
+                ),
+                pulumi.ResourceOptions(parent=self),
+            )
+            self.clusters.append(cluster)
+            source = f"{bucket}/{QDRANT_PREFIX}{cluster_name}"
+            plan = step_container(
+                "plan",
+                AWS_CLI_IMAGE,
+                ["sh", "/scripts/qdrant_plan.sh"],
+                env={
+                    "MANIFESTS": f"{source}/manifests",
+                    "SNAPSHOT_PREFIX": source,
+                    "PLAN_FILE": "/results/plan",
+                    "AWS_DEFAULT_REGION": args.replica_bucket.s3_region,
+                    "HOME": POD_TMP,
+                },
+                secret_envs=[],
+                volumes=["scripts", "results", "tmp"],
+                limits=resources("100m", "256Mi", "1"),
+            )
+            restore = step_container(
+                "restore",
+                CURL_IMAGE,
+                ["sh", "/scripts/qdrant_dr_restore.sh"],
+                env={"PLAN_FILE": "/results/plan", "QDRANT_CA": "/ca/ca.crt"},
+                secret_envs=[secret_env("QDRANT_API_KEY", cluster.keys_secret_name, "api-key")],
+                volumes=["scripts", "results", "ca"],
+                limits=resources("50m", "64Mi", "500m"),
+            )
+            job = f"{cluster_name}-dr-restore"
+            pod_labels = {"app.kubernetes.io/name": job, BACKUP_JOB_LABEL: cluster_name}
+            k8s.batch.v1.CronJob(
+                job,
+                metadata=k8s.meta.v1.ObjectMetaArgs(name=job, namespace=ns, labels=pod_labels),
+                spec=k8s.batch.v1.CronJobSpecArgs(
+                    schedule=args.schedule,
+                    time_zone="Etc/UTC",
+                    concurrency_policy="Forbid",
+                    starting_deadline_seconds=3600,
+                    job_template=k8s.batch.v1.JobTemplateSpecArgs(
+                        spec=k8s.batch.v1.JobSpecArgs(
+                            backoff_limit=1,
+                            active_deadline_seconds=6 * 3600,
+                            ttl_seconds_after_finished=3 * 86400,
+                            template=k8s.core.v1.PodTemplateSpecArgs(
+                                metadata=k8s.meta.v1.ObjectMetaArgs(labels=pod_labels),
+                                spec=k8s.core.v1.PodSpecArgs(
+                                    restart_policy="Never",
+                                    security_context=pod_security(QDRANT_UID),
+                                    init_containers=[plan],
+                                    containers=[restore],
+                                    volumes=_volumes(f"{cluster_name}-tls"),
+                                ),
+                            ),
+                        )
+                    ),
+                ),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[scripts, cluster]),
+            )
+        self._network_policy(name, ns)
+        self.register_outputs({"clusters": [c.endpoint for c in self.clusters]})
+
+    def _network_policy(self, name: str, ns: str) -> None:
+        """Restore jobs take no traffic; they reach the peers, S3 and DNS."""
+        tcp = [k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=p) for p in (6333, 443, 53)]
+        k8s.networking.v1.NetworkPolicy(
+            f"{name}-jobs-network",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name="dr-restore-jobs", namespace=ns),
+            spec=k8s.networking.v1.NetworkPolicySpecArgs(
+                pod_selector=k8s.meta.v1.LabelSelectorArgs(
+                    match_expressions=[
+                        k8s.meta.v1.LabelSelectorRequirementArgs(key=BACKUP_JOB_LABEL, operator="Exists")
+                    ]
+                ),
+                policy_types=["Ingress", "Egress"],
+                egress=[
+                    k8s.networking.v1.NetworkPolicyEgressRuleArgs(ports=tcp),
+                    k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+                        ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="UDP", port=53)]
+                    ),
+                ],
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+
+def _volumes(ca_secret: str) -> list[k8s.core.v1.VolumeArgs]:
+    return [
+        k8s.core.v1.VolumeArgs(
+            name="scripts",
+            config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name=SCRIPTS_CONFIG_MAP, default_mode=0o555),
+        ),
+        k8s.core.v1.VolumeArgs(name="results", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="64Mi")),
+        k8s.core.v1.VolumeArgs(name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="1Gi")),
+        k8s.core.v1.VolumeArgs(
+            name="ca",
+            secret=k8s.core.v1.SecretVolumeSourceArgs(
+                secret_name=ca_secret, items=[k8s.core.v1.KeyToPathArgs(key="ca.crt", path="ca.crt")]
+            ),
+        ),
+    ]
