@@ -321,6 +321,11 @@ def run_stack(
                 os.environ["PULUMI_CONFIG"] = previous_env
             runtime_config.set_all_config({}, [])
             settings.ROOT.set(None)
+            # A failed program leaves its first unhandled exception in the RPC manager and its
+            # failed output tasks queued; the next program in this process would re-raise them.
+            settings._get_rpc_manager().clear()
+            with settings.SETTINGS.lock:
+                settings.SETTINGS.outputs.clear()
     return StackRun(
         project=project,
         stack=stack,

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pulumi
 import pytest
 
+from tests.helpers import stack_config
 from tools.harness import (
     SECRET_PLACEHOLDER,
     SECRET_SIG_KEY,
@@ -110,3 +112,11 @@ def test_unparseable_stack_file(tmp_path: Path) -> None:
     (tmp_path / "Pulumi.bad.yaml").write_text("config: [unclosed\n")
     with pytest.raises(StackFileError, match=r"Pulumi\.bad\.yaml is not valid YAML"):
         run_stack("bad", project_dir=tmp_path)
+
+
+def test_a_failed_program_does_not_poison_the_next_run() -> None:
+    """A program that fails inside an apply leaves nothing behind for the next run to re-raise."""
+    dr = json.loads(stack_config("dr")["sophia:dr"])
+    with pytest.raises(ValueError, match="backupReplicaBucket"):
+        run_stack("dr", config_overrides={"sophia:dr": json.dumps({**dr, "backupReplicaBucket": "other-bucket"})})
+    assert run_stack("dr").outputs["drWorstCaseFailoverSeconds"] == 50.0
