@@ -197,6 +197,45 @@ def restore_absent_rules(stores: Sequence[str], stale_after_hours: int) -> list[
     ]
 
 
+def _dr_lag_series(dr_addresses: Sequence[str]) -> str:
+    """The DR replica's replay lag as the primary reports it: it streams from a DR NAT address."""
+    # PromQL strings take Go escapes: a literal dot in the regex is written \\. in the query.
+    source = "|".join(address.split("/")[0].replace(".", "\\\\.") for address in dr_addresses)
+    return f'cnpg_pg_stat_replication_replay_lag_seconds{{usename="streaming_replica",client_addr=~"{source}"}}'
+
+
+def dr_lag_rules(dr_addresses: Sequence[str], lag_seconds: float) -> list[dict[str, Any]]:
+    """Critical: the DR replica is further behind than the recovery point objective allows."""
+    if not dr_addresses:
+        return []
+    return [
+        _alert(
+            "DrReplicationLag",
+            "critical",
+            f"max({_dr_lag_series(dr_addresses)}) > {lag_seconds:g}",
+            1,
+            f"The DR replica is more than {lag_seconds:g} s behind the primary",
+            description="Writes since then would be lost in a failover: past the recovery point objective.",
+        )
+    ]
+
+
+def dr_disconnected_rules(dr_addresses: Sequence[str]) -> list[dict[str, Any]]:
+    """Warning: the DR replica is not streaming at all."""
+    if not dr_addresses:
+        return []
+    return [
+        _alert(
+            "DrReplicaDisconnected",
+            "warning",
+            f"absent({_dr_lag_series(dr_addresses)})",
+            5,
+            "The DR replica is not streaming from the primary",
+            description="No DR standby in pg_stat_replication: the DR region is falling behind.",
+        )
+    ]
+
+
 def info_rules(t: AlertThresholds, pools: Sequence[PoolFacts], cost: CostFacts) -> list[dict[str, Any]]:
     """Batched into the daily digest."""
     daily_budget = cost.monthly_budget_usd * 24 / HOURS_PER_MONTH
@@ -269,14 +308,22 @@ def render_rule_groups(
     cost: CostFacts,
     stores: Sequence[str],
     stale_after_hours: int,
+    *,
+    dr_addresses: Sequence[str] = (),
+    dr_lag_seconds: float = 5.0,
 ) -> dict[str, Any]:
     """The Prometheus rule-file document: `{"groups": [...]}`."""
     return {
         "groups": [
-            {"name": "sophia.critical", "rules": critical_rules(thresholds)},
+            {
+                "name": "sophia.critical",
+                "rules": critical_rules(thresholds) + dr_lag_rules(dr_addresses, dr_lag_seconds),
+            },
             {
                 "name": "sophia.warning",
-                "rules": warning_rules(thresholds, stale_after_hours) + restore_absent_rules(stores, stale_after_hours),
+                "rules": warning_rules(thresholds, stale_after_hours)
+                + restore_absent_rules(stores, stale_after_hours)
+                + dr_disconnected_rules(dr_addresses),
             },
             # Rules in a group run in order: the recorded cost is current when the info alerts read it.
             {"name": "sophia.info", "rules": recording_rules(pools) + info_rules(thresholds, pools, cost)},

@@ -21,7 +21,7 @@ from components.alertmanager_config import (
 )
 from components.cloud_init import POOL_LABEL
 from components.k8s_common import ScrapeTarget, container_security, pod_security, resources
-from settings.model import MonitoringSettings
+from settings.model import DrReplicationSettings, MonitoringSettings
 
 # kube-prometheus-stack 88.0.0 ships prometheus-operator v0.93.0, the CRDs in shared/reference.
 CHART = "kube-prometheus-stack"
@@ -55,6 +55,8 @@ class MonitoringArgs:
     """Stores with a restore-check job; each gets a `RestoreVerificationMissing` alert."""
     protect: bool
     """Protect the Pushgateway's volume (the restore results): true in prod."""
+    dr_replication: DrReplicationSettings | None = None
+    """Where the DR replica streams from, for its lag alerts."""
 
 
 def chart_values(args: MonitoringArgs) -> dict[str, Any]:
@@ -171,6 +173,8 @@ class Monitoring(pulumi.ComponentResource):
                 args.cost,
                 args.restore_checked_stores,
                 settings.restore_verification.stale_after_hours,
+                dr_addresses=args.dr_replication.allowed_cidrs if args.dr_replication else (),
+                dr_lag_seconds=args.dr_replication.lag_alert_seconds if args.dr_replication else 5.0,
             ),
             opts=after_chart,
         )

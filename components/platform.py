@@ -204,6 +204,7 @@ class SophiaPlatform(pulumi.ComponentResource):
                 ],
                 cost=CostFacts(settings.hourly_gpu_cost_usd, settings.monthly_budget_usd),
                 restore_checked_stores=[source.store for source in self._backup_sources()],
+                dr_replication=settings.data_layer.postgres.dr_replication,
                 protect=settings.environment is Environment.PROD,
             ),
             pulumi.ResourceOptions(parent=self, provider=data.provider),

@@ -351,6 +351,8 @@ class DrReplicationSettings(_Model):
     """DNS name of the replication load balancer; in the server certificate."""
     allowed_cidrs: tuple[str, ...]
     """The DR region's egress addresses (its NAT gateways: the dr stack's `drNatPublicIps`)."""
+    lag_alert_seconds: PositiveSeconds = 5.0
+    """Alert when the DR replica replays more than this far behind (the dr stack's RPO bound)."""
 
     @field_validator("hostname")
     @classmethod

@@ -53,3 +53,16 @@ def test_dev_is_one_a10_and_single_node_services() -> None:
     assert layer.postgres.read_replicas == 0
     assert (layer.qdrant.clusters, layer.qdrant.nodes_per_cluster) == (1, 1)
     assert settings.monthly_budget_usd < load("prod").monthly_budget_usd
+
+
+def test_prod_and_dr_agree_on_what_connects_them() -> None:
+    prod, dr = load("prod"), load("dr")
+    assert prod.backups is not None
+    assert dr.dr is not None
+    replication = prod.data_layer.postgres.dr_replication
+    assert replication is not None
+    assert prod.backups.replica_bucket == dr.dr.backup_replica_bucket
+    assert prod.backups.replica_region == dr.dr.aws_region
+    # prod raises the lag alert; dr's settings hold it to the RPO.
+    assert replication.lag_alert_seconds == dr.dr.replication_lag_alert_seconds <= dr.dr.rpo_seconds
+    assert dr.data_layer.qdrant == prod.data_layer.qdrant  # DR mirrors the clusters peer for peer

@@ -289,6 +289,29 @@ def gpu_pool_at_max(_t: AlertThresholds) -> Scenario:
     return Scenario(nodes(POOL.max), nodes(POOL.max - 1), 60, {"pool": "ai-core"})
 
 
+DR_NAT = "198.51.100.10"
+DR_LAG_SECONDS = 5.0
+LAG = "cnpg_pg_stat_replication_replay_lag_seconds"
+
+
+def dr_replication_lag(_t: AlertThresholds) -> Scenario:
+    dr = f'{LAG}{{usename="streaming_replica",client_addr="{DR_NAT}",application_name="postgres-1"}}'
+    # A local replica far behind is not the DR replica: it must not count.
+    local = f'{LAG}{{usename="streaming_replica",client_addr="10.42.0.7",application_name="postgres-2"}}'
+    return Scenario(
+        {dr: gauge(DR_LAG_SECONDS + 0.5), local: gauge(0.1)},
+        {dr: gauge(DR_LAG_SECONDS - 0.5), local: gauge(100)},
+        1,
+        {},
+    )
+
+
+def dr_replica_disconnected(_t: AlertThresholds) -> Scenario:
+    dr = f'{LAG}{{usename="streaming_replica",client_addr="{DR_NAT}",application_name="postgres-1"}}'
+    local = f'{LAG}{{usename="streaming_replica",client_addr="10.42.0.7",application_name="postgres-2"}}'
+    return Scenario({local: gauge(0.1)}, {dr: gauge(0.2), local: gauge(0.1)}, 5, {"usename": "streaming_replica"})
+
+
 SCENARIOS: dict[str, Callable[[AlertThresholds], Scenario]] = {
     "ServiceDown": service_down,
     "SlowResponses": slow_responses,
@@ -305,11 +328,15 @@ SCENARIOS: dict[str, Callable[[AlertThresholds], Scenario]] = {
     "GpuCostVariance": gpu_cost_variance,
     "VolumeFullSoon": volume_full_soon,
     "GpuPoolAtMax": gpu_pool_at_max,
+    "DrReplicationLag": dr_replication_lag,
+    "DrReplicaDisconnected": dr_replica_disconnected,
 }
 
 
 def rules_for(thresholds: AlertThresholds, cost: CostFacts = PLANNED) -> dict[str, Any]:
-    return render_rule_groups(thresholds, [POOL], cost, STORES, STALE_HOURS)
+    return render_rule_groups(
+        thresholds, [POOL], cost, STORES, STALE_HOURS, dr_addresses=[f"{DR_NAT}/32"], dr_lag_seconds=DR_LAG_SECONDS
+    )
 
 
 def alert_named(document: dict[str, Any], name: str) -> dict[str, Any]:
