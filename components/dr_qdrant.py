@@ -17,7 +17,15 @@ import pulumi_kubernetes as k8s
 from components.backup_bucket import QDRANT_PREFIX
 from components.k8s_common import BACKUP_JOB_LABEL, StorePlacement, pod_security, resources, secret_env
 from components.qdrant_cluster import QdrantCluster, QdrantClusterArgs
-from components.restore_checks import AWS_CLI_IMAGE, CURL_IMAGE, POD_TMP, SCRIPTS, SCRIPTS_CONFIG_MAP, step_container
+from components.restore_checks import (
+    AWS_CLI_IMAGE,
+    CURL_IMAGE,
+    POD_TMP,
+    SCRIPTS,
+    SCRIPTS_CONFIG_MAP,
+    job_volumes,
+    step_container,
+)
 from settings.model import BackupSettings, QdrantSettings
 
 QDRANT_UID = 1000
@@ -111,7 +119,7 @@ class DrQdrant(pulumi.ComponentResource):
                                     security_context=pod_security(QDRANT_UID),
                                     init_containers=[plan],
                                     containers=[restore],
-                                    volumes=_volumes(f"{cluster_name}-tls"),
+                                    volumes=job_volumes(f"{cluster_name}-tls"),
                                 ),
                             ),
                         )
@@ -144,20 +152,3 @@ class DrQdrant(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )
-
-
-def _volumes(ca_secret: str) -> list[k8s.core.v1.VolumeArgs]:
-    return [
-        k8s.core.v1.VolumeArgs(
-            name="scripts",
-            config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name=SCRIPTS_CONFIG_MAP, default_mode=0o555),
-        ),
-        k8s.core.v1.VolumeArgs(name="results", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="64Mi")),
-        k8s.core.v1.VolumeArgs(name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="1Gi")),
-        k8s.core.v1.VolumeArgs(
-            name="ca",
-            secret=k8s.core.v1.SecretVolumeSourceArgs(
-                secret_name=ca_secret, items=[k8s.core.v1.KeyToPathArgs(key="ca.crt", path="ca.crt")]
-            ),
-        ),
-    ]

@@ -95,6 +95,34 @@ def step_mounts(names: Sequence[str]) -> list[k8s.core.v1.VolumeMountArgs]:
     return [k8s.core.v1.VolumeMountArgs(name=n, mount_path=paths[n], read_only=n in ("scripts", "ca")) for n in names]
 
 
+def job_volumes(
+    ca_secret: str, scratch_claim: k8s.core.v1.PersistentVolumeClaimTemplateArgs | None = None
+) -> list[k8s.core.v1.VolumeArgs]:
+    """The volumes `step_mounts` names: scripts, results, tmp, the store's CA, and a scratch claim if any."""
+    volumes = [
+        k8s.core.v1.VolumeArgs(
+            name="scripts",
+            config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name=SCRIPTS_CONFIG_MAP, default_mode=0o555),
+        ),
+        k8s.core.v1.VolumeArgs(name="results", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="64Mi")),
+        k8s.core.v1.VolumeArgs(name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="1Gi")),
+        k8s.core.v1.VolumeArgs(
+            name="ca",
+            secret=k8s.core.v1.SecretVolumeSourceArgs(
+                secret_name=ca_secret, items=[k8s.core.v1.KeyToPathArgs(key="ca.crt", path="ca.crt")]
+            ),
+        ),
+    ]
+    if scratch_claim is not None:
+        volumes.insert(
+            1,
+            k8s.core.v1.VolumeArgs(
+                name="scratch", ephemeral=k8s.core.v1.EphemeralVolumeSourceArgs(volume_claim_template=scratch_claim)
+            ),
+        )
+    return volumes
+
+
 class RestoreChecks(pulumi.ComponentResource):
     """CronJobs `<store>-snapshot` (Redis, Qdrant) and `<store>-restore-check` (every store)."""
 
@@ -314,23 +342,7 @@ class RestoreChecks(pulumi.ComponentResource):
                 resources=k8s.core.v1.VolumeResourceRequirementsArgs(requests={"storage": f"{source.storage_gib}Gi"}),
             )
         )
-        return [
-            k8s.core.v1.VolumeArgs(
-                name="scripts",
-                config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name=SCRIPTS_CONFIG_MAP, default_mode=0o555),
-            ),
-            k8s.core.v1.VolumeArgs(
-                name="scratch", ephemeral=k8s.core.v1.EphemeralVolumeSourceArgs(volume_claim_template=scratch_claim)
-            ),
-            k8s.core.v1.VolumeArgs(name="results", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="64Mi")),
-            k8s.core.v1.VolumeArgs(name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="1Gi")),
-            k8s.core.v1.VolumeArgs(
-                name="ca",
-                secret=k8s.core.v1.SecretVolumeSourceArgs(
-                    secret_name=source.ca_secret, items=[k8s.core.v1.KeyToPathArgs(key="ca.crt", path="ca.crt")]
-                ),
-            ),
-        ]
+        return job_volumes(source.ca_secret, scratch_claim)
 
     def _cron_job(
         self,

@@ -35,6 +35,8 @@ PositiveSeconds = Annotated[float, Strict(), Field(gt=0, allow_inf_nan=False)]
 
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_DNS_NAME = re.compile(r"(?=.{1,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]{2,63}")
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _CLOCK = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 # Characters AWS accepts in tag values, which are the strictest of our targets.
 _TAG_VALUE = re.compile(r"^[A-Za-z0-9 _.:/=+\-@]{1,128}$")
@@ -174,10 +176,7 @@ class IngressRule(_Model):
         if not value:
             raise ValueError("must list at least one source network")
         for cidr in value:
-            try:
-                ipaddress.IPv4Network(cidr, strict=True)
-            except ValueError:
-                raise ValueError(f"{cidr!r} is not an IPv4 CIDR with no host bits") from None
+            _network(cidr)
         return value
 
     @model_validator(mode="after")
@@ -213,10 +212,7 @@ class LambdaAccessSettings(_Model):
         if not value:
             raise ValueError("must list at least one network (SSH is closed otherwise)")
         for cidr in value:
-            try:
-                network = ipaddress.IPv4Network(cidr, strict=True)
-            except ValueError:
-                raise ValueError(f"{cidr!r} is not an IPv4 CIDR with no host bits") from None
+            network = _network(cidr)
             if network.prefixlen == 0:
                 raise ValueError("must not open SSH to the whole internet (0.0.0.0/0)")
             if any(network.overlaps(block) for block in _NON_PUBLIC):
@@ -308,11 +304,7 @@ class BackupSettings(_Model):
     @field_validator("s3_bucket", "replica_bucket")
     @classmethod
     def _bucket(cls, value: str | None) -> str | None:
-        if value is not None and not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", value):
-            raise ValueError(
-                f"must be a valid S3 bucket name (3-63 lowercase letters, digits, dots, dashes), got {value!r}"
-            )
-        return value
+        return None if value is None else _check_bucket(value)
 
     @field_validator("s3_region", "replica_region")
     @classmethod
@@ -357,9 +349,7 @@ class DrReplicationSettings(_Model):
     @field_validator("hostname")
     @classmethod
     def _host(cls, value: str) -> str:
-        if not re.fullmatch(r"(?=.{1,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]{2,63}", value):
-            raise ValueError(f"must be a lowercase DNS name, got {value!r}")
-        return value
+        return _check_dns_name(value)
 
     @field_validator("allowed_cidrs")
     @classmethod
@@ -367,10 +357,7 @@ class DrReplicationSettings(_Model):
         if not value:
             raise ValueError("must list the DR region's egress networks")
         for cidr in value:
-            try:
-                network = ipaddress.IPv4Network(cidr, strict=True)
-            except ValueError:
-                raise ValueError(f"{cidr!r} is not an IPv4 CIDR with no host bits") from None
+            network = _network(cidr)
             if network.prefixlen < 24:
                 raise ValueError(f"{cidr} is wider than /24: list the DR NAT addresses, not a whole range")
         return value
@@ -527,9 +514,7 @@ class FailoverSettings(_Model):
     @field_validator("record_name", "primary_endpoint", "secondary_endpoint")
     @classmethod
     def _host(cls, value: str) -> str:
-        if not re.fullmatch(r"(?=.{1,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]{2,63}", value):
-            raise ValueError(f"must be a lowercase DNS name such as api.sophia.ai, got {value!r}")
-        return value
+        return _check_dns_name(value)
 
     @field_validator("hosted_zone_id")
     @classmethod
@@ -560,10 +545,7 @@ class EksSettings(_Model):
         if not value:
             raise ValueError("must list at least one network (the API endpoint is closed otherwise)")
         for cidr in value:
-            try:
-                network = ipaddress.IPv4Network(cidr, strict=True)
-            except ValueError:
-                raise ValueError(f"{cidr!r} is not an IPv4 CIDR with no host bits") from None
+            network = _network(cidr)
             if network.prefixlen == 0:
                 raise ValueError("must not open the cluster API to the whole internet (0.0.0.0/0)")
         return value
@@ -642,9 +624,7 @@ class DrSettings(_Model):
     @field_validator("audit_bucket", "backup_replica_bucket")
     @classmethod
     def _audit_bucket(cls, value: str) -> str:
-        if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", value):
-            raise ValueError(f"must be a valid S3 bucket name, got {value!r}")
-        return value
+        return _check_bucket(value)
 
     @field_validator("vpc_cidr")
     @classmethod
@@ -801,6 +781,28 @@ class StackSettings(_Model):
             (catalog.instance_type(p.instance_type).price_usd_per_hour * p.desired for p in self.gpu_pools),
             Decimal(0),
         )
+
+
+def _network(cidr: str) -> ipaddress.IPv4Network:
+    """An IPv4 network written with no host bits, or the one error message every CIDR setting gives."""
+    try:
+        return ipaddress.IPv4Network(cidr, strict=True)
+    except ValueError:
+        raise ValueError(f"{cidr!r} is not an IPv4 CIDR with no host bits") from None
+
+
+def _check_dns_name(value: str) -> str:
+    if not _DNS_NAME.fullmatch(value):
+        raise ValueError(f"must be a lowercase DNS name such as api.sophia.ai, got {value!r}")
+    return value
+
+
+def _check_bucket(value: str) -> str:
+    if not _BUCKET.fullmatch(value):
+        raise ValueError(
+            f"must be a valid S3 bucket name (3-63 lowercase letters, digits, dots, dashes), got {value!r}"
+        )
+    return value
 
 
 def _check_cron(value: str) -> str:
