@@ -1,8 +1,8 @@
-"""`python -m tools.plan --stack prod [--format text|json]`: what a stack would create, what it costs
-and which policies it breaks, offline.
+"""`python -m tools.plan --stack prod [--format text|json|markdown] [--compare OLD.json]`: what a
+stack would create, what it costs and which policies it breaks, offline.
 
-Exit codes: 0 clean; 1 a mandatory policy is violated; 2 bad input (bad stack or policy config,
-unreadable file), with one line on stderr.
+Exit codes: 0 clean; 1 a mandatory policy is violated or the stack is over its budget; 2 bad input
+(bad stack or policy config, an unreadable --compare file), with one line on stderr.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import sys
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import pulumi
 
@@ -23,6 +23,7 @@ from policies.pack import PACK_NAME, PACK_VERSION
 from settings import SettingsError
 from tools.harness import RegisteredResource, StackFileError, StackRun, run_stack
 from tools.plan_cost import stack_cost
+from tools.plan_report import compare, render_markdown
 from tools.policy_eval import POLICY_CONFIG_DIR, Evaluation, PolicyConfigError, evaluate, load_policy_config
 from tools.redact import redact
 
@@ -57,7 +58,14 @@ def plan_document(
             "hourlyUsd": round(float(cost.hourly_usd), 4),
             "byGroup": {group: round(float(amount), 2) for group, amount in cost.by_group().items()},
             "unpriced": list(cost.unpriced),
+            "items": [
+                {"urn": i.urn, "name": i.name, "group": i.group, "monthlyUsd": round(float(i.monthly_usd), 2)}
+                for i in cost.items
+            ],
         }
+    budget = run.outputs.get("monthlyBudgetUsd")
+    if isinstance(budget, (int, float)):
+        document["budgetUsd"] = float(budget)
     if evaluation is not None:
         document["policies"] = {
             "violations": [
@@ -132,20 +140,28 @@ def render_text(run: StackRun, out: TextIO) -> None:
 def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
     parser = argparse.ArgumentParser(prog="plan", description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--stack", default="prod", help="stack name: reads Pulumi.<stack>.yaml")
-    parser.add_argument("--format", choices=("text", "json"), default="text")
+    parser.add_argument("--format", choices=("text", "json", "markdown"), default="text")
+    parser.add_argument("--compare", type=Path, help="a JSON plan of the base branch to compare with")
     parser.add_argument("--policy-config", type=Path, help="policy pack config (default policies/config/<stack>.json)")
     args = parser.parse_args(argv)
     config_path = args.policy_config or POLICY_CONFIG_DIR / f"{args.stack}.json"
     try:
+        old = _read_plan(args.compare) if args.compare else None
         run = run_stack(args.stack)
         evaluation = evaluate(run, load_policy_config(config_path))
-    except (SettingsError, StackFileError, PolicyConfigError, pulumi.RunError) as error:
+    except (SettingsError, StackFileError, PolicyConfigError, PlanFileError, pulumi.RunError) as error:
         err.write(f"error: {error}\n")
         return EXIT_BAD_INPUT
     cost = stack_cost(run)
+    document = plan_document(run, cost, evaluation)
+    budget = document.get("budgetUsd")
+    over_budget = isinstance(budget, float) and float(cost.monthly_usd) > budget
+    code = EXIT_VIOLATION if evaluation.mandatory or over_budget else EXIT_OK
     if args.format == "json":
-        json.dump(plan_document(run, cost, evaluation), out, indent=2, sort_keys=True)
+        json.dump(document, out, indent=2, sort_keys=True)
         out.write("\n")
+    elif args.format == "markdown":
+        out.write(render_markdown(document, compare(old, document) if old is not None else None, code))
     else:
         render_text(run, out)
         budget = run.outputs.get("monthlyBudgetUsd")
@@ -157,8 +173,25 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout, err: TextI
             f"error: {len(evaluation.mandatory)} mandatory policy violations, first: {first.policy} on "
             f"{first.resource_name or 'the stack'}: {first.message}\n"
         )
-        return EXIT_VIOLATION
-    return EXIT_OK
+    elif over_budget:
+        err.write(f"error: ${float(cost.monthly_usd):,.2f} a month is over the ${budget:,.0f} budget\n")
+    return code
+
+
+class PlanFileError(ValueError):
+    """A --compare file that is missing, unreadable or not a plan."""
+
+
+def _read_plan(path: Path) -> dict[str, Any]:
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise PlanFileError(f"cannot read {path}: {error.strerror}") from None
+    except json.JSONDecodeError as error:
+        raise PlanFileError(f"{path} is not JSON ({error.msg} at line {error.lineno})") from None
+    if not isinstance(document, dict) or not isinstance(document.get("resources"), list):
+        raise PlanFileError(f"{path} is not a plan (make -s plan FORMAT=json writes one)")
+    return document
 
 
 if __name__ == "__main__":

@@ -1,0 +1,110 @@
+"""The plan as a review tool: comparing with the base branch, markdown with a Mermaid diagram."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import stack_config
+from tools import plan
+from tools.harness import run_stack
+from tools.plan_cost import stack_cost
+from tools.plan_report import COMMENT_MARKER, compare, cost_by_component, mermaid
+
+AI_CORE_HOURLY = 1.49  # gpu_1x_gh200 in catalog/lambda_catalog.json
+
+
+def run_plan(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = plan.main(list(argv), out=out, err=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def base_plan(tmp_path: Path) -> Path:
+    code, out, err = run_plan("--stack", "prod", "--format", "json")
+    assert code == 0, err
+    path = tmp_path / "base.json"
+    path.write_text(out)
+    return path
+
+
+def plan_of(**overrides: str) -> dict[str, object]:
+    run = run_stack("prod", config_overrides=overrides)
+    return plan.plan_document(run, stack_cost(run))
+
+
+def test_compare_shows_what_a_change_adds_and_costs() -> None:
+    pools = json.loads(stack_config()["sophia:gpuPools"])
+    pools[0]["desired"] = 3  # one more ai-core instance
+    comparison = compare(plan_of(), plan_of(**{"sophia:gpuPools": json.dumps(pools)}))
+    assert [c.name for c in comparison.added] == ["ai-core-2"]
+    assert comparison.removed == ()
+    assert comparison.cost_delta_usd == pytest.approx(AI_CORE_HOURLY * 730, abs=0.01)
+    assert comparison.group_deltas == {"gpu-pool/ai-core": pytest.approx(AI_CORE_HOURLY * 730, abs=0.01)}
+
+
+def test_compare_names_the_inputs_that_changed() -> None:
+    monitoring = json.loads(stack_config()["sophia:monitoring"])
+    monitoring["retentionDays"] = 30
+    comparison = compare(plan_of(), plan_of(**{"sophia:monitoring": json.dumps(monitoring)}))
+    assert [(c.name, c.keys) for c in comparison.changed] == [("sophia-prod-monitoring-stack", ("values",))]
+    assert comparison.cost_delta_usd == 0
+
+
+def test_markdown_against_the_base_branch(tmp_path: Path) -> None:
+    base = base_plan(tmp_path)
+    code, out, _ = run_plan("--stack", "prod", "--format", "markdown", "--compare", str(base))
+    assert code == 0
+    assert out.startswith(COMMENT_MARKER + "\n### Plan: `prod` (clean)\n")
+    assert "of $15,000.00 budget" in out
+    assert "+$0.00" not in out
+    assert "No change against the base branch." in out
+    assert "```mermaid\nflowchart LR\n" in out
+    assert "| gpu-pool/ai-core | $2,175.40 | $2.98 |" in out
+
+
+def test_markdown_shows_violations_with_their_fix() -> None:
+    code, out, _ = run_plan("--stack", "prod", "--format", "markdown", "--policy-config", "policies/config/dev.json")
+    assert code == 1
+    assert "(blocked: mandatory policy violation or over budget)" in out
+    assert "| `lambda-cloud-instance-type-allowed` | mandatory |" in out
+
+
+def test_mermaid_nests_the_components() -> None:
+    _, out, _ = run_plan("--stack", "dr", "--format", "json")
+    document = json.loads(out)
+    diagram = mermaid(document)
+    nodes = {line.split("[")[0].strip(): line for line in diagram.splitlines()[1:] if "[" in line}
+    platform = next(k for k, v in nodes.items() if '"sophia-dr<br/>' in v)
+    region = next(k for k, v in nodes.items() if '"sophia-dr-dr<br/>' in v)
+    assert f"  {platform} --> {region}" in diagram.splitlines()
+
+
+def test_cost_by_component_adds_up_to_the_total() -> None:
+    _, out, _ = run_plan("--stack", "dr", "--format", "json")
+    document = json.loads(out)
+    by_component = cost_by_component(document)
+    assert sum(by_component.values()) == pytest.approx(document["cost"]["monthlyUsd"], abs=0.05)
+    assert set(by_component) == {"sophia-dr-dr"}
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (None, "cannot read"),
+        ("{not json", "is not JSON"),
+        ('{"stack": "prod"}', "is not a plan"),
+    ],
+)
+def test_bad_compare_file_is_bad_input(tmp_path: Path, content: str | None, expected: str) -> None:
+    path = tmp_path / "base.json"
+    if content is not None:
+        path.write_text(content)
+    code, out, err = run_plan("--stack", "prod", "--format", "markdown", "--compare", str(path))
+    assert code == 2
+    assert out == ""
+    assert len(err.strip().splitlines()) == 1
+    assert expected in err
