@@ -19,7 +19,7 @@ $(STAMP): requirements.txt requirements-dev.txt
 venv: $(STAMP)
 
 plan: $(STAMP)
-	@$(BIN)/python -m tools.plan --stack $(STACK) --format $(FORMAT)
+	@$(BIN)/python -m tools.plan --stack $(STACK) --format $(FORMAT) $(if $(COMPARE),--compare $(COMPARE))
 
 system-deps:
 	@bash scripts/install-system-deps.sh
