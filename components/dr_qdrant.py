@@ -15,7 +15,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.backup_bucket import QDRANT_PREFIX
-from components.k8s_common import BACKUP_JOB_LABEL, StorePlacement, pod_security, resources, secret_env
+from components.k8s_common import BACKUP_JOB_LABEL, StorePlacement, resources, secret_env
 from components.qdrant_cluster import QdrantCluster, QdrantClusterArgs
 from components.restore_checks import (
     AWS_CLI_IMAGE,
@@ -23,6 +23,7 @@ from components.restore_checks import (
     POD_TMP,
     SCRIPTS,
     SCRIPTS_CONFIG_MAP,
+    cron_job_spec,
     job_volumes,
     step_container,
 )
@@ -102,28 +103,15 @@ class DrQdrant(pulumi.ComponentResource):
             k8s.batch.v1.CronJob(
                 job,
                 metadata=k8s.meta.v1.ObjectMetaArgs(name=job, namespace=ns, labels=pod_labels),
-                spec=k8s.batch.v1.CronJobSpecArgs(
-                    schedule=args.schedule,
-                    time_zone="Etc/UTC",
-                    concurrency_policy="Forbid",
-                    starting_deadline_seconds=3600,
-                    job_template=k8s.batch.v1.JobTemplateSpecArgs(
-                        spec=k8s.batch.v1.JobSpecArgs(
-                            backoff_limit=1,
-                            active_deadline_seconds=6 * 3600,
-                            ttl_seconds_after_finished=3 * 86400,
-                            template=k8s.core.v1.PodTemplateSpecArgs(
-                                metadata=k8s.meta.v1.ObjectMetaArgs(labels=pod_labels),
-                                spec=k8s.core.v1.PodSpecArgs(
-                                    restart_policy="Never",
-                                    security_context=pod_security(QDRANT_UID),
-                                    init_containers=[plan],
-                                    containers=[restore],
-                                    volumes=job_volumes(f"{cluster_name}-tls"),
-                                ),
-                            ),
-                        )
-                    ),
+                # One retry: unlike a restore check, a missed restore is worth a second try.
+                spec=cron_job_spec(
+                    args.schedule,
+                    pod_labels,
+                    QDRANT_UID,
+                    init=[plan],
+                    main=restore,
+                    volumes=job_volumes(f"{cluster_name}-tls"),
+                    retries=1,
                 ),
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[scripts, cluster]),
             )

@@ -123,6 +123,44 @@ def job_volumes(
     return volumes
 
 
+def cron_job_spec(
+    schedule: str,
+    pod_labels: Mapping[str, str],
+    uid: int,
+    *,
+    init: list[k8s.core.v1.ContainerArgs],
+    main: k8s.core.v1.ContainerArgs,
+    volumes: list[k8s.core.v1.VolumeArgs],
+    retries: int,
+) -> k8s.batch.v1.CronJobSpecArgs:
+    """A backup job's schedule: UTC, never two at once, kept three days, six hours at most."""
+    return k8s.batch.v1.CronJobSpecArgs(
+        schedule=schedule,
+        time_zone="Etc/UTC",
+        concurrency_policy="Forbid",
+        starting_deadline_seconds=3600,
+        successful_jobs_history_limit=3,
+        failed_jobs_history_limit=3,
+        job_template=k8s.batch.v1.JobTemplateSpecArgs(
+            spec=k8s.batch.v1.JobSpecArgs(
+                backoff_limit=retries,
+                active_deadline_seconds=6 * 3600,
+                ttl_seconds_after_finished=3 * 86400,
+                template=k8s.core.v1.PodTemplateSpecArgs(
+                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=dict(pod_labels)),
+                    spec=k8s.core.v1.PodSpecArgs(
+                        restart_policy="Never",
+                        security_context=pod_security(uid),
+                        init_containers=init,
+                        containers=[main],
+                        volumes=volumes,
+                    ),
+                ),
+            )
+        ),
+    )
+
+
 class RestoreChecks(pulumi.ComponentResource):
     """CronJobs `<store>-snapshot` (Redis, Qdrant) and `<store>-restore-check` (every store)."""
 
@@ -362,31 +400,8 @@ class RestoreChecks(pulumi.ComponentResource):
         k8s.batch.v1.CronJob(
             job,
             metadata=k8s.meta.v1.ObjectMetaArgs(name=job, namespace=self._ns, labels=pod_labels),
-            spec=k8s.batch.v1.CronJobSpecArgs(
-                schedule=schedule,
-                time_zone="Etc/UTC",
-                concurrency_policy="Forbid",
-                starting_deadline_seconds=3600,
-                successful_jobs_history_limit=3,
-                failed_jobs_history_limit=3,
-                job_template=k8s.batch.v1.JobTemplateSpecArgs(
-                    spec=k8s.batch.v1.JobSpecArgs(
-                        # A failed check is reported, not retried: the alert, not a rerun, gets attention.
-                        backoff_limit=0,
-                        active_deadline_seconds=6 * 3600,
-                        ttl_seconds_after_finished=3 * 86400,
-                        template=k8s.core.v1.PodTemplateSpecArgs(
-                            metadata=k8s.meta.v1.ObjectMetaArgs(labels=pod_labels),
-                            spec=k8s.core.v1.PodSpecArgs(
-                                restart_policy="Never",
-                                security_context=pod_security(uid),
-                                init_containers=init,
-                                containers=[main],
-                                volumes=self._volumes(source),
-                            ),
-                        ),
-                    )
-                ),
+            spec=cron_job_spec(
+                schedule, pod_labels, uid, init=init, main=main, volumes=self._volumes(source), retries=0
             ),
             opts=self._after_scripts,
         )
