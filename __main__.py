@@ -32,7 +32,7 @@ if platform.backup_bucket is not None:
     # Read by the dr stack through its StackReference.
     pulumi.export("backupReplicaBucket", platform.backup_bucket.replica_bucket_name)
     pulumi.export("backupReplicaRegion", settings.backups.replica_region if settings.backups else None)
-replication = getattr(getattr(platform, "postgres", None), "replication", None)
+replication = platform.postgres.replication if platform.postgres is not None else None
 if replication is not None:
     # The dr stack's Postgres replica streams from here with these (the key is a secret).
     pulumi.export("postgresReplicationHost", replication.hostname)
@@ -44,7 +44,7 @@ if platform.dr_region is not None:
     pulumi.export("drCacheAuthToken", platform.dr_region.cache.auth_token)
     pulumi.export("drWorstCaseFailoverSeconds", platform.dr_region.failover.worst_case_failover_seconds)
     # Set these as the prod stack's sophia:dataLayer.postgres.drReplication.allowedCidrs (/32 each).
-    pulumi.export("drNatPublicIps", platform.dr_region.nat_public_ips)
+    pulumi.export("drNatPublicIps", platform.dr_region.network.nat_public_ips)
 pulumi.export(
     "gpuPools",
     {

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from catalog import HOURS_PER_MONTH
 from components.cloud_init import POOL_LABEL
 from settings.model import AlertThresholds
 
-HOURS_PER_MONTH = Decimal(730)
 # kube-state-metrics exposes node label `sophia.ai/pool` as `label_sophia_ai_pool`.
 KSM_POOL_LABEL = "label_" + POOL_LABEL.replace(".", "_").replace("/", "_")
 RESTORE_SUCCESS = "sophia_restore_verification_success"

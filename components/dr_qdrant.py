@@ -24,6 +24,7 @@ from components.restore_checks import (
     SCRIPTS,
     SCRIPTS_CONFIG_MAP,
     cron_job_spec,
+    job_network_policy,
     job_volumes,
     step_container,
 )
@@ -121,22 +122,15 @@ class DrQdrant(pulumi.ComponentResource):
     def _network_policy(self, name: str, ns: str) -> None:
         """Restore jobs take no traffic; they reach the peers, S3 and DNS."""
         tcp = [k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=p) for p in (6333, 443, 53)]
-        k8s.networking.v1.NetworkPolicy(
+        job_network_policy(
             f"{name}-jobs-network",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name="dr-restore-jobs", namespace=ns),
-            spec=k8s.networking.v1.NetworkPolicySpecArgs(
-                pod_selector=k8s.meta.v1.LabelSelectorArgs(
-                    match_expressions=[
-                        k8s.meta.v1.LabelSelectorRequirementArgs(key=BACKUP_JOB_LABEL, operator="Exists")
-                    ]
+            "dr-restore-jobs",
+            ns,
+            [
+                k8s.networking.v1.NetworkPolicyEgressRuleArgs(ports=tcp),
+                k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+                    ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="UDP", port=53)]
                 ),
-                policy_types=["Ingress", "Egress"],
-                egress=[
-                    k8s.networking.v1.NetworkPolicyEgressRuleArgs(ports=tcp),
-                    k8s.networking.v1.NetworkPolicyEgressRuleArgs(
-                        ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="UDP", port=53)]
-                    ),
-                ],
-            ),
-            opts=pulumi.ResourceOptions(parent=self),
+            ],
+            pulumi.ResourceOptions(parent=self),
         )

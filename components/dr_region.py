@@ -109,7 +109,6 @@ class DrRegion(pulumi.ComponentResource):
         self.failover = DrFailover(
             f"{name}-failover", DrFailoverArgs(dr.failover, tags, provider), pulumi.ResourceOptions(parent=self)
         )
-        self.nat_public_ips = self.network.nat_public_ips
         self.register_outputs(
             {
                 "cacheEndpoint": self.cache.endpoint,
@@ -141,13 +140,7 @@ class DrRegion(pulumi.ComponentResource):
             parameters={"type": "gp3", "encrypted": "true"},
             opts=pulumi.ResourceOptions(parent=data, provider=data.provider),
         )
-        placement = StorePlacement(
-            namespace=namespace_settings.data_namespace,
-            storage_class=namespace_settings.storage_class,
-            client_namespaces=namespace_settings.client_namespaces,
-            monitoring_namespace=namespace_settings.monitoring_namespace,
-            protect=True,
-        )
+        placement = StorePlacement.in_cluster(namespace_settings, protect=True)
         DrQdrant(
             "qdrant",
             DrQdrantArgs(

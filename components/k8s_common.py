@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import pulumi_kubernetes as k8s
 
+from settings.model import KubernetesSettings
+
 
 @dataclass(frozen=True)
 class StorePlacement:
@@ -20,6 +22,17 @@ class StorePlacement:
     """Namespace allowed to scrape the metrics port."""
     protect: bool
     """Protect what holds data (StatefulSets, the Postgres Cluster): true in prod."""
+
+    @classmethod
+    def in_cluster(cls, kubernetes: KubernetesSettings, protect: bool) -> StorePlacement:
+        """The placement `sophia:kubernetes` describes."""
+        return cls(
+            namespace=kubernetes.data_namespace,
+            storage_class=kubernetes.storage_class,
+            client_namespaces=kubernetes.client_namespaces,
+            monitoring_namespace=kubernetes.monitoring_namespace,
+            protect=protect,
+        )
 
 
 # On the one Service per store whose endpoints Prometheus scrapes (`ScrapeTarget.selector`).

@@ -14,7 +14,7 @@ from components.cloud_init import node_join_user_data
 from components.data_namespace import DataNamespace, DataNamespaceArgs
 from components.dr_region import DrRegion, DrRegionArgs
 from components.gpu_pool import GpuPool, GpuPoolArgs
-from components.k8s_common import BackupSource, StorePlacement
+from components.k8s_common import StorePlacement
 from components.monitoring import Monitoring, MonitoringArgs
 from components.postgres_cluster import PostgresCluster, PostgresClusterArgs
 from components.qdrant_cluster import QdrantCluster, QdrantClusterArgs
@@ -52,6 +52,7 @@ class SophiaPlatform(pulumi.ComponentResource):
         settings = args.settings
         self.aws_provider = None
         self.backup_bucket: BackupBucket | None = None
+        self.postgres: PostgresCluster | None = None
         if settings.dr is not None:
             self.aws_provider = aws.Provider(
                 f"{name}-aws",
@@ -100,13 +101,7 @@ class SophiaPlatform(pulumi.ComponentResource):
             pulumi.ResourceOptions(parent=self),
         )
         self.backup_bucket = self._backup_bucket(name, settings.backups, settings, protect)
-        placement = StorePlacement(
-            namespace=kubernetes.data_namespace,
-            storage_class=kubernetes.storage_class,
-            client_namespaces=kubernetes.client_namespaces,
-            monitoring_namespace=kubernetes.monitoring_namespace,
-            protect=protect,
-        )
+        placement = StorePlacement.in_cluster(kubernetes, protect)
         stores = pulumi.ResourceOptions(
             parent=data,
             provider=data.provider,
@@ -115,7 +110,7 @@ class SophiaPlatform(pulumi.ComponentResource):
         self.redis = RedisCluster(
             "redis", RedisClusterArgs(redis=settings.data_layer.redis, placement=placement), stores
         )
-        self.postgres = PostgresCluster(
+        postgres = self.postgres = PostgresCluster(
             "postgres",
             PostgresClusterArgs(
                 postgres=settings.data_layer.postgres,
@@ -138,7 +133,9 @@ class SophiaPlatform(pulumi.ComponentResource):
             )
             for index in range(settings.data_layer.qdrant.clusters)
         ]
-        self.monitoring = self._monitoring(name, args, data)
+        checked = [postgres.backup_source.store, self.redis.backup_source.store]
+        checked += [q.backup_source.store for q in self.qdrant]
+        self.monitoring = self._monitoring(name, args, data, checked)
         assert settings.monitoring is not None  # _monitoring checked it
         self.restore_checks = RestoreChecks(
             f"{name}-restore-checks",
@@ -148,16 +145,13 @@ class SophiaPlatform(pulumi.ComponentResource):
                 backup_secret_name=data.backup_secret_name,
                 placement=placement,
                 pushgateway_url=self.monitoring.pushgateway_url,
-                postgres=self.postgres.backup_source,
+                postgres=postgres.backup_source,
                 redis=self.redis.backup_source,
                 qdrant=[q.backup_source for q in self.qdrant],
             ),
             pulumi.ResourceOptions(parent=data, provider=data.provider, depends_on=data.ready),
         )
         return data
-
-    def _backup_sources(self) -> list[BackupSource]:
-        return [self.postgres.backup_source, self.redis.backup_source, *(q.backup_source for q in self.qdrant)]
 
     def _backup_bucket(
         self, name: str, backups: BackupSettings, settings: StackSettings, protect: bool
@@ -182,7 +176,9 @@ class SophiaPlatform(pulumi.ComponentResource):
             pulumi.ResourceOptions(parent=self),
         )
 
-    def _monitoring(self, name: str, args: PlatformArgs, data: DataNamespace) -> Monitoring:
+    def _monitoring(
+        self, name: str, args: PlatformArgs, data: DataNamespace, restore_checked_stores: list[str]
+    ) -> Monitoring:
         settings = args.settings
         # Guaranteed by settings validation wherever kubernetes is set.
         assert settings.kubernetes is not None
@@ -203,7 +199,7 @@ class SophiaPlatform(pulumi.ComponentResource):
                     for p in settings.gpu_pools
                 ],
                 cost=CostFacts(settings.hourly_gpu_cost_usd, settings.monthly_budget_usd),
-                restore_checked_stores=[source.store for source in self._backup_sources()],
+                restore_checked_stores=restore_checked_stores,
                 dr_replication=settings.data_layer.postgres.dr_replication,
                 protect=settings.environment is Environment.PROD,
             ),

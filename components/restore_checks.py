@@ -123,6 +123,28 @@ def job_volumes(
     return volumes
 
 
+def job_network_policy(
+    resource_name: str,
+    policy_name: str,
+    namespace: str,
+    egress: list[k8s.networking.v1.NetworkPolicyEgressRuleArgs],
+    opts: pulumi.ResourceOptions,
+) -> k8s.networking.v1.NetworkPolicy:
+    """Backup and restore job pods (labelled `BACKUP_JOB_LABEL`) take no traffic and reach only `egress`."""
+    return k8s.networking.v1.NetworkPolicy(
+        resource_name,
+        metadata=k8s.meta.v1.ObjectMetaArgs(name=policy_name, namespace=namespace),
+        spec=k8s.networking.v1.NetworkPolicySpecArgs(
+            pod_selector=k8s.meta.v1.LabelSelectorArgs(
+                match_expressions=[k8s.meta.v1.LabelSelectorRequirementArgs(key=BACKUP_JOB_LABEL, operator="Exists")]
+            ),
+            policy_types=["Ingress", "Egress"],
+            egress=egress,
+        ),
+        opts=opts,
+    )
+
+
 def cron_job_spec(
     schedule: str,
     pod_labels: Mapping[str, str],
@@ -415,27 +437,20 @@ class RestoreChecks(pulumi.ComponentResource):
         args = self._args
         store_ports = sorted({args.postgres.port, args.redis.port, *(q.port for q in args.qdrant)})
         monitoring = args.placement.monitoring_namespace
-        k8s.networking.v1.NetworkPolicy(
+        job_network_policy(
             f"{name}-network",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name="backup-jobs", namespace=self._ns),
-            spec=k8s.networking.v1.NetworkPolicySpecArgs(
-                pod_selector=k8s.meta.v1.LabelSelectorArgs(
-                    match_expressions=[
-                        k8s.meta.v1.LabelSelectorRequirementArgs(key=BACKUP_JOB_LABEL, operator="Exists")
-                    ]
+            "backup-jobs",
+            self._ns,
+            [
+                k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+                    to=[k8s.networking.v1.NetworkPolicyPeerArgs(pod_selector=k8s.meta.v1.LabelSelectorArgs())],
+                    ports=tcp(*store_ports),
                 ),
-                policy_types=["Ingress", "Egress"],
-                egress=[
-                    k8s.networking.v1.NetworkPolicyEgressRuleArgs(
-                        to=[k8s.networking.v1.NetworkPolicyPeerArgs(pod_selector=k8s.meta.v1.LabelSelectorArgs())],
-                        ports=tcp(*store_ports),
-                    ),
-                    k8s.networking.v1.NetworkPolicyEgressRuleArgs(
-                        to=[namespace_selector(monitoring)], ports=tcp(PUSHGATEWAY_PORT)
-                    ),
-                    k8s.networking.v1.NetworkPolicyEgressRuleArgs(ports=tcp(443)),  # S3
-                    dns_egress(),
-                ],
-            ),
-            opts=self._child,
+                k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+                    to=[namespace_selector(monitoring)], ports=tcp(PUSHGATEWAY_PORT)
+                ),
+                k8s.networking.v1.NetworkPolicyEgressRuleArgs(ports=tcp(443)),  # S3
+                dns_egress(),
+            ],
+            self._child,
         )

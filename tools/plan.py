@@ -155,7 +155,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout, err: TextI
     cost = stack_cost(run)
     document = plan_document(run, cost, evaluation)
     budget = document.get("budgetUsd")
-    over_budget = isinstance(budget, float) and float(cost.monthly_usd) > budget
+    budget = budget if isinstance(budget, float) else None
+    over_budget = budget is not None and float(cost.monthly_usd) > budget
     code = EXIT_VIOLATION if evaluation.mandatory or over_budget else EXIT_OK
     if args.format == "json":
         json.dump(document, out, indent=2, sort_keys=True)
@@ -164,8 +165,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout, err: TextI
         out.write(render_markdown(document, compare(old, document) if old is not None else None, code))
     else:
         render_text(run, out)
-        budget = run.outputs.get("monthlyBudgetUsd")
-        render_cost(cost, float(budget) if isinstance(budget, (int, float)) else None, out)
+        render_cost(cost, budget, out)
         render_policies(evaluation, config_path, out)
     if evaluation.mandatory:
         first = evaluation.mandatory[0]

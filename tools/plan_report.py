@@ -11,8 +11,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from catalog import HOURS_PER_MONTH
+
 Document = Mapping[str, Any]
 COMMENT_MARKER = "<!-- sophia-plan -->"
+HOURS = float(HOURS_PER_MONTH)
 
 
 @dataclass(frozen=True)
@@ -155,8 +158,8 @@ def _cost_section(document: Document) -> list[str]:
     groups = cost.get("byGroup", {})
     if groups:
         out += ["| cost group | per month | per hour |", "|---|---:|---:|"]
-        out += [f"| {g} | {_money(a)} | {_money(a / 730)} |" for g, a in groups.items()]
-        out += [f"| **total** | **{_money(monthly)}** | {_money(monthly / 730)} |", ""]
+        out += [f"| {g} | {_money(a)} | {_money(a / HOURS)} |" for g, a in groups.items()]
+        out += [f"| **total** | **{_money(monthly)}** | {_money(monthly / HOURS)} |", ""]
     by_component = cost_by_component(document)
     if by_component:
         out += ["| component | per month |", "|---|---:|"]
