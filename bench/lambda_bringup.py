@@ -20,10 +20,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from components.lambda_cloud import provider as provider_module
-from components.lambda_cloud.provider import InstanceProvider
-from components.lambda_cloud.timing import LAUNCH_INTERVAL_S
-from tests.components.lambda_cloud.emulator import DEFAULT_BOOT_S, LambdaEmulator
+from providers.lambda_cloud import provider as provider_module
+from providers.lambda_cloud.provider import InstanceProvider
+from providers.lambda_cloud.timing import LAUNCH_INTERVAL_S
+from tests.providers.lambda_cloud.emulator import DEFAULT_BOOT_S, LambdaEmulator
 
 SSH_KEY = "bench-key"
 

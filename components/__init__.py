@@ -1,1 +1,1 @@
-"""ComponentResources, one per file, and the pure helpers they use."""
+"""The platform's ComponentResources by domain; `platform.py` is the one root that composes them."""

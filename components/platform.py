@@ -8,20 +8,22 @@ import pulumi
 import pulumi_aws as aws
 
 from catalog import load_lambda_catalog
-from components.alert_rules import CostFacts, PoolFacts
-from components.backup_bucket import BackupBucket, BackupBucketArgs
-from components.cloud_init import node_join_user_data
-from components.data_namespace import DataNamespace, DataNamespaceArgs
-from components.dr_region import DrRegion, DrRegionArgs
-from components.gpu_pool import GpuPool, GpuPoolArgs
-from components.k8s_common import StorePlacement
-from components.monitoring import Monitoring, MonitoringArgs
-from components.postgres_cluster import PostgresCluster, PostgresClusterArgs
-from components.qdrant_cluster import QdrantCluster, QdrantClusterArgs
-from components.redis_cluster import RedisCluster, RedisClusterArgs
-from components.restore_checks import RestoreChecks, RestoreChecksArgs
+from components.backup.bucket import BackupBucket, BackupBucketArgs
+from components.backup.restore_checks import RestoreChecks, RestoreChecksArgs
+from components.compute.cloud_init import node_join_user_data
+from components.compute.gpu_pool import GpuPool, GpuPoolArgs
+from components.data.namespace import DataNamespace, DataNamespaceArgs
+from components.data.placement import StorePlacement
+from components.data.postgres_cluster import PostgresCluster, PostgresClusterArgs
+from components.data.qdrant_cluster import QdrantCluster, QdrantClusterArgs
+from components.data.redis_cluster import RedisCluster, RedisClusterArgs
+from components.dr.region import DrRegion, DrRegionArgs
+from components.observability.alert_rules import CostFacts, PoolFacts
+from components.observability.monitoring import Monitoring, MonitoringArgs
 from components.tags import cost_tags
-from settings.model import BackupSettings, Environment, StackSettings
+from settings.backup import BackupSettings
+from settings.base import Environment
+from settings.model import StackSettings
 from settings.stack import AlertReceivers
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from settings import StackSettings, parse_settings
-from settings.model import Environment
+from settings.base import Environment
 from tests.helpers import stack_config
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from components.postgres_config import replication_parameters, synchronous_replication
+from components.data.postgres_config import replication_parameters, synchronous_replication
 from settings import parse_settings
 from tests.helpers import stack_config
 from tests.k8s_schemas import kubernetes_objects, validate_custom_resource, validate_manifest

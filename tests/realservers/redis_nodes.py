@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import redis
 
-from components.redis_config import RedisNodeConfig, RedisTls, render_auth_conf, render_redis_conf
+from components.data.redis_config import RedisNodeConfig, RedisTls, render_auth_conf, render_redis_conf
 from tests.realservers.certs import ServerCerts, make_certs
 from tests.realservers.ports import free_port
 from tests.tools_on_path import require_tool

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from components.postgres_config import (
+from components.data.postgres_config import (
     CNPG_MANAGED,
     LAG_TARGET_S,
     replication_parameters,

@@ -28,7 +28,7 @@ from typing import Any
 import boto3
 import pytest
 
-from components.restore_checks import POSTGRES_CHECK_SCRIPT, PUSH_RESULT_SCRIPT
+from components.backup.restore_checks import POSTGRES_CHECK_SCRIPT, PUSH_RESULT_SCRIPT
 from tests.realservers.ports import free_port
 from tests.tools_on_path import require_tool
 

@@ -15,7 +15,7 @@ import redis
 from redis.cluster import RedisCluster as ClusterClient
 from redis.crc import key_slot
 
-from components.redis_config import DEFAULT_NODE_TIMEOUT_MS
+from components.data.redis_config import DEFAULT_NODE_TIMEOUT_MS
 from tests.realservers.certs import ServerCerts
 from tests.realservers.redis_nodes import PASSWORD, Node, command, node_client, wait_until
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from redis.cluster import RedisCluster as ClusterClient
 
-from components.restore_checks import REDIS_CHECK_SCRIPT, REDIS_SNAPSHOT_SCRIPT
+from components.backup.restore_checks import REDIS_CHECK_SCRIPT, REDIS_SNAPSHOT_SCRIPT
 from tests.realservers.certs import ServerCerts
 from tests.realservers.redis_nodes import PASSWORD, Node
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from settings import SettingsError, parse_settings
-from settings.model import Environment
+from settings.base import Environment
 from tests.helpers import decoded, stack_config, with_value
 
 

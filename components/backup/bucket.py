@@ -1,0 +1,218 @@
+"""`BackupBucket`: the S3 bucket every store backs up to, and its replica in the DR region.
+
+Both buckets: KMS encryption with a rotating key, versioning, every public-access block on,
+bucket-owner-enforced ownership, TLS-only access, lifecycle rules from `retentionDays`.
+The replica is fed by S3 replication with Replication Time Control (99.99 % of objects within
+15 minutes); delete markers are not replicated, so a deletion in the primary cannot empty the DR copy.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from components.backup.hardened_bucket import HardenedBucketArgs, hardened_bucket
+from settings.backup import BackupSettings
+
+# Where each store writes inside the bucket.
+POSTGRES_PREFIX = "postgres/"
+QDRANT_PREFIX = "qdrant/"
+REDIS_PREFIX = "redis/"
+# Barman prunes its own base backups and WAL by `retentionPolicy`; expiring them by age could
+# delete the base backup an in-window point-in-time recovery still starts from.
+AGE_EXPIRED_PREFIXES = (QDRANT_PREFIX, REDIS_PREFIX)
+REPLICATION_MINUTES = 15  # the only value S3 Replication Time Control accepts
+
+
+@dataclass(frozen=True)
+class BackupBucketArgs:
+    """Inputs of `BackupBucket`."""
+
+    backups: BackupSettings
+    """Bucket names, regions and retention (`sophia:backups`)."""
+    tags: Mapping[str, str]
+    """Cost tags; `purpose` is added here."""
+    provider: aws.Provider
+    """Provider for `backups.s3Region`."""
+    replica_provider: aws.Provider | None
+    """Provider for `backups.replicaRegion`; None when the stack has no replica."""
+    protect: bool
+    """Protect buckets and keys: true in prod."""
+
+
+class BackupBucket(pulumi.ComponentResource):
+    """`bucket_name` in `s3Region`; `replica_bucket_name` (or None) in `replicaRegion`."""
+
+    bucket_name: str
+    replica_bucket_name: str | None
+
+    def __init__(self, name: str, args: BackupBucketArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("sophia:backup:BackupBucket", name, None, opts)
+        settings = args.backups
+        self.bucket_name = settings.s3_bucket
+        self.replica_bucket_name = settings.replica_bucket
+        rules = lifecycle_rules(settings.retention_days)
+        self.bucket, self.key = hardened_bucket(
+            self,
+            HardenedBucketArgs(
+                name, settings.s3_bucket, {**args.tags, "purpose": "backup"}, args.provider, args.protect, rules
+            ),
+        )
+        if args.replica_provider is not None and settings.replica_bucket is not None:
+            replica, replica_key = hardened_bucket(
+                self,
+                HardenedBucketArgs(
+                    f"{name}-replica",
+                    settings.replica_bucket,
+                    {**args.tags, "purpose": "backup-replica"},
+                    args.replica_provider,
+                    args.protect,
+                    rules,
+                ),
+            )
+            self._replication(name, args, replica, replica_key)
+        self.register_outputs({"bucket": self.bucket_name, "replicaBucket": self.replica_bucket_name})
+
+    def _replication(self, name: str, args: BackupBucketArgs, replica: aws.s3.Bucket, replica_key: aws.kms.Key) -> None:
+        child = pulumi.ResourceOptions(parent=self, provider=args.provider)
+        role = aws.iam.Role(
+            f"{name}-replication-role",
+            assume_role_policy=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {"Effect": "Allow", "Principal": {"Service": "s3.amazonaws.com"}, "Action": "sts:AssumeRole"}
+                    ],
+                }
+            ),
+            tags=dict(args.tags),
+            opts=child,
+        )
+        aws.iam.RolePolicy(
+            f"{name}-replication-policy",
+            role=role.id,
+            # Built from names, not outputs, so preview and the policy pack can read it.
+            policy=replication_policy(args.backups),
+            opts=child,
+        )
+        aws.s3.BucketReplicationConfig(
+            f"{name}-replication",
+            bucket=self.bucket.id,
+            role=role.arn,
+            rules=[
+                aws.s3.BucketReplicationConfigRuleArgs(
+                    id="to-dr-region",
+                    status="Enabled",
+                    filter=aws.s3.BucketReplicationConfigRuleFilterArgs(prefix=""),
+                    delete_marker_replication=aws.s3.BucketReplicationConfigRuleDeleteMarkerReplicationArgs(
+                        status="Disabled"
+                    ),
+                    source_selection_criteria=aws.s3.BucketReplicationConfigRuleSourceSelectionCriteriaArgs(
+                        sse_kms_encrypted_objects=aws.s3.BucketReplicationConfigRuleSourceSelectionCriteriaSseKmsEncryptedObjectsArgs(
+                            status="Enabled"
+                        )
+                    ),
+                    destination=aws.s3.BucketReplicationConfigRuleDestinationArgs(
+                        bucket=replica.arn,
+                        storage_class="STANDARD",
+                        encryption_configuration=aws.s3.BucketReplicationConfigRuleDestinationEncryptionConfigurationArgs(
+                            replica_kms_key_id=replica_key.arn
+                        ),
+                        replication_time=aws.s3.BucketReplicationConfigRuleDestinationReplicationTimeArgs(
+                            status="Enabled",
+                            time=aws.s3.BucketReplicationConfigRuleDestinationReplicationTimeTimeArgs(
+                                minutes=REPLICATION_MINUTES
+                            ),
+                        ),
+                        metrics=aws.s3.BucketReplicationConfigRuleDestinationMetricsArgs(
+                            status="Enabled",
+                            event_threshold=aws.s3.BucketReplicationConfigRuleDestinationMetricsEventThresholdArgs(
+                                minutes=REPLICATION_MINUTES
+                            ),
+                        ),
+                    ),
+                )
+            ],
+            opts=child,
+        )
+
+
+def lifecycle_rules(retention_days: int) -> list[aws.s3.BucketLifecycleConfigurationRuleArgs]:
+    """Snapshots expire after the retention; old object versions a little later; stray uploads after a week."""
+    rules = [
+        aws.s3.BucketLifecycleConfigurationRuleArgs(
+            id=f"expire-{prefix.rstrip('/')}",
+            status="Enabled",
+            filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=prefix),
+            expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(days=retention_days),
+        )
+        for prefix in AGE_EXPIRED_PREFIXES
+    ]
+    rules.append(
+        aws.s3.BucketLifecycleConfigurationRuleArgs(
+            id="noncurrent-versions-and-uploads",
+            status="Enabled",
+            filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
+            noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
+                noncurrent_days=retention_days
+            ),
+            abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
+                days_after_initiation=7
+            ),
+        )
+    )
+    return rules
+
+
+def replication_policy(backups: BackupSettings) -> str:
+    """What S3 replication needs: these two buckets, and KMS only as S3 uses it for them."""
+    source_arn = f"arn:aws:s3:::{backups.s3_bucket}"
+    replica_arn = f"arn:aws:s3:::{backups.replica_bucket}"
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Action": ["s3:GetReplicationConfiguration", "s3:ListBucket"],
+                    "Resource": source_arn,
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "s3:GetObjectVersionForReplication",
+                        "s3:GetObjectVersionAcl",
+                        "s3:GetObjectVersionTagging",
+                    ],
+                    "Resource": f"{source_arn}/*",
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": ["s3:ReplicateObject", "s3:ReplicateTags"],
+                    "Resource": f"{replica_arn}/*",
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": "kms:Decrypt",
+                    "Resource": "*",
+                    "Condition": {
+                        "StringEquals": {"kms:ViaService": f"s3.{backups.s3_region}.amazonaws.com"},
+                        "StringLike": {"kms:EncryptionContext:aws:s3:arn": f"{source_arn}/*"},
+                    },
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": "kms:Encrypt",
+                    "Resource": "*",
+                    "Condition": {
+                        "StringEquals": {"kms:ViaService": f"s3.{backups.replica_region}.amazonaws.com"},
+                        "StringLike": {"kms:EncryptionContext:aws:s3:arn": f"{replica_arn}/*"},
+                    },
+                },
+            ],
+        }
+    )

@@ -1,0 +1,116 @@
+"""`GpuPool`: `desired` Lambda instances of one type, with their SSH key and firewall rulesets."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import pulumi
+
+from catalog import load_lambda_catalog
+from providers.lambda_cloud.resources import (
+    FirewallRule,
+    LambdaFirewallRuleset,
+    LambdaFirewallRulesetArgs,
+    LambdaInstance,
+    LambdaInstanceArgs,
+    LambdaSshKey,
+    LambdaSshKeyArgs,
+)
+from settings.compute import GpuPoolSettings, IngressRule
+
+
+@dataclass(frozen=True)
+class GpuPoolArgs:
+    """Inputs of `GpuPool`."""
+
+    pool: GpuPoolSettings
+    """Size, type and schedule of the pool (from `sophia:gpuPools`)."""
+    account_prefix: str
+    """Prefix of names in the Lambda account, e.g. `sophia-prod`; account names must be unique."""
+    region: str
+    """Region to launch in first."""
+    fallback_regions: Sequence[str]
+    """Regions tried in order when `region` has no capacity."""
+    ssh_public_key: str
+    """Public key installed on every instance."""
+    ssh_allowed_cidrs: Sequence[str]
+    """Networks allowed to reach port 22."""
+    tags: Mapping[str, str]
+    """Cost tags (owner, cost-centre, environment) every instance carries."""
+    ingress: Sequence[IngressRule] = ()
+    """Further inbound rules beyond SSH."""
+    user_data: pulumi.Input[str] | None = None
+    """Optional cloud-init, e.g. `components.compute.cloud_init.node_join_user_data`."""
+
+
+class GpuPool(pulumi.ComponentResource):
+    """Instances `<pool>-0 .. <pool>-(desired-1)`: scaling down removes the highest indexes."""
+
+    instance_ids: pulumi.Output[list[str]]
+    ips: pulumi.Output[list[str]]
+    hourly_cost_usd: float
+    """Catalog price times `desired`, known at plan time."""
+
+    def __init__(self, name: str, args: GpuPoolArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("sophia:compute:GpuPool", name, None, opts)
+        pool = args.pool
+        self.pool_name = pool.name
+        account_name = f"{args.account_prefix}-{pool.name}"
+        child = pulumi.ResourceOptions(parent=self)
+
+        self.ssh_key = LambdaSshKey(
+            f"{name}-ssh-key", LambdaSshKeyArgs(name=account_name, public_key=args.ssh_public_key), child
+        )
+        rules = [
+            FirewallRule(protocol="tcp", port_range=(22, 22), source_network=cidr, description=f"SSH from {cidr}")
+            for cidr in args.ssh_allowed_cidrs
+        ] + [
+            FirewallRule(
+                protocol=rule.protocol,
+                port_range=(rule.from_port, rule.to_port),
+                source_network=cidr,
+                description=rule.description or f"{rule.protocol} {rule.from_port}-{rule.to_port} from {cidr}",
+            )
+            for rule in args.ingress
+            for cidr in rule.cidrs
+        ]
+        # Rulesets are regional and an instance may land in any candidate region.
+        self.firewalls = [
+            LambdaFirewallRuleset(
+                f"{name}-firewall-{region}",
+                LambdaFirewallRulesetArgs(name=f"{account_name}-{region}", region=region, rules=rules),
+                child,
+            )
+            for region in (args.region, *args.fallback_regions)
+        ]
+        tags = {**args.tags, "pool": pool.name}
+        if pool.off_hours is not None:
+            schedule = pool.off_hours
+            tags["off-hours"] = f"stop {schedule.stop_at} start {schedule.start_at} {schedule.timezone}" + (
+                " weekends-off" if schedule.weekends_off else ""
+            )
+        self.instances = [
+            LambdaInstance(
+                f"{name}-{index}",
+                LambdaInstanceArgs(
+                    name=f"{account_name}-{index}",
+                    instance_type=pool.instance_type,
+                    region=args.region,
+                    fallback_regions=list(args.fallback_regions),
+                    ssh_key_names=[self.ssh_key.name],
+                    firewall_ruleset_ids=[f.ruleset_id for f in self.firewalls],
+                    user_data=args.user_data,
+                    tags=tags,
+                ),
+                pulumi.ResourceOptions(parent=self, depends_on=[self.ssh_key, *self.firewalls]),
+            )
+            for index in range(pool.desired)
+        ]
+        self.instance_ids = pulumi.Output.all(*[i.instance_id for i in self.instances]).apply(list)
+        self.ips = pulumi.Output.all(*[i.ip for i in self.instances]).apply(list)
+        price = load_lambda_catalog().instance_type(pool.instance_type).price_usd_per_hour
+        self.hourly_cost_usd = float(price * pool.desired)
+        self.register_outputs(
+            {"instanceIds": self.instance_ids, "ips": self.ips, "hourlyCostUsd": self.hourly_cost_usd}
+        )

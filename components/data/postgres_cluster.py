@@ -1,0 +1,257 @@
+"""`PostgresCluster`: PostgreSQL on CloudNativePG, a primary plus streaming read replicas."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.data.certificate import ServiceCertificate, ServiceCertificateArgs
+from components.data.placement import BackupSource, StorePlacement, backup_jobs_ingress, labels
+from components.data.postgres_config import replication_parameters, synchronous_replication
+from components.kube import dns_egress, namespace_selector
+from settings.backup import BackupSettings
+from settings.data import DrReplicationSettings, PostgresSettings
+
+# The operator's own release manifest, same version as the CRDs the objects are validated against.
+CNPG_VERSION = "1.30.0"
+CNPG_MANIFEST = (
+    "https://raw.githubusercontent.com/cloudnative-pg/cloudnative-pg/"
+    f"release-{CNPG_VERSION.rsplit('.', 1)[0]}/releases/cnpg-{CNPG_VERSION}.yaml"
+)
+CNPG_NAMESPACE = "cnpg-system"
+POSTGRES_IMAGE = "ghcr.io/cloudnative-pg/postgresql:15.10"
+POSTGRES_PORT = 5432
+METRICS_PORT = 9187
+STATUS_PORT = 8000  # the instance manager's status endpoint, polled by the operator
+
+
+@dataclass(frozen=True)
+class PostgresClusterArgs:
+    """Inputs of `PostgresCluster`."""
+
+    postgres: PostgresSettings
+    """Read replicas and volume size (`sophia:dataLayer.postgres`)."""
+    backups: BackupSettings
+    """S3 destination of WAL and base backups (`sophia:backups`)."""
+    backup_secret_name: str
+    """Secret holding ACCESS_KEY_ID / ACCESS_SECRET_KEY (created by `DataNamespace`)."""
+    placement: StorePlacement
+    """Namespace, storage class, who may connect, protect."""
+    memory: str = "4Gi"
+    cpu: str = "1"
+
+
+@dataclass(frozen=True)
+class ReplicationEndpoint:
+    """What the DR region needs to stream from this cluster (prod exports it)."""
+
+    hostname: str
+    allowed_cidrs: Sequence[str]
+    server_ca_pem: pulumi.Output[str]
+    client_cert_pem: pulumi.Output[str]
+    """streaming_replica's certificate."""
+    client_key_pem: pulumi.Output[str]
+    """Its key: a Pulumi secret."""
+    certificates: dict[str, str]
+    """The Cluster's `spec.certificates`."""
+
+
+class PostgresCluster(pulumi.ComponentResource):
+    """Read-write endpoint `<name>-rw.<namespace>.svc:5432`, read-only `<name>-ro` (replicas only);
+    CloudNativePG creates both Services and the `<name>-app` credentials Secret."""
+
+    read_write_endpoint: str
+    read_only_endpoint: str
+
+    def __init__(self, name: str, args: PostgresClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("sophia:data:PostgresCluster", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        ns = args.placement.namespace
+        self.read_write_endpoint = f"{name}-rw.{ns}.svc:{POSTGRES_PORT}"
+        self.read_only_endpoint = f"{name}-ro.{ns}.svc:{POSTGRES_PORT}"
+        # CloudNativePG names: `<name>-app` holds the application user's password, `<name>-ca` the server CA.
+        self.backup_source = BackupSource(
+            store=name,
+            hosts=[f"{name}-rw.{ns}.svc"],
+            port=POSTGRES_PORT,
+            credentials=(f"{name}-app", "password"),
+            ca_secret=f"{name}-ca",
+            storage_gib=args.postgres.storage_gib,
+        )
+        operator = k8s.yaml.v2.ConfigFile(f"{name}-operator", file=CNPG_MANIFEST, opts=child)
+        self.replication: ReplicationEndpoint | None = None
+        certificates: dict[str, str] = {}
+        if args.postgres.dr_replication is not None:
+            self.replication = self._replication_endpoint(name, args, args.postgres.dr_replication)
+            certificates = self.replication.certificates
+        secret_ref = {"name": args.backup_secret_name}
+        instances = 1 + args.postgres.read_replicas
+        self.cluster = k8s.apiextensions.CustomResource(
+            name,
+            api_version="postgresql.cnpg.io/v1",
+            kind="Cluster",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=ns, labels=labels(name, "postgres")),
+            spec={
+                "instances": instances,
+                "imageName": POSTGRES_IMAGE,
+                "primaryUpdateStrategy": "unsupervised",
+                "storage": {"size": f"{args.postgres.storage_gib}Gi", "storageClass": args.placement.storage_class},
+                "postgresql": {
+                    "parameters": replication_parameters(),
+                    "synchronous": synchronous_replication(args.postgres.read_replicas),
+                },
+                "resources": {
+                    "requests": {"cpu": args.cpu, "memory": args.memory},
+                    "limits": {"cpu": args.cpu, "memory": args.memory},
+                },
+                "affinity": {
+                    "enablePodAntiAffinity": True,
+                    "topologyKey": "kubernetes.io/hostname",
+                    "podAntiAffinityType": "preferred",
+                },
+                "enablePDB": True,
+                "monitoring": {"enablePodMonitor": True},
+                **({"certificates": certificates} if certificates else {}),
+                "backup": {
+                    "retentionPolicy": f"{args.backups.retention_days}d",
+                    "barmanObjectStore": {
+                        "destinationPath": f"s3://{args.backups.s3_bucket}/postgres",
+                        "s3Credentials": {
+                            "accessKeyId": {**secret_ref, "key": "ACCESS_KEY_ID"},
+                            "secretAccessKey": {**secret_ref, "key": "ACCESS_SECRET_KEY"},
+                        },
+                        "wal": {"compression": "gzip", "maxParallel": 4},
+                        "data": {"compression": "gzip"},
+                    },
+                },
+            },
+            opts=pulumi.ResourceOptions(parent=self, protect=args.placement.protect, depends_on=[operator]),
+        )
+        k8s.apiextensions.CustomResource(
+            f"{name}-daily",
+            api_version="postgresql.cnpg.io/v1",
+            kind="ScheduledBackup",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{name}-daily", namespace=ns, labels=labels(name, "backup")),
+            spec={
+                "schedule": "0 0 3 * * *",  # CloudNativePG schedules have seconds: 03:00:00 daily
+                "cluster": {"name": name},
+                "backupOwnerReference": "self",
+                "method": "barmanObjectStore",
+            },
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.cluster]),
+        )
+        self._network_policy(name, args)
+        self.register_outputs({"readWrite": self.read_write_endpoint, "readOnly": self.read_only_endpoint})
+
+    def _replication_endpoint(
+        self, name: str, args: PostgresClusterArgs, settings: DrReplicationSettings
+    ) -> ReplicationEndpoint:
+        """Our own CAs (CloudNativePG's are not readable by Pulumi), so the DR region can verify the
+        server and authenticate as streaming_replica; and a source-restricted load balancer."""
+        ns = args.placement.namespace
+        services = [f"{name}-{kind}" for kind in ("rw", "r", "ro")]
+        server = ServiceCertificate(
+            f"{name}-server-cert",
+            ServiceCertificateArgs(
+                ns,
+                f"{name}-server-tls",
+                [
+                    settings.hostname,
+                    *(f"{svc}{suffix}" for svc in services for suffix in ("", f".{ns}", f".{ns}.svc")),
+                ],
+            ),
+            pulumi.ResourceOptions(parent=self),
+        )
+        client = ServiceCertificate(
+            f"{name}-replication-cert",
+            ServiceCertificateArgs(ns, f"{name}-replication-tls", [], common_name="streaming_replica"),
+            pulumi.ResourceOptions(parent=self),
+        )
+        k8s.core.v1.Service(
+            f"{name}-replication",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=f"{name}-replication",
+                namespace=ns,
+                labels=labels(name, "postgres"),
+                annotations={"sophia.ai/hostname": settings.hostname},
+            ),
+            spec=k8s.core.v1.ServiceSpecArgs(
+                type="LoadBalancer",
+                # Local keeps the client's address, which the NetworkPolicy and pg_hba see.
+                external_traffic_policy="Local",
+                load_balancer_source_ranges=list(settings.allowed_cidrs),
+                selector={"cnpg.io/cluster": name, "cnpg.io/instanceRole": "primary"},
+                ports=[k8s.core.v1.ServicePortArgs(name="postgres", port=POSTGRES_PORT)],
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        return ReplicationEndpoint(
+            hostname=settings.hostname,
+            allowed_cidrs=settings.allowed_cidrs,
+            server_ca_pem=server.ca_cert_pem,
+            client_cert_pem=client.cert_pem,
+            client_key_pem=client.private_key_pem,
+            certificates={
+                "serverCASecret": server.secret_name,
+                "serverTLSSecret": server.secret_name,
+                "clientCASecret": client.secret_name,
+                "replicationTLSSecret": client.secret_name,
+            },
+        )
+
+    def _replication_ingress(self) -> list[k8s.networking.v1.NetworkPolicyIngressRuleArgs]:
+        if self.replication is None:
+            return []
+        return [
+            k8s.networking.v1.NetworkPolicyIngressRuleArgs(
+                from_=[
+                    k8s.networking.v1.NetworkPolicyPeerArgs(ip_block=k8s.networking.v1.IPBlockArgs(cidr=cidr))
+                    for cidr in self.replication.allowed_cidrs
+                ],
+                ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=POSTGRES_PORT)],
+            )
+        ]
+
+    def _network_policy(self, name: str, args: PostgresClusterArgs) -> None:
+        instances = k8s.networking.v1.NetworkPolicyPeerArgs(
+            pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"cnpg.io/cluster": name})
+        )
+
+        def port(number: int) -> k8s.networking.v1.NetworkPolicyPortArgs:
+            return k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=number)
+
+        k8s.networking.v1.NetworkPolicy(
+            f"{name}-network",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=name, namespace=args.placement.namespace, labels=labels(name, "postgres")
+            ),
+            spec=k8s.networking.v1.NetworkPolicySpecArgs(
+                pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"cnpg.io/cluster": name}),
+                policy_types=["Ingress", "Egress"],
+                ingress=[
+                    k8s.networking.v1.NetworkPolicyIngressRuleArgs(from_=[instances], ports=[port(POSTGRES_PORT)]),
+                    k8s.networking.v1.NetworkPolicyIngressRuleArgs(
+                        from_=[namespace_selector(n) for n in args.placement.client_namespaces],
+                        ports=[port(POSTGRES_PORT)],
+                    ),
+                    k8s.networking.v1.NetworkPolicyIngressRuleArgs(
+                        from_=[namespace_selector(CNPG_NAMESPACE)], ports=[port(STATUS_PORT)]
+                    ),
+                    backup_jobs_ingress(name, POSTGRES_PORT),
+                    *self._replication_ingress(),
+                    k8s.networking.v1.NetworkPolicyIngressRuleArgs(
+                        from_=[namespace_selector(args.placement.monitoring_namespace)], ports=[port(METRICS_PORT)]
+                    ),
+                ],
+                egress=[
+                    k8s.networking.v1.NetworkPolicyEgressRuleArgs(to=[instances], ports=[port(POSTGRES_PORT)]),
+                    # The Kubernetes API (instance manager) and S3 (WAL archive, base backups), both over 443.
+                    k8s.networking.v1.NetworkPolicyEgressRuleArgs(ports=[port(443), port(6443)]),
+                    dns_egress(),
+                ],
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )

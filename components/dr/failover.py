@@ -1,0 +1,64 @@
+"""`DrFailover`: Route 53 failover between the primary region and DR. The PRIMARY record answers
+while its health check passes; after `failureThreshold` failed checks, every `interval` seconds,
+Route 53 answers with the SECONDARY. Clients that cached the old answer keep it at most the TTL,
+so the worst case is interval x threshold + TTL, which settings keep under the RTO."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from settings.dr import FailoverSettings
+
+
+@dataclass(frozen=True)
+class DrFailoverArgs:
+    """Inputs of `DrFailover`."""
+
+    failover: FailoverSettings
+    """`sophia:dr.failover`."""
+    tags: Mapping[str, str]
+    provider: aws.Provider
+
+
+class DrFailover(pulumi.ComponentResource):
+    """Two CNAME records for `recordName`, health-checked on both sides."""
+
+    def __init__(self, name: str, args: DrFailoverArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("sophia:dr:Failover", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self, provider=args.provider)
+        settings = args.failover
+        checks = {
+            role: aws.route53.HealthCheck(
+                f"{name}-{role}-check",
+                type="HTTPS",
+                fqdn=endpoint,
+                port=443,
+                resource_path=settings.health_check_path,
+                request_interval=settings.health_check_interval_seconds,
+                failure_threshold=settings.failure_threshold,
+                enable_sni=True,
+                measure_latency=True,
+                tags={**args.tags, "Name": f"{name}-{role}"},
+                opts=child,
+            )
+            for role, endpoint in (("primary", settings.primary_endpoint), ("secondary", settings.secondary_endpoint))
+        }
+        for role, endpoint in (("primary", settings.primary_endpoint), ("secondary", settings.secondary_endpoint)):
+            aws.route53.Record(
+                f"{name}-{role}",
+                zone_id=settings.hosted_zone_id,
+                name=settings.record_name,
+                type="CNAME",
+                ttl=settings.ttl_seconds,
+                records=[endpoint],
+                set_identifier=f"{name}-{role}",
+                failover_routing_policies=[aws.route53.RecordFailoverRoutingPolicyArgs(type=role.upper())],
+                health_check_id=checks[role].id,
+                opts=child,
+            )
+        self.worst_case_failover_seconds = settings.worst_case_failover_seconds
+        self.register_outputs({"worstCaseFailoverSeconds": self.worst_case_failover_seconds})

@@ -1,0 +1,178 @@
+"""`DrRegion`: the disaster-recovery site on AWS. It reads what it protects from the prod stack
+through a StackReference, and builds the audit trail, the network, the cache and the Route 53
+failover in `sophia:dr.awsRegion`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+
+from components.data.namespace import DataNamespace, DataNamespaceArgs
+from components.data.placement import StorePlacement
+from components.dr.audit_trail import AuditTrail, AuditTrailArgs
+from components.dr.cache import DrCache, DrCacheArgs
+from components.dr.eks import DrKubernetes, DrKubernetesArgs
+from components.dr.failover import DrFailover, DrFailoverArgs
+from components.dr.network import DrNetwork, DrNetworkArgs
+from components.dr.postgres_replica import PostgresReplica, PostgresReplicaArgs, PrimaryEndpoint
+from components.dr.qdrant_mirror import DrQdrant, DrQdrantArgs
+from settings.backup import BackupSettings
+from settings.data import KubernetesSettings, PostgresSettings, QdrantSettings
+from settings.dr import DrSettings
+
+
+@dataclass(frozen=True)
+class DrRegionArgs:
+    """Inputs of `DrRegion`."""
+
+    dr: DrSettings
+    """`sophia:dr`."""
+    postgres: PostgresSettings
+    """Instances and volume size of the DR replica (`sophia:dataLayer.postgres`)."""
+    qdrant: QdrantSettings
+    """The DR Qdrant clusters (`sophia:dataLayer.qdrant`, mirroring prod's)."""
+    tags: Mapping[str, str]
+    provider: aws.Provider
+    """The explicit provider for `dr.awsRegion`."""
+
+
+DR_KUBERNETES = KubernetesSettings(
+    version="1.31",
+    storage_class="encrypted-retain",
+    data_namespace="sophia-data",
+    client_namespaces=("sophia-apps",),
+    monitoring_namespace="monitoring",
+)
+
+
+class DrRegion(pulumi.ComponentResource):
+    """`backup_replica_bucket` (from prod), `cache_endpoint`, `worst_case_failover_seconds`."""
+
+    def __init__(self, name: str, args: DrRegionArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("sophia:dr:Region", name, None, opts)
+        dr, tags, provider = args.dr, dict(args.tags), args.provider
+        primary = pulumi.StackReference(
+            f"{name}-primary", stack_name=dr.primary_stack, opts=pulumi.ResourceOptions(parent=self)
+        )
+        # The bucket name is needed as text (Qdrant's config, IAM ARNs): it is a setting, and the
+        # deployment stops here if prod exports a different one.
+        self.backup_replica_bucket = primary.require_output("backupReplicaBucket").apply(
+            lambda exported: _same_bucket(exported, dr.backup_replica_bucket)
+        )
+        audit = AuditTrail(
+            f"{name}-audit",
+            AuditTrailArgs(dr.audit_bucket, tags, provider, dr.audit_retention_days),
+            pulumi.ResourceOptions(parent=self),
+        )
+        # Encrypts the DR stores (ElastiCache at rest, EKS secrets and volumes).
+        self.data_key = aws.kms.Key(
+            f"{name}-data-key",
+            description="Encrypts the DR region's data stores",
+            enable_key_rotation=True,
+            deletion_window_in_days=30,
+            tags=tags,
+            opts=pulumi.ResourceOptions(parent=self, provider=provider, protect=True),
+        )
+        self.network = DrNetwork(
+            f"{name}-network",
+            DrNetworkArgs(dr, tags, provider, audit.flow_log_destination),
+            pulumi.ResourceOptions(parent=self),
+        )
+        self.cache = DrCache(
+            f"{name}-cache",
+            DrCacheArgs(
+                dr.elasticache,
+                self.network.private_subnet_ids,
+                self.network.data_security_group.id,
+                self.data_key.arn,
+                tags,
+                provider,
+            ),
+            pulumi.ResourceOptions(parent=self),
+        )
+        self.kubernetes = DrKubernetes(
+            f"{name}-eks",
+            DrKubernetesArgs(
+                dr.eks,
+                dr.aws_region,
+                self.network.private_subnet_ids,
+                self.data_key.arn,
+                tags,
+                provider,
+                dr.backup_replica_bucket,
+            ),
+            pulumi.ResourceOptions(parent=self),
+        )
+        self.postgres = self._postgres(name, args, primary)
+        self.failover = DrFailover(
+            f"{name}-failover", DrFailoverArgs(dr.failover, tags, provider), pulumi.ResourceOptions(parent=self)
+        )
+        self.register_outputs(
+            {
+                "cacheEndpoint": self.cache.endpoint,
+                "backupReplicaBucket": self.backup_replica_bucket,
+                "worstCaseFailoverSeconds": self.failover.worst_case_failover_seconds,
+            }
+        )
+
+    def _postgres(self, name: str, args: DrRegionArgs, primary: pulumi.StackReference) -> PostgresReplica:
+        dr = args.dr
+        namespace_settings = DR_KUBERNETES.model_copy(update={"version": dr.eks.version})
+        data = DataNamespace(
+            f"{name}-data",
+            DataNamespaceArgs(
+                kubernetes=namespace_settings,
+                kubeconfig=self.kubernetes.kubeconfig,
+                protect=True,
+                backup_credentials=None,  # DR pods reach S3 through the nodes' IAM role
+            ),
+            pulumi.ResourceOptions(parent=self, depends_on=[self.kubernetes.nodes]),
+        )
+        k8s.storage.v1.StorageClass(
+            f"{name}-storage",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=namespace_settings.storage_class),
+            provisioner="ebs.csi.aws.com",
+            reclaim_policy="Retain",  # volumes outlive their claims
+            volume_binding_mode="WaitForFirstConsumer",
+            allow_volume_expansion=True,
+            parameters={"type": "gp3", "encrypted": "true"},
+            opts=pulumi.ResourceOptions(parent=data, provider=data.provider),
+        )
+        placement = StorePlacement.in_cluster(namespace_settings, protect=True)
+        DrQdrant(
+            "qdrant",
+            DrQdrantArgs(
+                qdrant=args.qdrant,
+                replica_bucket=BackupSettings(s3_bucket=dr.backup_replica_bucket, s3_region=dr.aws_region),
+                placement=placement,
+                schedule=dr.qdrant_restore_schedule,
+            ),
+            pulumi.ResourceOptions(parent=data, provider=data.provider, depends_on=data.ready),
+        )
+        return PostgresReplica(
+            "postgres",
+            PostgresReplicaArgs(
+                postgres=args.postgres,
+                primary=PrimaryEndpoint(
+                    hostname=primary.require_output("postgresReplicationHost"),
+                    server_ca_pem=primary.require_output("postgresReplicationServerCa"),
+                    client_cert_pem=primary.require_output("postgresReplicationCert"),
+                    client_key_pem=primary.require_output("postgresReplicationKey"),
+                ),
+                placement=placement,
+                promote=dr.promote_postgres,
+            ),
+            pulumi.ResourceOptions(parent=data, provider=data.provider, depends_on=data.ready),
+        )
+
+
+def _same_bucket(exported: str, configured: str) -> str:
+    if exported != configured:
+        raise ValueError(
+            f"sophia:dr.backupReplicaBucket is {configured!r} but the prod stack replicates to {exported!r}"
+        )
+    return exported

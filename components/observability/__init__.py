@@ -1,0 +1,1 @@
+"""Observability: monitoring stack, the plan's alert rules and Alertmanager routing."""

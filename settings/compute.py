@@ -1,0 +1,192 @@
+"""GPU pools on Lambda Cloud: sizes, schedules, access, cluster join (`sophia:gpuPools`, `sophia:lambda*`)."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+from pydantic import Field, Strict, field_validator, model_validator
+
+from catalog import load_lambda_catalog
+from settings.base import (
+    NON_PUBLIC_NETWORKS,
+    Count,
+    PositiveCount,
+    SettingsModel,
+    ipv4_network,
+)
+from settings.errors import RuleError
+
+_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
+_CLOCK = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+_SSH_KEY_TYPES = frozenset(
+    {"ssh-ed25519", "ssh-rsa", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521"}
+)
+
+
+class OffHoursSchedule(SettingsModel):
+    """When a pool is scaled to zero (the plan's 'automated hibernation for development instances')."""
+
+    timezone: str
+    """IANA time zone the clock times are in, e.g. `America/Los_Angeles`."""
+    stop_at: str
+    """Local time (HH:MM) the pool stops each working day."""
+    start_at: str
+    """Local time (HH:MM) the pool starts each working day."""
+    weekends_off: bool = True
+    """Whether the pool also stays off all Saturday and Sunday."""
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ValueError, KeyError, OSError):  # ZoneInfo's failures for bad or odd names
+            raise ValueError(f"unknown IANA time zone {value!r} (e.g. 'America/Los_Angeles')") from None
+        return value
+
+    @field_validator("stop_at", "start_at")
+    @classmethod
+    def _clock(cls, value: str) -> str:
+        if not _CLOCK.match(value):
+            raise ValueError(f"must be a 24-hour time HH:MM, got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _distinct_times(self) -> OffHoursSchedule:
+        if self.stop_at == self.start_at:
+            raise RuleError([("startAt", f"must differ from stopAt ({self.stop_at})")])
+        return self
+
+
+class GpuPoolSettings(SettingsModel):
+    """One pool of identical Lambda GPU instances."""
+
+    name: str
+    """Pool name, lowercase letters, digits and dashes (used in instance names and tags)."""
+    instance_type: str
+    """Lambda instance type; must be in the price catalog (`catalog/lambda_catalog.json`)."""
+    min: Count
+    """Fewest instances the pool may run."""
+    desired: Count
+    """Instances the stack runs now."""
+    max: PositiveCount
+    """Most instances the pool may run."""
+    off_hours: OffHoursSchedule | None = None
+    """Optional schedule that scales the pool to zero outside working hours."""
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not _NAME.match(value):
+            raise ValueError(f"must be 2-32 lowercase letters, digits or dashes, starting with a letter; got {value!r}")
+        return value
+
+    @field_validator("instance_type")
+    @classmethod
+    def _known_type(cls, value: str) -> str:
+        known = load_lambda_catalog().instance_types
+        if value not in known:
+            raise ValueError(f"unknown instance type {value!r}; allowed: {', '.join(sorted(known))}")
+        return value
+
+    @model_validator(mode="after")
+    def _ordered(self) -> GpuPoolSettings:
+        sizes = f"min={self.min}, desired={self.desired}, max={self.max}"
+        if self.min > self.desired:
+            raise RuleError([("min", f"must be <= desired (min <= desired <= max); got {sizes}")])
+        if self.desired > self.max:
+            raise RuleError([("desired", f"must be <= max (min <= desired <= max); got {sizes}")])
+        return self
+
+
+class IngressRule(SettingsModel):
+    """Extra inbound access to the GPU instances, e.g. 443 for inference endpoints."""
+
+    protocol: str
+    """tcp or udp."""
+    from_port: Annotated[int, Strict(), Field(ge=1, le=65535)]
+    to_port: Annotated[int, Strict(), Field(ge=1, le=65535)]
+    cidrs: tuple[str, ...]
+    """IPv4 sources; the policy pack decides which ports may face 0.0.0.0/0."""
+    description: Annotated[str, Field(max_length=128)] = ""
+
+    @field_validator("protocol")
+    @classmethod
+    def _protocol(cls, value: str) -> str:
+        if value not in ("tcp", "udp"):
+            raise ValueError(f"must be tcp or udp, got {value!r}")
+        return value
+
+    @field_validator("cidrs")
+    @classmethod
+    def _cidrs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("must list at least one source network")
+        for cidr in value:
+            ipv4_network(cidr)
+        return value
+
+    @model_validator(mode="after")
+    def _range(self) -> IngressRule:
+        if self.from_port > self.to_port:
+            raise RuleError([("toPort", f"must be >= fromPort ({self.from_port}); got {self.to_port}")])
+        return self
+
+
+class LambdaAccessSettings(SettingsModel):
+    """How operators reach the GPU instances: one SSH key, SSH open only to these networks."""
+
+    ssh_public_key: str
+    """OpenSSH public key installed on every instance (ssh-ed25519, ssh-rsa or ecdsa-sha2-*)."""
+    ssh_allowed_cidrs: tuple[str, ...]
+    """Public IPv4 networks allowed to reach port 22; never 0.0.0.0/0."""
+    ingress: tuple[IngressRule, ...] = ()
+    """Further inbound rules for the pools' firewall rulesets."""
+
+    @field_validator("ssh_public_key")
+    @classmethod
+    def _public_key(cls, value: str) -> str:
+        parts = value.split()
+        if len(parts) < 2 or parts[0] not in _SSH_KEY_TYPES or len(value) > 4096:
+            raise ValueError(
+                "must be one OpenSSH public key line (ssh-ed25519 AAAA... comment), at most 4096 characters"
+            )
+        return value
+
+    @field_validator("ssh_allowed_cidrs")
+    @classmethod
+    def _cidrs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("must list at least one network (SSH is closed otherwise)")
+        for cidr in value:
+            network = ipv4_network(cidr)
+            if network.prefixlen == 0:
+                raise ValueError("must not open SSH to the whole internet (0.0.0.0/0)")
+            if any(network.overlaps(block) for block in NON_PUBLIC_NETWORKS):
+                raise ValueError(f"{cidr} is not a public network (Lambda firewall rules take public sources)")
+        return value
+
+
+class ClusterJoinSettings(SettingsModel):
+    """Optional: instances join the platform's Kubernetes cluster as agents at boot."""
+
+    server_url: str
+    """The cluster's agent join URL, https://host:6443."""
+    k3s_version: str = "v1.31.4+k3s1"
+    """Pinned k3s agent version installed by cloud-init."""
+
+    @field_validator("server_url")
+    @classmethod
+    def _https(cls, value: str) -> str:
+        if not re.match(r"^https://[A-Za-z0-9.-]+(:\d{1,5})?$", value):
+            raise ValueError(f"must be https://host[:port], got {value!r}")
+        return value
+
+    @field_validator("k3s_version")
+    @classmethod
+    def _pinned(cls, value: str) -> str:
+        if not re.match(r"^v\d+\.\d+\.\d+\+k3s\d+$", value):
+            raise ValueError(f"must be a pinned k3s release such as v1.31.4+k3s1, got {value!r}")
+        return value

@@ -1,0 +1,140 @@
+"""The primary cluster and the data stores on it (`sophia:kubernetes`, `sophia:dataLayer`)."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import Field, Strict, field_validator, model_validator
+
+from settings.base import (
+    Count,
+    PositiveCount,
+    PositiveSeconds,
+    SettingsModel,
+    check_dns_name,
+    ipv4_network,
+)
+from settings.errors import RuleError
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+
+
+class KubernetesSettings(SettingsModel):
+    """The primary region's Kubernetes cluster, reached with the secret `sophia:kubeconfig`."""
+
+    version: str
+    """Cluster version (major.minor); objects are validated against its schemas."""
+    storage_class: str
+    """StorageClass for the data stores' volumes (its reclaim policy should be Retain)."""
+    data_namespace: str = "sophia-data"
+    """Namespace of the data stores; default-deny NetworkPolicy."""
+    client_namespaces: tuple[str, ...] = ("sophia-apps",)
+    """Namespaces whose pods may reach the stores' client ports."""
+    monitoring_namespace: str = "monitoring"
+    """Namespace whose Prometheus may scrape the exporters."""
+
+    @field_validator("version")
+    @classmethod
+    def _version(cls, value: str) -> str:
+        match = re.fullmatch(r"1\.(\d+)", value)
+        if match is None or not 28 <= int(match.group(1)) <= 37:
+            raise ValueError(f"must be a supported Kubernetes minor version 1.28 to 1.37, got {value!r}")
+        return value
+
+    @field_validator("storage_class", "data_namespace", "monitoring_namespace")
+    @classmethod
+    def _dns_label(cls, value: str) -> str:
+        if not _DNS_LABEL.match(value):
+            raise ValueError(f"must be a DNS label (lowercase letters, digits, dashes; at most 63), got {value!r}")
+        return value
+
+    @field_validator("client_namespaces")
+    @classmethod
+    def _dns_labels(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for name in value:
+            cls._dns_label(name)
+        return value
+
+
+class RedisSettings(SettingsModel):
+    """Redis Cluster: shards (masters) and their replicas."""
+
+    masters: Annotated[int, Strict(), Field(ge=3)]
+    """Masters (hash-slot shards); Redis Cluster needs at least 3."""
+    replicas_per_master: Count
+    """Replicas behind each master (0 only for throwaway environments)."""
+    storage_gib: PositiveCount
+    """Persistent volume per node, GiB (AOF and RDB)."""
+
+
+class DrReplicationSettings(SettingsModel):
+    """The endpoint the DR region's replica streams from (TLS, certificate authentication)."""
+
+    hostname: str
+    """DNS name of the replication load balancer; in the server certificate."""
+    allowed_cidrs: tuple[str, ...]
+    """The DR region's egress addresses (its NAT gateways: the dr stack's `drNatPublicIps`)."""
+    lag_alert_seconds: PositiveSeconds = 5.0
+    """Alert when the DR replica replays more than this far behind (the dr stack's RPO bound)."""
+
+    @field_validator("hostname")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        return check_dns_name(value)
+
+    @field_validator("allowed_cidrs")
+    @classmethod
+    def _cidrs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("must list the DR region's egress networks")
+        for cidr in value:
+            network = ipv4_network(cidr)
+            if network.prefixlen < 24:
+                raise ValueError(f"{cidr} is wider than /24: list the DR NAT addresses, not a whole range")
+        return value
+
+
+class PostgresSettings(SettingsModel):
+    """PostgreSQL: one primary plus streaming read replicas."""
+
+    read_replicas: Count
+    """Streaming replicas serving the read-only endpoint."""
+    storage_gib: PositiveCount
+    """Persistent volume per instance, GiB."""
+    dr_replication: DrReplicationSettings | None = None
+    """Lets the DR region stream from this cluster (prod)."""
+
+
+class QdrantSettings(SettingsModel):
+    """Qdrant: independent clusters, each of several nodes."""
+
+    clusters: PositiveCount
+    """Number of independent Qdrant clusters."""
+    nodes_per_cluster: PositiveCount
+    """Nodes in each cluster."""
+    replication_factor: PositiveCount
+    """Copies of each shard; at most the number of nodes."""
+    storage_gib: PositiveCount
+    """Persistent volume per node, GiB."""
+
+    @model_validator(mode="after")
+    def _replicas_fit(self) -> QdrantSettings:
+        if self.replication_factor > self.nodes_per_cluster:
+            raise RuleError(
+                [
+                    (
+                        "replicationFactor",
+                        f"must be <= nodesPerCluster ({self.nodes_per_cluster}); got {self.replication_factor}",
+                    )
+                ]
+            )
+        return self
+
+
+class DataLayerSettings(SettingsModel):
+    """Sizes of the stateful services."""
+
+    redis: RedisSettings
+    postgres: PostgresSettings
+    qdrant: QdrantSettings

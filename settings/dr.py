@@ -1,0 +1,215 @@
+"""The disaster-recovery region on AWS and its RTO/RPO targets (`sophia:dr`)."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Annotated
+
+from pydantic import Field, Strict, field_validator, model_validator
+
+from settings.base import (
+    AWS_REGIONS,
+    PositiveCount,
+    PositiveSeconds,
+    SettingsModel,
+    check_bucket,
+    check_cron,
+    check_dns_name,
+    ipv4_network,
+)
+from settings.errors import RuleError
+
+
+class FailoverSettings(SettingsModel):
+    """Route 53 failover between the primary (Lambda) region and DR."""
+
+    hosted_zone_id: str
+    """Route 53 hosted zone of `recordName`."""
+    record_name: str
+    """The name clients use, e.g. `api.sophia.ai`."""
+    primary_endpoint: str
+    """Host name serving the primary region (PRIMARY record, health-checked)."""
+    secondary_endpoint: str
+    """Host name serving the DR region (SECONDARY record)."""
+    health_check_path: str = "/healthz"
+    health_check_interval_seconds: Annotated[int, Strict(), Field(ge=10, le=30)] = 10
+    """Route 53 checks every 10 or 30 seconds."""
+    failure_threshold: Annotated[int, Strict(), Field(ge=1, le=10)] = 3
+    """Consecutive failed checks before the primary counts as down."""
+    ttl_seconds: Annotated[int, Strict(), Field(ge=1, le=300)] = 20
+    """TTL of the failover records: how long a client may keep the old answer."""
+
+    @field_validator("health_check_interval_seconds")
+    @classmethod
+    def _interval(cls, value: int) -> int:
+        if value not in (10, 30):
+            raise ValueError(f"Route 53 health checks run every 10 or 30 seconds, got {value}")
+        return value
+
+    @field_validator("record_name", "primary_endpoint", "secondary_endpoint")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        return check_dns_name(value)
+
+    @field_validator("hosted_zone_id")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        if not re.fullmatch(r"Z[A-Z0-9]{1,31}", value):
+            raise ValueError(f"must be a Route 53 hosted zone id (Z...), got {value!r}")
+        return value
+
+    @property
+    def worst_case_failover_seconds(self) -> int:
+        """Detection (interval x threshold) plus the TTL clients may still cache the old answer."""
+        return self.health_check_interval_seconds * self.failure_threshold + self.ttl_seconds
+
+
+class EksSettings(SettingsModel):
+    """The DR region's EKS cluster (the Postgres replica cluster and Qdrant run on it)."""
+
+    version: str = "1.31"
+    node_instance_type: str = "r6i.xlarge"
+    nodes: Annotated[int, Strict(), Field(ge=3, le=100)] = 3
+    """One node per availability zone at least."""
+    public_access_cidrs: tuple[str, ...]
+    """Networks allowed to reach the API endpoint (the deployers); never 0.0.0.0/0."""
+
+    @field_validator("public_access_cidrs")
+    @classmethod
+    def _cidrs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("must list at least one network (the API endpoint is closed otherwise)")
+        for cidr in value:
+            network = ipv4_network(cidr)
+            if network.prefixlen == 0:
+                raise ValueError("must not open the cluster API to the whole internet (0.0.0.0/0)")
+        return value
+
+
+class ElastiCacheSettings(SettingsModel):
+    """The DR cache: ElastiCache for Redis in cluster mode."""
+
+    node_type: str = "cache.r6g.large"
+    shards: Annotated[int, Strict(), Field(ge=1, le=500)] = 3
+    replicas_per_shard: Annotated[int, Strict(), Field(ge=1, le=5)] = 1
+    """At least one, for automatic failover and multi-AZ."""
+    snapshot_retention_days: Annotated[int, Strict(), Field(ge=1, le=35)] = 7
+    seed_rdb_arns: tuple[str, ...] = ()
+    """S3 ARNs of RDB files (the primary's Redis snapshots in the replica bucket) to warm a new cache from."""
+
+    @field_validator("seed_rdb_arns")
+    @classmethod
+    def _arns(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for arn in value:
+            if not re.fullmatch(r"arn:aws:s3:::[a-z0-9.-]+/.+\.rdb", arn):
+                raise ValueError(f"must be S3 object ARNs of .rdb files, got {arn!r}")
+        return value
+
+
+class DrSettings(SettingsModel):
+    """The disaster-recovery region on AWS and the targets it must meet."""
+
+    aws_region: str
+    """AWS region of the DR site, e.g. `us-east-1`."""
+    vpc_cidr: str
+    """Private IPv4 range of the DR VPC, /16 to /24 (RFC 1918)."""
+    rto_seconds: PositiveCount
+    """Recovery time objective: longest tolerable outage, seconds."""
+    rpo_seconds: PositiveCount
+    """Recovery point objective: most data loss tolerated, seconds of writes."""
+    primary_stack: str
+    """The prod stack this region protects, as `organization/project/stack` (a StackReference)."""
+    audit_bucket: str
+    """S3 bucket for CloudTrail and VPC flow logs (kept `auditRetentionDays`)."""
+    backup_replica_bucket: str
+    """The prod stack's `backups.replicaBucket`, in this region; checked against prod's output at deploy."""
+    audit_retention_days: Annotated[int, Strict(), Field(ge=90)] = 400
+    """Audit records are kept at least 90 days; 400 covers a yearly review."""
+    availability_zones: tuple[str, ...]
+    """Exactly three zones of `awsRegion`."""
+    eks: EksSettings
+    elasticache: ElastiCacheSettings = ElastiCacheSettings()
+    failover: FailoverSettings
+    replication_lag_alert_seconds: PositiveSeconds = 5.0
+    """The Postgres replica's lag alert; it bounds the RPO, so it must be <= rpoSeconds."""
+    qdrant_restore_schedule: str = "0 3 * * *"
+    """Cron schedule (UTC) of restoring the primary's Qdrant snapshots into DR."""
+    promote_postgres: bool = False
+    """False: the DR Postgres follows the primary. True: promoted, read-write (failover runbook)."""
+
+    @field_validator("aws_region")
+    @classmethod
+    def _known_region(cls, value: str) -> str:
+        if value not in AWS_REGIONS:
+            raise ValueError(f"unknown AWS region {value!r} (e.g. 'us-east-1')")
+        return value
+
+    @field_validator("primary_stack")
+    @classmethod
+    def _stack_name(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+", value):
+            raise ValueError(f"must be organization/project/stack, e.g. sophia-ai/sophia/prod; got {value!r}")
+        return value
+
+    @field_validator("qdrant_restore_schedule")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        return check_cron(value)
+
+    @field_validator("audit_bucket", "backup_replica_bucket")
+    @classmethod
+    def _audit_bucket(cls, value: str) -> str:
+        return check_bucket(value)
+
+    @field_validator("vpc_cidr")
+    @classmethod
+    def _private_cidr(cls, value: str) -> str:
+        try:
+            network = ipaddress.IPv4Network(value, strict=True)
+        except ValueError:
+            raise ValueError(
+                f"must be an IPv4 network in CIDR form with no host bits, e.g. 10.40.0.0/16; got {value!r}"
+            ) from None
+        if not network.is_private or not any(
+            network.subnet_of(block)
+            for block in (
+                ipaddress.IPv4Network("10.0.0.0/8"),
+                ipaddress.IPv4Network("172.16.0.0/12"),
+                ipaddress.IPv4Network("192.168.0.0/16"),
+            )
+        ):
+            raise ValueError(f"must be inside an RFC 1918 private range (10/8, 172.16/12, 192.168/16); got {value}")
+        if not 16 <= network.prefixlen <= 24:
+            raise ValueError(f"prefix must be /16 to /24 (AWS VPC limits, room for 3 AZs); got /{network.prefixlen}")
+        return value
+
+    @model_validator(mode="after")
+    def _targets(self) -> DrSettings:
+        problems: list[tuple[str, str]] = []
+        zones = self.availability_zones
+        if len(zones) != 3 or len(set(zones)) != 3:
+            problems.append(("availabilityZones", f"must list exactly three distinct zones; got {list(zones)}"))
+        elif not all(re.fullmatch(re.escape(self.aws_region) + r"[a-z]", zone) for zone in zones):
+            problems.append(("availabilityZones", f"must be zones of {self.aws_region} (e.g. {self.aws_region}a)"))
+        worst = self.failover.worst_case_failover_seconds
+        if worst >= self.rto_seconds:
+            failover = self.failover
+            problems.append(
+                (
+                    "failover",
+                    f"worst-case failover {worst} s (checks every {failover.health_check_interval_seconds} s x "
+                    f"{failover.failure_threshold} failures + TTL {failover.ttl_seconds} s) must be under "
+                    f"rtoSeconds ({self.rto_seconds})",
+                )
+            )
+        if self.replication_lag_alert_seconds > self.rpo_seconds:
+            problems.append(
+                (
+                    "replicationLagAlertSeconds",
+                    f"must be <= rpoSeconds ({self.rpo_seconds}): a lag above the RPO would go unnoticed",
+                )
+            )
+        if problems:
+            raise RuleError(problems)
+        return self

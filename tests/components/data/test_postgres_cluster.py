@@ -1,0 +1,73 @@
+"""PostgresCluster as the stacks render it."""
+
+from __future__ import annotations
+
+from components.data.postgres_cluster import CNPG_MANIFEST, CNPG_VERSION
+from components.data.postgres_config import replication_parameters
+from tools.harness import RegisteredResource, StackRun, run_stack
+from tools.redact import is_secret
+
+CLUSTER = "kubernetes:postgresql.cnpg.io/v1:Cluster"
+
+
+def cluster_of(run: StackRun) -> RegisteredResource:
+    return next(r for r in run.by_type(CLUSTER) if r.name == "postgres")
+
+
+def test_prod_cluster_is_a_primary_and_two_synchronous_capable_replicas() -> None:
+    run = run_stack("prod")
+    cluster = cluster_of(run)
+    assert cluster.protect is True
+    spec = cluster.inputs["spec"]
+    assert spec["instances"] == 3.0
+    assert spec["postgresql"]["parameters"] == replication_parameters()
+    assert spec["postgresql"]["synchronous"] == {"method": "any", "number": 1.0, "dataDurability": "preferred"}
+    assert spec["backup"]["barmanObjectStore"]["destinationPath"] == "s3://sophia-prod-backups/postgres"
+    assert spec["backup"]["retentionPolicy"] == "30d"
+    credentials = spec["backup"]["barmanObjectStore"]["s3Credentials"]
+    assert credentials["accessKeyId"] == {"name": "backup-s3", "key": "ACCESS_KEY_ID"}
+    assert spec["monitoring"] == {"enablePodMonitor": True}
+
+
+def test_dev_is_a_single_instance_without_synchronous_standbys() -> None:
+    spec = cluster_of(run_stack("dev")).inputs["spec"]
+    assert spec["instances"] == 1.0
+    assert spec["postgresql"]["synchronous"]["number"] == 0.0
+
+
+def test_backup_credentials_stay_secret_and_operator_matches_the_crds() -> None:
+    run = run_stack("prod")
+    string_data = run.named("sophia-prod-data-backup-s3").inputs["stringData"]
+    assert is_secret(string_data) or all(is_secret(v) for v in string_data.values())
+    operator = run.named("postgres-operator")
+    assert operator.inputs["file"] == CNPG_MANIFEST
+    assert CNPG_VERSION == "1.30.0"  # the CloudNativePG release of ../shared/reference/crds
+
+
+def test_prod_exposes_replication_only_to_the_dr_egress_addresses_with_its_own_certificates() -> None:
+    run = run_stack("prod")
+    service = run.named("postgres-replication").inputs["spec"]
+    assert service["type"] == "LoadBalancer"
+    assert service["externalTrafficPolicy"] == "Local"
+    assert service["loadBalancerSourceRanges"] == ["198.51.100.10/32", "198.51.100.11/32", "198.51.100.12/32"]
+    assert service["selector"] == {"cnpg.io/cluster": "postgres", "cnpg.io/instanceRole": "primary"}
+    (cluster,) = run.by_type("kubernetes:postgresql.cnpg.io/v1:Cluster")
+    assert cluster.inputs["spec"]["certificates"] == {
+        "serverCASecret": "postgres-server-tls",
+        "serverTLSSecret": "postgres-server-tls",
+        "clientCASecret": "postgres-replication-tls",
+        "replicationTLSSecret": "postgres-replication-tls",
+    }
+    request = run.named("postgres-server-cert-csr").inputs
+    assert "pg-replication.sophia.ai" in request["dnsNames"]
+    assert "postgres-rw.sophia-data.svc" in request["dnsNames"]
+    client = run.named("postgres-replication-cert-csr").inputs
+    assert client["subject"]["commonName"] == "streaming_replica"
+    policy = run.named("postgres-network").inputs["spec"]
+    blocks = [p["ipBlock"]["cidr"] for rule in policy["ingress"] for p in rule.get("from", []) if "ipBlock" in p]
+    assert blocks == service["loadBalancerSourceRanges"]
+
+
+def test_dev_has_no_replication_endpoint() -> None:
+    run = run_stack("dev")
+    assert not [r for r in run.resources if r.name == "postgres-replication"]

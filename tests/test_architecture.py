@@ -1,0 +1,61 @@
+"""The import directions in pyproject.toml ([tool.importlinter]) hold, and breaking one is caught."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
+PACKAGES = ("components", "providers", "settings", "catalog", "costing", "policies", "tools")
+
+
+def lint_imports(tree: Path, *contracts: str) -> subprocess.CompletedProcess[str]:
+    only = [arg for contract in contracts for arg in ("--contract", contract)]
+    return subprocess.run(
+        [str(LINT_IMPORTS), "--no-cache", *only],
+        cwd=tree,
+        env={"PYTHONPATH": str(tree), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+
+
+def test_every_contract_is_kept() -> None:
+    result = lint_imports(ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 broken" in result.stdout
+
+
+@pytest.fixture
+def tree_copy(tmp_path: Path) -> Path:
+    for package in PACKAGES:
+        shutil.copytree(ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__", "venv"))
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("module", "bad_import", "contract"),
+    [
+        ("components/data/namespace.py", "import components.dr.region", "data-alone"),
+        ("components/data/namespace.py", "import components.compute.gpu_pool", "data-alone"),
+        ("components/dr/cache.py", "import components.platform", "layers"),
+        ("components/observability/monitoring.py", "import components.platform", "layers"),
+        ("providers/lambda_cloud/client.py", "import components.tags", "providers-below-components"),
+        ("settings/data.py", "import components.kube", "settings-pure"),
+    ],
+)
+def test_a_forbidden_import_breaks_its_contract(tree_copy: Path, module: str, bad_import: str, contract: str) -> None:
+    path = tree_copy / module
+    assert lint_imports(tree_copy, contract).returncode == 0  # the copy itself keeps the contract
+    path.write_text(path.read_text() + f"\n{bad_import}  # noqa\n")
+    result = lint_imports(tree_copy, contract)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "0 kept, 1 broken" in result.stdout, result.stdout
