@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import field_validator, model_validator
+from typing import Annotated
 
-from settings.base import (
-    AWS_REGIONS,
-    PositiveCount,
-    Ratio,
-    SettingsModel,
-    check_bucket,
-    check_cron,
-)
+from pydantic import Field, Strict, field_validator, model_validator
+
+from settings.base import AWS_REGIONS, Ratio, RetentionDays, SettingsModel, check_bucket, check_cron
 from settings.errors import RuleError
 
 
@@ -22,7 +17,7 @@ class BackupSettings(SettingsModel):
     """S3 bucket (replicated to the DR region by the dr stack)."""
     s3_region: str
     """AWS region of the bucket."""
-    retention_days: PositiveCount = 30
+    retention_days: RetentionDays = 30
     """How long backups are kept."""
     replica_bucket: str | None = None
     """Bucket in `replicaRegion` that S3 replication copies every backup to (required in prod)."""
@@ -65,7 +60,7 @@ class RestoreVerificationSettings(SettingsModel):
 
     schedule: str = "30 4 * * *"
     """Cron schedule (UTC) of the restore jobs; after the nightly backups."""
-    stale_after_hours: PositiveCount = 30
+    stale_after_hours: Annotated[int, Strict(), Field(ge=1, le=720)] = 30
     """An alert fires when no restore has succeeded for this long."""
     count_tolerance: Ratio = 0.05
     """Restored rows/points/keys may differ from the source's figures by this share (writes since the backup)."""

@@ -16,12 +16,21 @@ from pydantic.alias_generators import to_camel
 
 from catalog import load_lambda_catalog
 
-# JSON gives ints as ints: strict mode refuses 2.5, "2" and true where a count belongs.
-Count = Annotated[int, Strict(), Field(ge=0)]
-PositiveCount = Annotated[int, Strict(), Field(ge=1)]
+# JSON gives ints as ints: strict mode refuses 2.5, "2" and true where a count belongs. Every count and
+# size has an upper bound too: a slip such as 1000000000 nodes must fail here, naming its key, rather
+# than plan for ever while memory grows.
+MAX_POOL_INSTANCES = 100
+MAX_STORAGE_GIB = 65536  # the largest EBS volume (64 TiB); no node volume is bigger
+Minutes = Annotated[int, Strict(), Field(ge=1, le=1440)]
+"""A duration in whole minutes, at most a day."""
+StorageGib = Annotated[int, Strict(), Field(ge=1, le=MAX_STORAGE_GIB)]
+"""A volume size in GiB."""
+RetentionDays = Annotated[int, Strict(), Field(ge=1, le=3650)]
+"""How long something is kept, at most ten years."""
 # A fraction strictly between 0 and 1 (0.9 = 90 %); strict refuses "0.9" and true.
 Ratio = Annotated[float, Strict(), Field(gt=0, lt=1, allow_inf_nan=False)]
-PositiveSeconds = Annotated[float, Strict(), Field(gt=0, allow_inf_nan=False)]
+PositiveSeconds = Annotated[float, Strict(), Field(gt=0, le=86400, allow_inf_nan=False)]
+"""Seconds, more than zero and at most a day."""
 
 _DNS_NAME = re.compile(r"(?=.{1,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]{2,63}")
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")

@@ -9,13 +9,7 @@ from zoneinfo import ZoneInfo
 from pydantic import Field, Strict, field_validator, model_validator
 
 from catalog import load_lambda_catalog
-from settings.base import (
-    NON_PUBLIC_NETWORKS,
-    Count,
-    PositiveCount,
-    SettingsModel,
-    ipv4_network,
-)
+from settings.base import MAX_POOL_INSTANCES, NON_PUBLIC_NETWORKS, SettingsModel, ipv4_network
 from settings.errors import RuleError
 
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
@@ -67,11 +61,11 @@ class GpuPoolSettings(SettingsModel):
     """Pool name, lowercase letters, digits and dashes (used in instance names and tags)."""
     instance_type: str
     """Lambda instance type; must be in the price catalog (`catalog/lambda_catalog.json`)."""
-    min: Count
+    min: Annotated[int, Strict(), Field(ge=0, le=MAX_POOL_INSTANCES)]
     """Fewest instances the pool may run."""
-    desired: Count
+    desired: Annotated[int, Strict(), Field(ge=0, le=MAX_POOL_INSTANCES)]
     """Instances the stack runs now."""
-    max: PositiveCount
+    max: Annotated[int, Strict(), Field(ge=1, le=MAX_POOL_INSTANCES)]
     """Most instances the pool may run."""
     off_hours: OffHoursSchedule | None = None
     """Optional schedule that scales the pool to zero outside working hours."""
@@ -108,7 +102,7 @@ class IngressRule(SettingsModel):
     """tcp or udp."""
     from_port: Annotated[int, Strict(), Field(ge=1, le=65535)]
     to_port: Annotated[int, Strict(), Field(ge=1, le=65535)]
-    cidrs: tuple[str, ...]
+    cidrs: Annotated[tuple[str, ...], Field(max_length=32)]
     """IPv4 sources; the policy pack decides which ports may face 0.0.0.0/0."""
     description: Annotated[str, Field(max_length=128)] = ""
 
@@ -140,9 +134,9 @@ class LambdaAccessSettings(SettingsModel):
 
     ssh_public_key: str
     """OpenSSH public key installed on every instance (ssh-ed25519, ssh-rsa or ecdsa-sha2-*)."""
-    ssh_allowed_cidrs: tuple[str, ...]
+    ssh_allowed_cidrs: Annotated[tuple[str, ...], Field(max_length=32)]
     """Public IPv4 networks allowed to reach port 22; never 0.0.0.0/0."""
-    ingress: tuple[IngressRule, ...] = ()
+    ingress: Annotated[tuple[IngressRule, ...], Field(max_length=32)] = ()
     """Further inbound rules for the pools' firewall rulesets."""
 
     @field_validator("ssh_public_key")

@@ -7,14 +7,7 @@ from typing import Annotated
 
 from pydantic import Field, Strict, field_validator, model_validator
 
-from settings.base import (
-    Count,
-    PositiveCount,
-    PositiveSeconds,
-    SettingsModel,
-    check_dns_name,
-    ipv4_network,
-)
+from settings.base import PositiveSeconds, SettingsModel, StorageGib, check_dns_name, ipv4_network
 from settings.errors import RuleError
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
@@ -29,7 +22,7 @@ class KubernetesSettings(SettingsModel):
     """StorageClass for the data stores' volumes (its reclaim policy should be Retain)."""
     data_namespace: str = "sophia-data"
     """Namespace of the data stores; default-deny NetworkPolicy."""
-    client_namespaces: tuple[str, ...] = ("sophia-apps",)
+    client_namespaces: Annotated[tuple[str, ...], Field(max_length=64)] = ("sophia-apps",)
     """Namespaces whose pods may reach the stores' client ports."""
     monitoring_namespace: str = "monitoring"
     """Namespace whose Prometheus may scrape the exporters."""
@@ -60,11 +53,11 @@ class KubernetesSettings(SettingsModel):
 class RedisSettings(SettingsModel):
     """Redis Cluster: shards (masters) and their replicas."""
 
-    masters: Annotated[int, Strict(), Field(ge=3)]
+    masters: Annotated[int, Strict(), Field(ge=3, le=64)]
     """Masters (hash-slot shards); Redis Cluster needs at least 3."""
-    replicas_per_master: Count
+    replicas_per_master: Annotated[int, Strict(), Field(ge=0, le=5)]
     """Replicas behind each master (0 only for throwaway environments)."""
-    storage_gib: PositiveCount
+    storage_gib: StorageGib
     """Persistent volume per node, GiB (AOF and RDB)."""
 
 
@@ -73,7 +66,7 @@ class DrReplicationSettings(SettingsModel):
 
     hostname: str
     """DNS name of the replication load balancer; in the server certificate."""
-    allowed_cidrs: tuple[str, ...]
+    allowed_cidrs: Annotated[tuple[str, ...], Field(max_length=16)]
     """The DR region's egress addresses (its NAT gateways: the dr stack's `drNatPublicIps`)."""
     lag_alert_seconds: PositiveSeconds = 5.0
     """Alert when the DR replica replays more than this far behind (the dr stack's RPO bound)."""
@@ -98,9 +91,9 @@ class DrReplicationSettings(SettingsModel):
 class PostgresSettings(SettingsModel):
     """PostgreSQL: one primary plus streaming read replicas."""
 
-    read_replicas: Count
+    read_replicas: Annotated[int, Strict(), Field(ge=0, le=10)]
     """Streaming replicas serving the read-only endpoint."""
-    storage_gib: PositiveCount
+    storage_gib: StorageGib
     """Persistent volume per instance, GiB."""
     dr_replication: DrReplicationSettings | None = None
     """Lets the DR region stream from this cluster (prod)."""
@@ -109,13 +102,13 @@ class PostgresSettings(SettingsModel):
 class QdrantSettings(SettingsModel):
     """Qdrant: independent clusters, each of several nodes."""
 
-    clusters: PositiveCount
+    clusters: Annotated[int, Strict(), Field(ge=1, le=16)]
     """Number of independent Qdrant clusters."""
-    nodes_per_cluster: PositiveCount
+    nodes_per_cluster: Annotated[int, Strict(), Field(ge=1, le=64)]
     """Nodes in each cluster."""
-    replication_factor: PositiveCount
+    replication_factor: Annotated[int, Strict(), Field(ge=1, le=64)]
     """Copies of each shard; at most the number of nodes."""
-    storage_gib: PositiveCount
+    storage_gib: StorageGib
     """Persistent volume per node, GiB."""
 
     @model_validator(mode="after")

@@ -10,7 +10,6 @@ from pydantic import Field, Strict, field_validator, model_validator
 
 from settings.base import (
     AWS_REGIONS,
-    PositiveCount,
     PositiveSeconds,
     SettingsModel,
     check_bucket,
@@ -72,7 +71,7 @@ class EksSettings(SettingsModel):
     node_instance_type: str = "r6i.xlarge"
     nodes: Annotated[int, Strict(), Field(ge=3, le=100)] = 3
     """One node per availability zone at least."""
-    public_access_cidrs: tuple[str, ...]
+    public_access_cidrs: Annotated[tuple[str, ...], Field(max_length=40)]
     """Networks allowed to reach the API endpoint (the deployers); never 0.0.0.0/0."""
 
     @field_validator("public_access_cidrs")
@@ -95,7 +94,7 @@ class ElastiCacheSettings(SettingsModel):
     replicas_per_shard: Annotated[int, Strict(), Field(ge=1, le=5)] = 1
     """At least one, for automatic failover and multi-AZ."""
     snapshot_retention_days: Annotated[int, Strict(), Field(ge=1, le=35)] = 7
-    seed_rdb_arns: tuple[str, ...] = ()
+    seed_rdb_arns: Annotated[tuple[str, ...], Field(max_length=64)] = ()
     """S3 ARNs of RDB files (the primary's Redis snapshots in the replica bucket) to warm a new cache from."""
 
     @field_validator("seed_rdb_arns")
@@ -114,9 +113,9 @@ class DrSettings(SettingsModel):
     """AWS region of the DR site, e.g. `us-east-1`."""
     vpc_cidr: str
     """Private IPv4 range of the DR VPC, /16 to /24 (RFC 1918)."""
-    rto_seconds: PositiveCount
+    rto_seconds: Annotated[int, Strict(), Field(ge=1, le=86400)]
     """Recovery time objective: longest tolerable outage, seconds."""
-    rpo_seconds: PositiveCount
+    rpo_seconds: Annotated[int, Strict(), Field(ge=1, le=86400)]
     """Recovery point objective: most data loss tolerated, seconds of writes."""
     primary_stack: str
     """The prod stack this region protects, as `organization/project/stack` (a StackReference)."""
@@ -124,7 +123,7 @@ class DrSettings(SettingsModel):
     """S3 bucket for CloudTrail and VPC flow logs (kept `auditRetentionDays`)."""
     backup_replica_bucket: str
     """The prod stack's `backups.replicaBucket`, in this region; checked against prod's output at deploy."""
-    audit_retention_days: Annotated[int, Strict(), Field(ge=90)] = 400
+    audit_retention_days: Annotated[int, Strict(), Field(ge=90, le=3650)] = 400
     """Audit records are kept at least 90 days; 400 covers a yearly review."""
     availability_zones: tuple[str, ...]
     """Exactly three zones of `awsRegion`."""

@@ -104,7 +104,7 @@ def _problems(error: ValidationError) -> list[Problem]:
 def _message(kind: str, text: str, value: Any) -> str:
     if kind == "value_error":
         return text.removeprefix("Value error, ")
-    text = text.replace("Input should be", "must be").replace("a valid tuple", "a list")
+    text = re.sub(r"^(Input|Tuple|List|String) should", "must", text).replace("a valid tuple", "a list")
     return f"{text}; got {_short(value)}"
 
 

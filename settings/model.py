@@ -26,7 +26,7 @@ class StackSettings(SettingsModel):
     """Lambda Cloud region the GPU pools launch in; required when there are pools."""
     lambda_fallback_regions: tuple[str, ...] = ()
     """Regions tried in order when the primary has no capacity."""
-    gpu_pools: tuple[GpuPoolSettings, ...] = ()
+    gpu_pools: Annotated[tuple[GpuPoolSettings, ...], Field(max_length=16)] = ()
     """The GPU instance pools."""
     lambda_access: LambdaAccessSettings | None = None
     """SSH key and allowed networks for the pools; required when there are pools."""
@@ -42,7 +42,7 @@ class StackSettings(SettingsModel):
     """Monitoring and alerting; required wherever `kubernetes` is set."""
     dr: DrSettings | None = None
     """The DR region; required in the dr environment."""
-    monthly_budget_usd: Annotated[Decimal, Field(gt=0, allow_inf_nan=False)]
+    monthly_budget_usd: Annotated[Decimal, Field(gt=0, le=10_000_000, allow_inf_nan=False)]
     """Most the stack may cost per month, USD."""
     tags: CostTags
     """Owner and cost-centre tags."""

@@ -2,60 +2,59 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
+from pydantic import Field, Strict
+
 from settings.backup import RestoreVerificationSettings
-from settings.base import (
-    PositiveCount,
-    PositiveSeconds,
-    Ratio,
-    SettingsModel,
-)
+from settings.base import Minutes, PositiveSeconds, Ratio, SettingsModel, StorageGib
 
 
 class AlertThresholds(SettingsModel):
     """The plan's alert table ("Monitoring and Alerts"); every number the rules use lives here."""
 
-    service_down_minutes: PositiveCount = 2
+    service_down_minutes: Minutes = 2
     """Critical: a scrape target down this long."""
     latency_p95_seconds: PositiveSeconds = 1.0
     """Critical: p95 HTTP response time above this ..."""
-    latency_minutes: PositiveCount = 5
+    latency_minutes: Minutes = 5
     """... for this long."""
     error_rate: Ratio = 0.05
     """Critical: share of HTTP responses that are 5xx above this ..."""
-    error_rate_minutes: PositiveCount = 2
+    error_rate_minutes: Minutes = 2
     """... for this long."""
     memory_usage: Ratio = 0.90
     """Critical: node memory in use above this share ..."""
-    memory_minutes: PositiveCount = 3
+    memory_minutes: Minutes = 3
     """... for this long."""
     cpu_usage: Ratio = 0.80
     """Warning: node CPU busy above this share ..."""
-    cpu_minutes: PositiveCount = 10
+    cpu_minutes: Minutes = 10
     """... for this long."""
     disk_usage: Ratio = 0.85
     """Warning: a node filesystem or data volume fuller than this ..."""
-    disk_minutes: PositiveCount = 15
+    disk_minutes: Minutes = 15
     """... for this long."""
     cache_hit_ratio: Ratio = 0.70
     """Warning: Redis keyspace hit ratio below this ..."""
-    cache_hit_minutes: PositiveCount = 10
+    cache_hit_minutes: Minutes = 10
     """... for this long."""
     inter_service_success: Ratio = 0.90
     """Warning: share of successful service-to-service calls below this ..."""
-    inter_service_minutes: PositiveCount = 5
+    inter_service_minutes: Minutes = 5
     """... for this long (the plan gives no duration; 5 minutes filters single bad scrapes)."""
     cost_variance: Ratio = 0.10
     """Info: a day's GPU spend differs from the planned day by more than this share of the daily budget."""
-    capacity_horizon_days: PositiveCount = 7
+    capacity_horizon_days: Annotated[int, Strict(), Field(ge=1, le=90)] = 7
     """Info: a volume or filesystem is predicted to fill within this many days."""
 
 
 class AlertRoutingSettings(SettingsModel):
     """How Alertmanager delivers each severity (receivers' secrets are Pulumi secrets)."""
 
-    warning_within_minutes: PositiveCount = 30
+    warning_within_minutes: Minutes = 30
     """Warnings reach the team channel within this long (group interval)."""
-    digest_hours: PositiveCount = 24
+    digest_hours: Annotated[int, Strict(), Field(ge=1, le=168)] = 24
     """Info alerts are batched into one digest this often."""
 
 
@@ -66,7 +65,7 @@ class MonitoringSettings(SettingsModel):
     """Alert thresholds; the defaults are the plan's table."""
     routing: AlertRoutingSettings = AlertRoutingSettings()
     restore_verification: RestoreVerificationSettings = RestoreVerificationSettings()
-    retention_days: PositiveCount = 15
+    retention_days: Annotated[int, Strict(), Field(ge=1, le=365)] = 15
     """How long Prometheus keeps samples."""
-    storage_gib: PositiveCount = 100
+    storage_gib: StorageGib = 100
     """Prometheus volume, GiB."""

@@ -1,0 +1,82 @@
+"""GPU pool, Lambda region and access settings: each rule, broken alone on the valid prod config, names its key."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.settings.broken import ACCESS, Broken, assert_rejected, pools
+
+BROKEN: list[Broken] = [
+    ("min above max", "sophia:gpuPools", pools(min=12, desired=12), "sophia:gpuPools[0].desired"),
+    ("min above desired", "sophia:gpuPools", pools(min=3, desired=2), "sophia:gpuPools[0].min"),
+    ("desired above max", "sophia:gpuPools", pools(desired=11), "sophia:gpuPools[0].desired"),
+    ("negative min", "sophia:gpuPools", pools(min=-1), "sophia:gpuPools[0].min"),
+    ("zero max", "sophia:gpuPools", pools(min=0, desired=0, max=0), "sophia:gpuPools[0].max"),
+    ("fractional count", "sophia:gpuPools", pools(desired=2.5), "sophia:gpuPools[0].desired"),
+    ("count as text", "sophia:gpuPools", pools(desired="2"), "sophia:gpuPools[0].desired"),
+    ("unknown type", "sophia:gpuPools", pools(instanceType="gpu_1x_gh2000"), "sophia:gpuPools[0].instanceType"),
+    ("misspelt pool key", "sophia:gpuPools", pools(maxx=3), "sophia:gpuPools[0].maxx"),
+    ("bad pool name", "sophia:gpuPools", pools(name="AI Core"), "sophia:gpuPools[0].name"),
+    ("duplicate pool", "sophia:gpuPools", pools(name="business"), "sophia:gpuPools"),
+    (
+        "bad time zone",
+        "sophia:gpuPools",
+        pools(offHours={"timezone": "Mars/Olympus", "stopAt": "20:00", "startAt": "07:00"}),
+        "sophia:gpuPools[0].offHours.timezone",
+    ),
+    (
+        "bad clock",
+        "sophia:gpuPools",
+        pools(offHours={"timezone": "UTC", "stopAt": "24:00", "startAt": "07:00"}),
+        "sophia:gpuPools[0].offHours.stopAt",
+    ),
+    (
+        "same clock",
+        "sophia:gpuPools",
+        pools(offHours={"timezone": "UTC", "stopAt": "07:00", "startAt": "07:00"}),
+        "sophia:gpuPools[0].offHours.startAt",
+    ),
+    ("unknown region", "sophia:lambdaRegion", "us-nowhere-1", "sophia:lambdaRegion"),
+    ("unknown fallback", "sophia:lambdaFallbackRegions", ["us-west-2", "eu-mars-1"], "sophia:lambdaFallbackRegions"),
+    ("fallback repeats primary", "sophia:lambdaFallbackRegions", ["us-west-1"], "sophia:lambdaFallbackRegions"),
+    ("pools not a list", "sophia:gpuPools", {"name": "x"}, "sophia:gpuPools"),
+    (
+        "ssh open to the world",
+        "sophia:lambdaAccess",
+        {**ACCESS, "sshAllowedCidrs": ["0.0.0.0/0"]},
+        "sophia:lambdaAccess.sshAllowedCidrs",
+    ),
+    (
+        "ssh from a private range",
+        "sophia:lambdaAccess",
+        {**ACCESS, "sshAllowedCidrs": ["10.0.0.0/8"]},
+        "sophia:lambdaAccess.sshAllowedCidrs",
+    ),
+    (
+        "no ssh networks",
+        "sophia:lambdaAccess",
+        {**ACCESS, "sshAllowedCidrs": []},
+        "sophia:lambdaAccess.sshAllowedCidrs",
+    ),
+    (
+        "not a public key",
+        "sophia:lambdaAccess",
+        {**ACCESS, "sshPublicKey": "-----BEGIN"},
+        "sophia:lambdaAccess.sshPublicKey",
+    ),
+    ("join url not https", "sophia:clusterJoin", {"serverUrl": "http://k8s:6443"}, "sophia:clusterJoin.serverUrl"),
+    (
+        "unpinned k3s",
+        "sophia:clusterJoin",
+        {"serverUrl": "https://k8s:6443", "k3sVersion": "latest"},
+        "sophia:clusterJoin.k3sVersion",
+    ),
+    ("broken structured value", "sophia:gpuPools", "[{", "sophia:gpuPools"),
+]
+
+
+@pytest.mark.parametrize(("case", "key", "value", "expected_key"), BROKEN, ids=[b[0] for b in BROKEN])
+def test_each_broken_rule_names_its_key(case: str, key: str, value: Any, expected_key: str) -> None:
+    assert_rejected(key, value, expected_key)

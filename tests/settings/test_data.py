@@ -1,0 +1,55 @@
+"""Data-layer and cluster settings: each rule, broken alone on the valid prod config, names its key."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from settings import SettingsError, parse_settings
+from tests.helpers import decoded, stack_config, with_value
+from tests.settings.broken import Broken, assert_rejected, data_layer
+
+BROKEN: list[Broken] = [
+    ("two redis masters", "sophia:dataLayer", data_layer("redis", masters=2), "sophia:dataLayer.redis.masters"),
+    (
+        "negative replicas",
+        "sophia:dataLayer",
+        data_layer("redis", replicasPerMaster=-1),
+        "sophia:dataLayer.redis.replicasPerMaster",
+    ),
+    (
+        "qdrant rf above nodes",
+        "sophia:dataLayer",
+        data_layer("qdrant", replicationFactor=4),
+        "sophia:dataLayer.qdrant.replicationFactor",
+    ),
+    ("zero storage", "sophia:dataLayer", data_layer("postgres", storageGib=0), "sophia:dataLayer.postgres.storageGib"),
+    (
+        "misspelt store key",
+        "sophia:dataLayer",
+        data_layer("postgres", readReplica=2),
+        "sophia:dataLayer.postgres.readReplica",
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "key", "value", "expected_key"), BROKEN, ids=[b[0] for b in BROKEN])
+def test_each_broken_rule_names_its_key(case: str, key: str, value: Any, expected_key: str) -> None:
+    assert_rejected(key, value, expected_key)
+
+
+@pytest.mark.parametrize(
+    ("change", "key"),
+    [
+        ({"version": "1.9"}, "sophia:kubernetes.version"),
+        ({"version": "latest"}, "sophia:kubernetes.version"),
+        ({"storageClass": "Fast_SSD"}, "sophia:kubernetes.storageClass"),
+        ({"clientNamespaces": ["ok", "Not OK"]}, "sophia:kubernetes.clientNamespaces"),
+    ],
+)
+def test_kubernetes_settings(change: dict[str, Any], key: str) -> None:
+    kubernetes = {**decoded(stack_config(), "sophia:kubernetes"), **change}
+    with pytest.raises(SettingsError) as caught:
+        parse_settings(with_value(stack_config(), "sophia:kubernetes", kubernetes))
+    assert caught.value.keys == (key,)

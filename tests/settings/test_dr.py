@@ -1,0 +1,61 @@
+"""DR region settings: each rule, broken alone on the valid prod config, names its key."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.settings.broken import DR, FAILOVER, Broken, assert_rejected
+
+BROKEN: list[Broken] = [
+    ("public cidr", "sophia:dr", {**DR, "vpcCidr": "8.8.0.0/16"}, "sophia:dr.vpcCidr"),
+    ("host bits in cidr", "sophia:dr", {**DR, "vpcCidr": "10.40.0.1/16"}, "sophia:dr.vpcCidr"),
+    ("cidr too wide", "sophia:dr", {**DR, "vpcCidr": "10.0.0.0/8"}, "sophia:dr.vpcCidr"),
+    ("not a cidr", "sophia:dr", {**DR, "vpcCidr": "10.40.0.0/33"}, "sophia:dr.vpcCidr"),
+    ("unknown aws region", "sophia:dr", {**DR, "awsRegion": "us-east-9"}, "sophia:dr.awsRegion"),
+    ("zero rto", "sophia:dr", {**DR, "rtoSeconds": 0}, "sophia:dr.rtoSeconds"),
+    ("failover slower than rto", "sophia:dr", {**DR, "failover": {**FAILOVER, "ttlSeconds": 30}}, "sophia:dr.failover"),
+    (
+        "30 s checks blow the rto",
+        "sophia:dr",
+        {**DR, "failover": {**FAILOVER, "healthCheckIntervalSeconds": 30}},
+        "sophia:dr.failover",
+    ),
+    (
+        "check interval route 53 lacks",
+        "sophia:dr",
+        {**DR, "failover": {**FAILOVER, "healthCheckIntervalSeconds": 15}},
+        "sophia:dr.failover.healthCheckIntervalSeconds",
+    ),
+    (
+        "lag alert above rpo",
+        "sophia:dr",
+        {**DR, "replicationLagAlertSeconds": 6},
+        "sophia:dr.replicationLagAlertSeconds",
+    ),
+    (
+        "two zones",
+        "sophia:dr",
+        {**DR, "availabilityZones": ["us-east-1a", "us-east-1b"]},
+        "sophia:dr.availabilityZones",
+    ),
+    (
+        "zone of another region",
+        "sophia:dr",
+        {**DR, "availabilityZones": ["us-east-1a", "us-east-1b", "us-west-2c"]},
+        "sophia:dr.availabilityZones",
+    ),
+    ("bad stack reference", "sophia:dr", {**DR, "primaryStack": "prod"}, "sophia:dr.primaryStack"),
+    (
+        "eks open to the world",
+        "sophia:dr",
+        {**DR, "eks": {"publicAccessCidrs": ["0.0.0.0/0"]}},
+        "sophia:dr.eks.publicAccessCidrs",
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "key", "value", "expected_key"), BROKEN, ids=[b[0] for b in BROKEN])
+def test_each_broken_rule_names_its_key(case: str, key: str, value: Any, expected_key: str) -> None:
+    assert_rejected(key, value, expected_key)
