@@ -7,7 +7,7 @@ STAMP := $(VENV)/.requirements-installed
 STACK ?= prod
 FORMAT ?= text
 
-.PHONY: plan test lint typecheck unit venv system-deps bench clean
+.PHONY: plan test lint typecheck unit venv system-deps bench docs clean
 
 # Recreated whenever a requirements file changes; pip's chatter goes to stderr so
 # `make -s plan FORMAT=json` prints only the JSON document on stdout.
@@ -20,6 +20,10 @@ venv: $(STAMP)
 
 plan: $(STAMP)
 	@$(BIN)/python -m tools.plan --stack $(STACK) --format $(FORMAT) $(if $(COMPARE),--compare $(COMPARE))
+
+# docs/settings.md, the reference of every sophia: key, from the settings models.
+docs: $(STAMP)
+	@$(BIN)/python -m tools.settings_doc
 
 system-deps:
 	@bash scripts/install-system-deps.sh

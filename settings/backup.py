@@ -29,22 +29,26 @@ class BackupSettings(SettingsModel):
     @field_validator("snapshot_schedule")
     @classmethod
     def _snapshot_cron(cls, value: str) -> str:
+        """Five-field cron (UTC)."""
         return check_cron(value)
 
     @field_validator("s3_bucket", "replica_bucket")
     @classmethod
     def _bucket(cls, value: str | None) -> str | None:
+        """A valid S3 bucket name."""
         return None if value is None else check_bucket(value)
 
     @field_validator("s3_region", "replica_region")
     @classmethod
     def _region(cls, value: str | None) -> str | None:
+        """A known AWS region."""
         if value is not None and value not in AWS_REGIONS:
             raise ValueError(f"unknown AWS region {value!r} (e.g. 'us-east-1')")
         return value
 
     @model_validator(mode="after")
     def _replica(self) -> BackupSettings:
+        """replicaBucket and replicaRegion come together; the replica is in another region and another bucket."""
         if (self.replica_bucket is None) != (self.replica_region is None):
             missing = "replicaRegion" if self.replica_region is None else "replicaBucket"
             raise RuleError([(missing, "is required when the other replica setting is set")])
@@ -68,4 +72,5 @@ class RestoreVerificationSettings(SettingsModel):
     @field_validator("schedule")
     @classmethod
     def _cron(cls, value: str) -> str:
+        """Five-field cron (UTC)."""
         return check_cron(value)

@@ -80,6 +80,7 @@ class CostTags(SettingsModel):
     @field_validator("owner", "cost_centre")
     @classmethod
     def _tag_value(cls, value: str) -> str:
+        """1-128 characters AWS accepts in tag values."""
         if not _TAG_VALUE.match(value):
             raise ValueError(f"must be 1-128 letters, digits, spaces or _.:/=+-@; got {value!r}")
         return value

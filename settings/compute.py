@@ -34,6 +34,7 @@ class OffHoursSchedule(SettingsModel):
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
+        """An IANA time zone."""
         try:
             ZoneInfo(value)
         except (ValueError, KeyError, OSError):  # ZoneInfo's failures for bad or odd names
@@ -43,12 +44,14 @@ class OffHoursSchedule(SettingsModel):
     @field_validator("stop_at", "start_at")
     @classmethod
     def _clock(cls, value: str) -> str:
+        """24-hour HH:MM."""
         if not _CLOCK.match(value):
             raise ValueError(f"must be a 24-hour time HH:MM, got {value!r}")
         return value
 
     @model_validator(mode="after")
     def _distinct_times(self) -> OffHoursSchedule:
+        """startAt differs from stopAt."""
         if self.stop_at == self.start_at:
             raise RuleError([("startAt", f"must differ from stopAt ({self.stop_at})")])
         return self
@@ -73,6 +76,7 @@ class GpuPoolSettings(SettingsModel):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
+        """2-32 lowercase letters, digits or dashes, starting with a letter."""
         if not _NAME.match(value):
             raise ValueError(f"must be 2-32 lowercase letters, digits or dashes, starting with a letter; got {value!r}")
         return value
@@ -80,6 +84,7 @@ class GpuPoolSettings(SettingsModel):
     @field_validator("instance_type")
     @classmethod
     def _known_type(cls, value: str) -> str:
+        """An instance type of the price catalog."""
         known = load_lambda_catalog().instance_types
         if value not in known:
             raise ValueError(f"unknown instance type {value!r}; allowed: {', '.join(sorted(known))}")
@@ -87,6 +92,7 @@ class GpuPoolSettings(SettingsModel):
 
     @model_validator(mode="after")
     def _ordered(self) -> GpuPoolSettings:
+        """min <= desired <= max."""
         sizes = f"min={self.min}, desired={self.desired}, max={self.max}"
         if self.min > self.desired:
             raise RuleError([("min", f"must be <= desired (min <= desired <= max); got {sizes}")])
@@ -101,14 +107,18 @@ class IngressRule(SettingsModel):
     protocol: str
     """tcp or udp."""
     from_port: Annotated[int, Strict(), Field(ge=1, le=65535)]
+    """First port of the range."""
     to_port: Annotated[int, Strict(), Field(ge=1, le=65535)]
+    """Last port of the range (the same as fromPort for one port)."""
     cidrs: Annotated[tuple[str, ...], Field(max_length=32)]
     """IPv4 sources; the policy pack decides which ports may face 0.0.0.0/0."""
     description: Annotated[str, Field(max_length=128)] = ""
+    """Shown in the Lambda console next to the rule."""
 
     @field_validator("protocol")
     @classmethod
     def _protocol(cls, value: str) -> str:
+        """tcp or udp."""
         if value not in ("tcp", "udp"):
             raise ValueError(f"must be tcp or udp, got {value!r}")
         return value
@@ -116,6 +126,7 @@ class IngressRule(SettingsModel):
     @field_validator("cidrs")
     @classmethod
     def _cidrs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        """At least one IPv4 CIDR, no host bits."""
         if not value:
             raise ValueError("must list at least one source network")
         for cidr in value:
@@ -124,6 +135,7 @@ class IngressRule(SettingsModel):
 
     @model_validator(mode="after")
     def _range(self) -> IngressRule:
+        """fromPort <= toPort."""
         if self.from_port > self.to_port:
             raise RuleError([("toPort", f"must be >= fromPort ({self.from_port}); got {self.to_port}")])
         return self
@@ -142,6 +154,7 @@ class LambdaAccessSettings(SettingsModel):
     @field_validator("ssh_public_key")
     @classmethod
     def _public_key(cls, value: str) -> str:
+        """One OpenSSH public key line of a known type, at most 4096 characters."""
         parts = value.split()
         if len(parts) < 2 or parts[0] not in _SSH_KEY_TYPES or len(value) > 4096:
             raise ValueError(
@@ -152,6 +165,7 @@ class LambdaAccessSettings(SettingsModel):
     @field_validator("ssh_allowed_cidrs")
     @classmethod
     def _cidrs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        """At least one public IPv4 network; never 0.0.0.0/0."""
         if not value:
             raise ValueError("must list at least one network (SSH is closed otherwise)")
         for cidr in value:
@@ -168,12 +182,14 @@ class ClusterJoinSettings(SettingsModel):
 
     server_url: str
     """The cluster's agent join URL, https://host:6443."""
-    k3s_version: str = "v1.31.4+k3s1"
+    # to_camel would spell it k3SVersion; the documented key is k3sVersion.
+    k3s_version: str = Field(default="v1.31.4+k3s1", alias="k3sVersion")
     """Pinned k3s agent version installed by cloud-init."""
 
     @field_validator("server_url")
     @classmethod
     def _https(cls, value: str) -> str:
+        """https://host[:port]."""
         if not re.match(r"^https://[A-Za-z0-9.-]+(:\d{1,5})?$", value):
             raise ValueError(f"must be https://host[:port], got {value!r}")
         return value
@@ -181,6 +197,7 @@ class ClusterJoinSettings(SettingsModel):
     @field_validator("k3s_version")
     @classmethod
     def _pinned(cls, value: str) -> str:
+        """A pinned k3s release (v1.31.4+k3s1)."""
         if not re.match(r"^v\d+\.\d+\.\d+\+k3s\d+$", value):
             raise ValueError(f"must be a pinned k3s release such as v1.31.4+k3s1, got {value!r}")
         return value

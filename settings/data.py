@@ -30,6 +30,7 @@ class KubernetesSettings(SettingsModel):
     @field_validator("version")
     @classmethod
     def _version(cls, value: str) -> str:
+        """A Kubernetes minor version 1.28 to 1.37."""
         match = re.fullmatch(r"1\.(\d+)", value)
         if match is None or not 28 <= int(match.group(1)) <= 37:
             raise ValueError(f"must be a supported Kubernetes minor version 1.28 to 1.37, got {value!r}")
@@ -38,6 +39,7 @@ class KubernetesSettings(SettingsModel):
     @field_validator("storage_class", "data_namespace", "monitoring_namespace")
     @classmethod
     def _dns_label(cls, value: str) -> str:
+        """A DNS label."""
         if not _DNS_LABEL.match(value):
             raise ValueError(f"must be a DNS label (lowercase letters, digits, dashes; at most 63), got {value!r}")
         return value
@@ -45,6 +47,7 @@ class KubernetesSettings(SettingsModel):
     @field_validator("client_namespaces")
     @classmethod
     def _dns_labels(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        """DNS labels."""
         for name in value:
             cls._dns_label(name)
         return value
@@ -74,11 +77,13 @@ class DrReplicationSettings(SettingsModel):
     @field_validator("hostname")
     @classmethod
     def _host(cls, value: str) -> str:
+        """A lowercase DNS name."""
         return check_dns_name(value)
 
     @field_validator("allowed_cidrs")
     @classmethod
     def _cidrs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        """At least one IPv4 CIDR, each /24 or narrower."""
         if not value:
             raise ValueError("must list the DR region's egress networks")
         for cidr in value:
@@ -113,6 +118,7 @@ class QdrantSettings(SettingsModel):
 
     @model_validator(mode="after")
     def _replicas_fit(self) -> QdrantSettings:
+        """replicationFactor <= nodesPerCluster."""
         if self.replication_factor > self.nodes_per_cluster:
             raise RuleError(
                 [
@@ -129,5 +135,8 @@ class DataLayerSettings(SettingsModel):
     """Sizes of the stateful services."""
 
     redis: RedisSettings
+    """The Redis Cluster."""
     postgres: PostgresSettings
+    """The PostgreSQL cluster (CloudNativePG)."""
     qdrant: QdrantSettings
+    """The Qdrant clusters."""

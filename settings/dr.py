@@ -32,6 +32,7 @@ class FailoverSettings(SettingsModel):
     secondary_endpoint: str
     """Host name serving the DR region (SECONDARY record)."""
     health_check_path: str = "/healthz"
+    """Path the Route 53 health check requests over HTTPS on the primary endpoint."""
     health_check_interval_seconds: Annotated[int, Strict(), Field(ge=10, le=30)] = 10
     """Route 53 checks every 10 or 30 seconds."""
     failure_threshold: Annotated[int, Strict(), Field(ge=1, le=10)] = 3
@@ -42,6 +43,7 @@ class FailoverSettings(SettingsModel):
     @field_validator("health_check_interval_seconds")
     @classmethod
     def _interval(cls, value: int) -> int:
+        """10 or 30 (what Route 53 offers)."""
         if value not in (10, 30):
             raise ValueError(f"Route 53 health checks run every 10 or 30 seconds, got {value}")
         return value
@@ -49,11 +51,13 @@ class FailoverSettings(SettingsModel):
     @field_validator("record_name", "primary_endpoint", "secondary_endpoint")
     @classmethod
     def _host(cls, value: str) -> str:
+        """A lowercase DNS name."""
         return check_dns_name(value)
 
     @field_validator("hosted_zone_id")
     @classmethod
     def _zone(cls, value: str) -> str:
+        """A Route 53 hosted zone id (Z...)."""
         if not re.fullmatch(r"Z[A-Z0-9]{1,31}", value):
             raise ValueError(f"must be a Route 53 hosted zone id (Z...), got {value!r}")
         return value
@@ -68,7 +72,9 @@ class EksSettings(SettingsModel):
     """The DR region's EKS cluster (the Postgres replica cluster and Qdrant run on it)."""
 
     version: str = "1.31"
+    """EKS Kubernetes version (major.minor)."""
     node_instance_type: str = "r6i.xlarge"
+    """EC2 instance type of the managed node group."""
     nodes: Annotated[int, Strict(), Field(ge=3, le=100)] = 3
     """One node per availability zone at least."""
     public_access_cidrs: Annotated[tuple[str, ...], Field(max_length=40)]
@@ -77,6 +83,7 @@ class EksSettings(SettingsModel):
     @field_validator("public_access_cidrs")
     @classmethod
     def _cidrs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        """At least one IPv4 CIDR; never 0.0.0.0/0."""
         if not value:
             raise ValueError("must list at least one network (the API endpoint is closed otherwise)")
         for cidr in value:
@@ -90,16 +97,20 @@ class ElastiCacheSettings(SettingsModel):
     """The DR cache: ElastiCache for Redis in cluster mode."""
 
     node_type: str = "cache.r6g.large"
+    """ElastiCache node type."""
     shards: Annotated[int, Strict(), Field(ge=1, le=500)] = 3
+    """Node groups (hash-slot shards) of the cluster-mode replication group."""
     replicas_per_shard: Annotated[int, Strict(), Field(ge=1, le=5)] = 1
     """At least one, for automatic failover and multi-AZ."""
     snapshot_retention_days: Annotated[int, Strict(), Field(ge=1, le=35)] = 7
+    """Daily automatic snapshots kept (ElastiCache allows up to 35)."""
     seed_rdb_arns: Annotated[tuple[str, ...], Field(max_length=64)] = ()
     """S3 ARNs of RDB files (the primary's Redis snapshots in the replica bucket) to warm a new cache from."""
 
     @field_validator("seed_rdb_arns")
     @classmethod
     def _arns(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        """S3 object ARNs of .rdb files."""
         for arn in value:
             if not re.fullmatch(r"arn:aws:s3:::[a-z0-9.-]+/.+\.rdb", arn):
                 raise ValueError(f"must be S3 object ARNs of .rdb files, got {arn!r}")
@@ -128,8 +139,11 @@ class DrSettings(SettingsModel):
     availability_zones: tuple[str, ...]
     """Exactly three zones of `awsRegion`."""
     eks: EksSettings
+    """The DR Kubernetes cluster."""
     elasticache: ElastiCacheSettings = ElastiCacheSettings()
+    """The DR cache."""
     failover: FailoverSettings
+    """Route 53 failover between the regions."""
     replication_lag_alert_seconds: PositiveSeconds = 5.0
     """The Postgres replica's lag alert; it bounds the RPO, so it must be <= rpoSeconds."""
     qdrant_restore_schedule: str = "0 3 * * *"
@@ -140,6 +154,7 @@ class DrSettings(SettingsModel):
     @field_validator("aws_region")
     @classmethod
     def _known_region(cls, value: str) -> str:
+        """A known AWS region."""
         if value not in AWS_REGIONS:
             raise ValueError(f"unknown AWS region {value!r} (e.g. 'us-east-1')")
         return value
@@ -147,6 +162,7 @@ class DrSettings(SettingsModel):
     @field_validator("primary_stack")
     @classmethod
     def _stack_name(cls, value: str) -> str:
+        """organization/project/stack."""
         if not re.fullmatch(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+", value):
             raise ValueError(f"must be organization/project/stack, e.g. sophia-ai/sophia/prod; got {value!r}")
         return value
@@ -154,16 +170,19 @@ class DrSettings(SettingsModel):
     @field_validator("qdrant_restore_schedule")
     @classmethod
     def _cron(cls, value: str) -> str:
+        """Five-field cron (UTC)."""
         return check_cron(value)
 
     @field_validator("audit_bucket", "backup_replica_bucket")
     @classmethod
     def _audit_bucket(cls, value: str) -> str:
+        """A valid S3 bucket name."""
         return check_bucket(value)
 
     @field_validator("vpc_cidr")
     @classmethod
     def _private_cidr(cls, value: str) -> str:
+        """An RFC 1918 IPv4 network, /16 to /24, no host bits."""
         try:
             network = ipaddress.IPv4Network(value, strict=True)
         except ValueError:
@@ -185,6 +204,8 @@ class DrSettings(SettingsModel):
 
     @model_validator(mode="after")
     def _targets(self) -> DrSettings:
+        """Three distinct zones of awsRegion; worst-case failover (interval x threshold + TTL) under
+        rtoSeconds; replicationLagAlertSeconds <= rpoSeconds."""
         problems: list[tuple[str, str]] = []
         zones = self.availability_zones
         if len(zones) != 3 or len(set(zones)) != 3:

@@ -50,6 +50,7 @@ class StackSettings(SettingsModel):
     @field_validator("lambda_region")
     @classmethod
     def _known_lambda_region(cls, value: str | None) -> str | None:
+        """A Lambda region of the catalog."""
         if value is not None:
             check_lambda_region(value)
         return value
@@ -57,6 +58,7 @@ class StackSettings(SettingsModel):
     @field_validator("lambda_fallback_regions")
     @classmethod
     def _known_fallbacks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        """Lambda regions of the catalog, none twice."""
         for region in value:
             check_lambda_region(region)
         if len(set(value)) != len(value):
@@ -66,6 +68,7 @@ class StackSettings(SettingsModel):
     @field_validator("gpu_pools")
     @classmethod
     def _unique_pools(cls, value: tuple[GpuPoolSettings, ...]) -> tuple[GpuPoolSettings, ...]:
+        """Pool names are unique."""
         names = [pool.name for pool in value]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
@@ -74,6 +77,9 @@ class StackSettings(SettingsModel):
 
     @model_validator(mode="after")
     def _cross_field(self) -> StackSettings:
+        """Pools need lambdaRegion and lambdaAccess; fallbacks do not repeat lambdaRegion; dr needs
+        sophia:dr; prod and dev need kubernetes, which needs backups and monitoring; prod backups are
+        replicated."""
         problems: list[tuple[str, str]] = []
         if self.gpu_pools and self.lambda_region is None:
             problems.append(("lambdaRegion", "is required when gpuPools is not empty"))

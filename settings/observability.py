@@ -64,7 +64,9 @@ class MonitoringSettings(SettingsModel):
     thresholds: AlertThresholds = AlertThresholds()
     """Alert thresholds; the defaults are the plan's table."""
     routing: AlertRoutingSettings = AlertRoutingSettings()
+    """How each severity is delivered."""
     restore_verification: RestoreVerificationSettings = RestoreVerificationSettings()
+    """The daily restore test of every store."""
     retention_days: Annotated[int, Strict(), Field(ge=1, le=365)] = 15
     """How long Prometheus keeps samples."""
     storage_gib: StorageGib = 100

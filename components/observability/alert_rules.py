@@ -4,7 +4,7 @@ The same document is the `spec` of the `PrometheusRule` the monitoring component
 file `promtool check rules` / `promtool test rules` read, so what is tested is what is deployed.
 Every threshold and duration comes from `sophia:monitoring.thresholds`.
 
-Metric contract the services follow (README "Monitoring"): HTTP servers export the Prometheus
+Metric contract the services follow (docs/monitoring.md): HTTP servers export the Prometheus
 client defaults `http_requests_total{code}` and `http_request_duration_seconds_bucket`;
 service-to-service calls are counted in `sophia_service_calls_total{source, target, outcome}`.
 """

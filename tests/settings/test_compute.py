@@ -6,6 +6,8 @@ from typing import Any
 
 import pytest
 
+from settings import parse_settings
+from tests.helpers import stack_config, with_value
 from tests.settings.broken import ACCESS, Broken, assert_rejected, pools
 
 BROKEN: list[Broken] = [
@@ -80,3 +82,10 @@ BROKEN: list[Broken] = [
 @pytest.mark.parametrize(("case", "key", "value", "expected_key"), BROKEN, ids=[b[0] for b in BROKEN])
 def test_each_broken_rule_names_its_key(case: str, key: str, value: Any, expected_key: str) -> None:
     assert_rejected(key, value, expected_key)
+
+
+def test_a_pinned_k3s_version_is_read_from_its_documented_key() -> None:
+    join = {"serverUrl": "https://k8s.example.com:6443", "k3sVersion": "v1.32.1+k3s2"}
+    settings = parse_settings(with_value(stack_config(), "sophia:clusterJoin", join))
+    assert settings.cluster_join is not None
+    assert settings.cluster_join.k3s_version == "v1.32.1+k3s2"
