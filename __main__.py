@@ -45,10 +45,17 @@ if platform.dr_region is not None:
     pulumi.export("drWorstCaseFailoverSeconds", platform.dr_region.failover.worst_case_failover_seconds)
     # Set these as the prod stack's sophia:dataLayer.postgres.drReplication.allowedCidrs (/32 each).
     pulumi.export("drNatPublicIps", platform.dr_region.network.nat_public_ips)
+fleet = platform.gpu_fleet
 pulumi.export(
     "gpuPools",
     {
-        pool.pool_name: {"instanceIds": pool.instance_ids, "ips": pool.ips, "hourlyCostUsd": pool.hourly_cost_usd}
+        pool.pool_name: {
+            "instanceIds": fleet.pool_instances(pool.pool_name).apply(lambda i: [x["instance_id"] for x in i]),
+            "ips": fleet.pool_instances(pool.pool_name).apply(lambda i: [x["ip"] for x in i]),
+            "hourlyCostUsd": pool.hourly_cost_usd,
+        }
         for pool in platform.gpu_pools
-    },
+    }
+    if fleet is not None
+    else {},
 )

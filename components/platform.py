@@ -11,6 +11,7 @@ from catalog import load_lambda_catalog
 from components.backup.bucket import BackupBucket, BackupBucketArgs
 from components.backup.restore_checks import RestoreChecks, RestoreChecksArgs
 from components.compute.cloud_init import node_join_user_data
+from components.compute.fleet import GpuFleet, GpuFleetArgs
 from components.compute.gpu_pool import GpuPool, GpuPoolArgs
 from components.data.namespace import DataNamespace, DataNamespaceArgs
 from components.data.placement import StorePlacement
@@ -80,6 +81,11 @@ class SophiaPlatform(pulumi.ComponentResource):
             else None
         )
         self.gpu_pools = self._gpu_pools(name, args)
+        self.gpu_fleet = (
+            GpuFleet(f"{name}-gpu-fleet", GpuFleetArgs(self.gpu_pools), pulumi.ResourceOptions(parent=self))
+            if self.gpu_pools
+            else None
+        )
         self.data_namespace = self._data_layer(name, args)
         self.register_outputs({})
 

@@ -1,9 +1,13 @@
-"""`GpuPool`: `desired` Lambda instances of one type, with their SSH key and firewall rulesets."""
+"""`GpuPool`: `desired` Lambda instances of one type, with their SSH key and firewall rulesets.
+
+The pool records its instances; `GpuFleet` launches them and waits for their boots.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 
@@ -47,8 +51,8 @@ class GpuPoolArgs:
 class GpuPool(pulumi.ComponentResource):
     """Instances `<pool>-0 .. <pool>-(desired-1)`: scaling down removes the highest indexes."""
 
-    instance_ids: pulumi.Output[list[str]]
-    ips: pulumi.Output[list[str]]
+    members: list[dict[str, Any]]
+    """The instances as the fleet launches them (`LambdaInstance.fleet_member`)."""
     hourly_cost_usd: float
     """Catalog price times `desired`, known at plan time."""
 
@@ -76,14 +80,14 @@ class GpuPool(pulumi.ComponentResource):
             for cidr in rule.cidrs
         ]
         # Rulesets are regional and an instance may land in any candidate region.
-        self.firewalls = [
-            LambdaFirewallRuleset(
+        self.firewalls = {
+            region: LambdaFirewallRuleset(
                 f"{name}-firewall-{region}",
                 LambdaFirewallRulesetArgs(name=f"{account_name}-{region}", region=region, rules=rules),
                 child,
             )
             for region in (args.region, *args.fallback_regions)
-        ]
+        }
         tags = {**args.tags, "pool": pool.name}
         if pool.off_hours is not None:
             schedule = pool.off_hours
@@ -99,18 +103,16 @@ class GpuPool(pulumi.ComponentResource):
                     region=args.region,
                     fallback_regions=list(args.fallback_regions),
                     ssh_key_names=[self.ssh_key.name],
-                    firewall_ruleset_ids=[f.ruleset_id for f in self.firewalls],
+                    firewall_ruleset_ids=[f.ruleset_id for f in self.firewalls.values()],
                     user_data=args.user_data,
                     tags=tags,
                 ),
-                pulumi.ResourceOptions(parent=self, depends_on=[self.ssh_key, *self.firewalls]),
+                pulumi.ResourceOptions(parent=self, depends_on=[self.ssh_key, *self.firewalls.values()]),
             )
             for index in range(pool.desired)
         ]
-        self.instance_ids = pulumi.Output.all(*[i.instance_id for i in self.instances]).apply(list)
-        self.ips = pulumi.Output.all(*[i.ip for i in self.instances]).apply(list)
+        by_region = {region: [ruleset.ruleset_id] for region, ruleset in self.firewalls.items()}
+        self.members = [instance.fleet_member(by_region, pool.name) for instance in self.instances]
         price = load_lambda_catalog().instance_type(pool.instance_type).price_usd_per_hour
         self.hourly_cost_usd = float(price * pool.desired)
-        self.register_outputs(
-            {"instanceIds": self.instance_ids, "ips": self.ips, "hourlyCostUsd": self.hourly_cost_usd}
-        )
+        self.register_outputs({"hourlyCostUsd": self.hourly_cost_usd})

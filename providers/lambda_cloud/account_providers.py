@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, UpdateResult
@@ -9,6 +10,12 @@ from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, 
 from providers.lambda_cloud.base import LambdaProvider
 from providers.lambda_cloud.checks import Failures, api_rules, check_filesystem, check_ruleset, check_ssh_key
 from providers.lambda_cloud.errors import LambdaApiError
+from providers.lambda_cloud.launcher import GONE_STATUSES
+from providers.lambda_cloud.timing import scaled
+
+RULESET_IN_USE = "firewall-rulesets/firewall-ruleset-in-use"
+# Termination takes seconds to a minute or two; a ruleset waits this long for its instances to go.
+IN_USE_WAIT_S = 10 * 60.0
 
 
 def _check(news: dict[str, Any], failures: Failures) -> CheckResult:
@@ -103,11 +110,41 @@ class FirewallRulesetProvider(LambdaProvider):
         updated = self.client().update_firewall_ruleset(id_, news["name"], api_rules(news["rules"]))
         return UpdateResult(self._outputs(updated))
 
-    def delete(self, id_: str, _props: dict[str, Any]) -> None:
-        try:
-            self.client().delete_firewall_ruleset(id_)
-        except LambdaApiError as error:
-            _ignore_missing(error)
+    def delete(self, id_: str, props: dict[str, Any]) -> None:
+        """Returns once the ruleset is gone. The engine deletes instances first and their rulesets at
+        once after: while a terminating instance still holds the ruleset, wait (bounded) for it."""
+        client = self.client()
+        watcher = self.endpoint().watcher(client)
+        deadline = time.monotonic() + scaled(IN_USE_WAIT_S)
+        while True:
+            try:
+                client.delete_firewall_ruleset(id_)
+                return
+            except LambdaApiError as error:
+                if error.is_not_found:
+                    return
+                if error.code != RULESET_IN_USE:
+                    raise
+            refused_at = time.monotonic()
+            users = client.get_firewall_ruleset(id_).get("instance_ids") or []
+            listing = watcher.fresh(refused_at)
+            statuses = {i: (listing.instances.get(i) or {}).get("status", "gone") for i in users}
+            staying = sorted(i for i, status in statuses.items() if status not in (*GONE_STATUSES, "gone"))
+            name = props.get("name") or id_
+            if staying:
+                raise LambdaApiError(
+                    RULESET_IN_USE,
+                    f"firewall ruleset {name} is used by instance(s) "
+                    + ", ".join(f"{i} ({statuses[i]})" for i in staying)
+                    + " that this deletion does not terminate: terminate or move them first",
+                )
+            if time.monotonic() > deadline:
+                raise LambdaApiError(
+                    RULESET_IN_USE,
+                    f"firewall ruleset {name} is still held by terminating instance(s) {', '.join(sorted(users))} "
+                    f"after {scaled(IN_USE_WAIT_S):.0f}s",
+                )
+            watcher.after(listing)  # one poll interval, shared with every other waiter
 
 
 class FilesystemProvider(LambdaProvider):

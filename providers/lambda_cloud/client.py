@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import requests
+from requests.adapters import HTTPAdapter
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
 from providers.lambda_cloud.errors import (
@@ -34,8 +35,24 @@ MAX_ATTEMPTS = 8
 BACKOFF_INITIAL_S = 1.0
 BACKOFF_MAX_S = 30.0
 
+CREATE_ATTEMPTS = 3
 log = logging.getLogger("sophia.lambda_cloud")
 _ID_SEGMENT = re.compile(r"/[0-9a-f]{32}(?=/|$)")
+_SESSIONS: dict[str, requests.Session] = {}
+_SESSIONS_LOCK = threading.Lock()
+
+
+def session_for(base_url: str) -> requests.Session:
+    """One HTTP session (and connection pool) per endpoint and process, shared by every client."""
+    with _SESSIONS_LOCK:
+        if base_url not in _SESSIONS:
+            session = requests.Session()
+            # The provider host runs four RPCs at once; the fleet and watchers add a few more.
+            adapter = HTTPAdapter(pool_connections=1, pool_maxsize=16)
+            session.mount("https://", adapter)
+            session.mount("http://", adapter)
+            _SESSIONS[base_url] = session
+        return _SESSIONS[base_url]
 
 
 class ApiKey:
@@ -99,7 +116,7 @@ class LambdaCloudClient:
     ) -> None:
         self._key = api_key
         self.base_url = base_url.rstrip("/")
-        self._session = session or requests.Session()
+        self._session = session or session_for(self.base_url)
         self._timeout_s = timeout_s
         self._max_attempts = max_attempts
         self._backoff = _Backoff(jitter or random.uniform)
@@ -162,6 +179,27 @@ class LambdaCloudClient:
     def _request(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> Any:
         return self._retrying(_retryable)(self._send_once, method, path, body, launch=False)
 
+    def _create(self, path: str, body: Mapping[str, Any], find: Callable[[], dict[str, Any] | None]) -> Any:
+        """POST a create that the API does not make idempotent, without ever making two.
+
+        429 is repeated (nothing was created). After an answer that may follow a create (a
+        timeout, a 5xx) the object is looked for by name first, and adopted if it is there.
+        """
+        last: LambdaApiError | None = None
+        for _ in range(CREATE_ATTEMPTS):
+            try:
+                return self._retrying(_rate_limited)(self._send_once, "POST", path, body, launch=False)
+            except LambdaApiError as error:
+                if error.disposition is not Disposition.RETRY:
+                    raise
+                last = error
+            existing = find()
+            if existing is not None:
+                log.info("adopting %s %s created by a request whose answer was lost", path, existing.get("id"))
+                return existing
+        assert last is not None
+        raise last
+
     # -- instances -----------------------------------------------------------------------
 
     def list_instances(self) -> list[dict[str, Any]]:
@@ -223,7 +261,10 @@ class LambdaCloudClient:
         return result
 
     def add_ssh_key(self, name: str, public_key: str) -> dict[str, Any]:
-        result: dict[str, Any] = self._request("POST", "/ssh-keys", {"name": name, "public_key": public_key})
+        def find() -> dict[str, Any] | None:
+            return next((k for k in self.list_ssh_keys() if k["name"] == name), None)
+
+        result: dict[str, Any] = self._create("/ssh-keys", {"name": name, "public_key": public_key}, find)
         return result
 
     def delete_ssh_key(self, key_id: str) -> None:
@@ -238,8 +279,12 @@ class LambdaCloudClient:
         return result
 
     def create_firewall_ruleset(self, name: str, region: str, rules: list[dict[str, Any]]) -> dict[str, Any]:
+        def find() -> dict[str, Any] | None:
+            rulesets = self.list_firewall_rulesets()
+            return next((r for r in rulesets if r["name"] == name and r["region"]["name"] == region), None)
+
         body = {"name": name, "region": region, "rules": rules}
-        result: dict[str, Any] = self._request("POST", "/firewall-rulesets", body)
+        result: dict[str, Any] = self._create("/firewall-rulesets", body, find)
         return result
 
     def update_firewall_ruleset(self, ruleset_id: str, name: str, rules: list[dict[str, Any]]) -> dict[str, Any]:
@@ -256,7 +301,11 @@ class LambdaCloudClient:
         return result
 
     def create_filesystem(self, name: str, region: str) -> dict[str, Any]:
-        result: dict[str, Any] = self._request("POST", "/filesystems", {"name": name, "region": region})
+        def find() -> dict[str, Any] | None:
+            filesystems = self.list_filesystems()
+            return next((f for f in filesystems if f["name"] == name and f["region"]["name"] == region), None)
+
+        result: dict[str, Any] = self._create("/filesystems", {"name": name, "region": region}, find)
         return result
 
     def delete_filesystem(self, filesystem_id: str) -> None:

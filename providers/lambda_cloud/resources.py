@@ -12,6 +12,7 @@ import pulumi
 from pulumi.dynamic import Resource
 
 from providers.lambda_cloud.account_providers import FilesystemProvider, FirewallRulesetProvider, SshKeyProvider
+from providers.lambda_cloud.fleet import FleetProvider
 from providers.lambda_cloud.provider import InstanceProvider
 
 # pulumi.dynamic's serialize_provider wraps pickle's pure-Python Pickler methods on every call and
@@ -68,8 +69,14 @@ class LambdaInstanceArgs:
 
 
 class LambdaInstance(_DynamicResource, module="lambda", name="Instance"):
-    """One Lambda Cloud on-demand instance (see `providers/lambda_cloud/launcher.py` for how it is created)."""
+    """The record of one Lambda Cloud on-demand instance; a `LambdaFleet` launches it (see `fleet.py`).
 
+    `instance_id`, `ip` and the other live outputs are filled by `pulumi refresh`; the fleet's
+    `instances` output has them right after `pulumi up`.
+    """
+
+    launch_key: pulumi.Output[str]
+    """Tags the instance: Read, Update, Delete and the fleet find it by this."""
     instance_id: pulumi.Output[str]
     region: pulumi.Output[str]
     ip: pulumi.Output[str]
@@ -106,6 +113,25 @@ class LambdaInstance(_DynamicResource, module="lambda", name="Instance"):
             "price_cents_per_hour": None,
         }
         super().__init__(InstanceProvider(), resource_name, props, opts)
+        self._args = args
+
+    def fleet_member(self, firewall_rulesets: Mapping[str, Sequence[pulumi.Input[str]]], pool: str) -> dict[str, Any]:
+        """This instance as a `LambdaFleet` launches it: its inputs, and the rulesets of each region."""
+        args = self._args
+        return {
+            "launch_key": self.launch_key,
+            "pool": pool,
+            "name": args.name,
+            "instance_type": args.instance_type,
+            "region": args.region,
+            "fallback_regions": args.fallback_regions,
+            "ssh_key_names": args.ssh_key_names,
+            "file_system_names": args.file_system_names,
+            "image": args.image,
+            "user_data": args.user_data,
+            "tags": args.tags,
+            "firewall_rulesets": {region: list(ids) for region, ids in firewall_rulesets.items()},
+        }
 
 
 @dataclass(frozen=True)
@@ -179,3 +205,21 @@ class LambdaFilesystem(_DynamicResource, module="lambda", name="Filesystem"):
     def __init__(self, resource_name: str, args: LambdaFilesystemArgs, opts: pulumi.ResourceOptions | None = None):
         props = {"name": args.name, "region": args.region, "filesystem_id": None, "mount_point": None}
         super().__init__(FilesystemProvider(), resource_name, props, opts)
+
+
+@dataclass(frozen=True)
+class LambdaFleetArgs:
+    members: Sequence[Mapping[str, Any]]
+    """One launch spec per instance: its `LambdaInstance` inputs plus `firewall_rulesets`
+    (region -> ruleset ids) and `pool`; the instance resources must be dependencies of the fleet."""
+
+
+class LambdaFleet(_DynamicResource, module="lambda", name="Fleet"):
+    """Launches the recorded instances that are missing and waits until every one is active."""
+
+    instances: pulumi.Output[dict[str, dict[str, Any]]]
+    """Launch key -> the live instance: `instance_id`, `name`, `region`, `status`, `ip`, `pool`, ..."""
+
+    def __init__(self, resource_name: str, args: LambdaFleetArgs, opts: pulumi.ResourceOptions | None = None):
+        props = {"members": list(args.members), "members_digest": None, "instances": None}
+        super().__init__(FleetProvider(), resource_name, props, opts)

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from typing import Any
 
 Fetch = Callable[[], list[dict[str, Any]]]
+# One `GET /instances` per interval serves every waiter in the process.
+POLL_INTERVAL_S = 10.0
 
 
 @dataclass(frozen=True)

@@ -57,3 +57,17 @@ def instance_props(name: str = "pool-0", **changes: Any) -> dict[str, Any]:
     }
     props.update(changes)
     return props
+
+
+def fleet_props(members: list[dict[str, Any]]) -> dict[str, Any]:
+    """`LambdaFleet` inputs for recorded instances (rulesets by region, as `GpuPool` passes them)."""
+    return {
+        "members": [
+            {
+                **{k: v for k, v in m.items() if k != "firewall_ruleset_ids"},
+                "firewall_rulesets": m.get("firewall_rulesets", {}),
+                "pool": m.get("tags", {}).get("pool", "dev"),
+            }
+            for m in members
+        ]
+    }

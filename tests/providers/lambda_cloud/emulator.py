@@ -1,8 +1,12 @@
 """A Lambda Cloud API v1 emulator: a real HTTP server on 127.0.0.1 with state, boot delays,
 the documented rate limits and injectable faults.
 
-Every response with a documented status is validated against the OpenAPI document, and so
-is every request body; violations are recorded in `violations` for tests to assert on.
+Every answer, injected faults included, is checked against the OpenAPI document: its status must
+be documented for the endpoint and its body must match that status's schema (which fixes the error
+`code`), and every request body must match the request schema. The only exceptions are the
+field-reported answers in `FIELD_REPORTED` (DESIGN.md). Each route also declares the errors its
+handler can answer (`_ROUTES`), and tests/providers/lambda_cloud/test_emulator.py checks that
+table against the document. Violations are recorded in `violations` for tests to assert on.
 Times are in API seconds and multiplied by `time_scale`, like the client's.
 """
 
@@ -32,6 +36,23 @@ TERMINATE_S = 20.0
 # Observed: terminating an instance that is already terminating answered an error code
 # the documentation does not list. Emulated as such (and exempt from schema checks).
 UNDOCUMENTED_TERMINATE_CODE = "global/unknown-error"
+# The document lists no 429 and no 5xx; field reports (DESIGN.md) say the API answers them. A 429
+# may come from a proxy with an HTML body, so the client branches on the status alone; a 5xx
+# carries the documented `global/internal-error`.
+RATE_LIMITED_CODE = "global/rate-limited"
+FIELD_REPORTED: dict[str, frozenset[tuple[int, str]]] = {
+    "*": frozenset(
+        {
+            (429, RATE_LIMITED_CODE),
+            (500, "global/internal-error"),
+            (502, "global/internal-error"),
+            (503, "global/internal-error"),
+        }
+    ),
+    "POST /instance-operations/terminate": frozenset({(400, UNDOCUMENTED_TERMINATE_CODE)}),
+}
+# Every route may answer these before its handler runs.
+COMMON_ERRORS = frozenset({(401, "global/invalid-api-key")})
 
 
 class TokenBucket:
@@ -81,10 +102,9 @@ class Faults:
 
     errors: list[tuple[str, str, int, str, int]] = field(default_factory=list)
     """(method, path template, HTTP status, code, times): answer with an error before doing anything."""
-    launch_then_error: list[tuple[int, str]] = field(default_factory=list)
-    """(HTTP status, code): accept the launch, then answer with that error instead."""
-    launch_then_drop: int = 0
-    """Accept this many launches, then drop the connection without an answer."""
+    lost_answers: list[tuple[str, str, int | None, str]] = field(default_factory=list)
+    """(method, path template, HTTP status or None, code): do the request, then answer that error
+    instead of the result, or (None) drop the connection without an answer. Consumed in order."""
     fates: list[str] = field(default_factory=list)
     """Fates of the next launched instances after boot: 'unhealthy' or 'preempted'."""
     html_429: bool = True
@@ -120,6 +140,9 @@ class LambdaEmulator:
         self.rulesets: dict[str, dict[str, Any]] = {}
         self.filesystems: dict[str, dict[str, Any]] = {}
         self.calls: Counter[str] = Counter()
+        """Requests received per `METHOD /path template`, rate-limited ones included."""
+        self.answers: Counter[tuple[str, int, str]] = Counter()
+        """Answers per (`METHOD /path template`, status, error code or "" for success)."""
         self.rate_limited = 0
         self.launches_accepted = 0
         self.violations: list[str] = []
@@ -189,8 +212,22 @@ class LambdaEmulator:
         route = _route(method, path)
         if route is None:
             return 404, {"error": {"code": "global/not-found", "message": f"no route {method} {path}"}}, "reply"
-        template, handler, params = route
-        self.calls[f"{method} {template}"] += 1
+        template, handler, params, declared = route
+        label = f"{method} {template}"
+        self.calls[label] += 1
+        status, payload, action = self._answer(method, template, handler, params, body=body, auth=auth)
+        code = payload.get("error", {}).get("code", "") if isinstance(payload, dict) else RATE_LIMITED_CODE
+        with self._lock:
+            self.answers[(label, status, code)] += 1
+        if action == "drop":
+            return status, payload, action
+        if self.validate:
+            self._check_answer(method, template, (status, code), payload, declared)
+        return status, payload, action
+
+    def _answer(
+        self, method: str, template: str, handler: Handler, params: dict[str, str], *, body: JsonBody, auth: str | None
+    ) -> tuple[int, JsonBody, str]:
         if auth != f"Bearer {self.api_key}":
             return 401, _error("global/invalid-api-key", "API key was invalid, expired, or deleted."), "reply"
         wait = self.general_bucket.take()
@@ -202,7 +239,7 @@ class LambdaEmulator:
                 html = self.faults.html_429 and next(self._429s) % 2 == 1
             if html:
                 return 429, "<html><body><h1>429 Too Many Requests</h1></body></html>", "html"
-            return 429, _error("global/rate-limited", "Too many requests"), "reply"
+            return 429, _error(RATE_LIMITED_CODE, "Too many requests"), "reply"
         if self.validate and body is not None:
             self.violations.extend(openapi.request_errors(method, template, body))
         with self._lock:
@@ -211,18 +248,34 @@ class LambdaEmulator:
                     self.faults.errors[i] = (f_method, f_path, status, code, times - 1)
                     return status, _error(code, "injected fault"), "reply"
             status, payload = handler(self, body, **params)
-            action = "reply"
-            if template == "/instance-operations/launch" and status == 200:
-                if self.faults.launch_then_drop > 0:
-                    self.faults.launch_then_drop -= 1
-                    action = "drop"
-                elif self.faults.launch_then_error:
-                    status, code = self.faults.launch_then_error.pop(0)
-                    return status, _error(code, "injected fault after launch"), "reply"
-        undocumented = isinstance(payload, dict) and payload.get("error", {}).get("code") == UNDOCUMENTED_TERMINATE_CODE
-        if self.validate and action == "reply" and not undocumented and status < 500:
-            self.violations.extend(openapi.response_errors(method, template, status, payload))
-        return status, payload, action
+            lost = next((f for f in self.faults.lost_answers if f[:2] == (method, template)), None)
+            if lost is not None and status == 200:
+                self.faults.lost_answers.remove(lost)
+                if lost[2] is None:
+                    return status, payload, "drop"
+                return lost[2], _error(lost[3], "injected fault after the request was done"), "reply"
+        return status, payload, "reply"
+
+    def _check_answer(
+        self,
+        method: str,
+        template: str,
+        answer: tuple[int, str],
+        payload: JsonBody,
+        declared: frozenset[tuple[int, str]],
+    ) -> None:
+        label = f"{method} {template}"
+        status, _code = answer
+        reported = FIELD_REPORTED["*"] | FIELD_REPORTED.get(label, frozenset())
+        known = declared | COMMON_ERRORS | reported
+        # Injected faults land here too: a test may only inject what the API can answer.
+        if status >= 400 and answer not in known and not openapi.documents_error(method, template, *answer):
+            self.violations.append(
+                f"{label}: answered {answer}, which neither the handler declares nor the document lists"
+            )
+        if answer in reported:
+            return
+        self.violations.extend(openapi.response_errors(method, template, status, payload))
 
     # -- instances ------------------------------------------------------------------------
 
@@ -417,7 +470,7 @@ class LambdaEmulator:
         if id not in self.rulesets:
             return 404, _error("global/object-does-not-exist", "Firewall ruleset not found")
         if self._ruleset_json(self.rulesets[id])["instance_ids"]:
-            return 409, _error("firewall-rulesets/firewall-ruleset-in-use", "Ruleset is in use")
+            return 400, _error("firewall-rulesets/firewall-ruleset-in-use", "Ruleset is in use")
         del self.rulesets[id]
         return 200, {"data": {}}
 
@@ -471,42 +524,73 @@ def _type_json(spec: Any) -> dict[str, Any]:
 
 
 Handler = Callable[..., Reply]
-_ROUTES: list[tuple[str, str, Handler]] = [
-    ("GET", "/instances", LambdaEmulator.list_instances),
-    ("GET", "/instances/{id}", LambdaEmulator.get_instance),
-    ("POST", "/instances/{id}", LambdaEmulator.rename_instance),
-    ("POST", "/instance-operations/launch", LambdaEmulator.launch),
-    ("POST", "/instance-operations/terminate", LambdaEmulator.terminate),
-    ("POST", "/instance-operations/restart", LambdaEmulator.restart),
-    ("GET", "/instance-types", LambdaEmulator.instance_types),
-    ("GET", "/regions", LambdaEmulator.regions),
-    ("GET", "/ssh-keys", LambdaEmulator.list_ssh_keys),
-    ("POST", "/ssh-keys", LambdaEmulator.create_ssh_key),
-    ("DELETE", "/ssh-keys/{id}", LambdaEmulator.delete_ssh_key),
-    ("GET", "/firewall-rulesets", LambdaEmulator.list_rulesets),
-    ("POST", "/firewall-rulesets", LambdaEmulator.create_ruleset),
-    ("GET", "/firewall-rulesets/{id}", LambdaEmulator.get_ruleset),
-    ("PATCH", "/firewall-rulesets/{id}", LambdaEmulator.patch_ruleset),
-    ("DELETE", "/firewall-rulesets/{id}", LambdaEmulator.delete_ruleset),
-    ("GET", "/file-systems", LambdaEmulator.list_filesystems),
-    ("POST", "/filesystems", LambdaEmulator.create_filesystem),
-    ("DELETE", "/filesystems/{id}", LambdaEmulator.delete_filesystem),
+_NOT_FOUND = (404, "global/object-does-not-exist")
+_INVALID = (400, "global/invalid-parameters")
+# Method, path, handler, and the errors the handler can answer (checked against the document).
+_ROUTES: list[tuple[str, str, Handler, frozenset[tuple[int, str]]]] = [
+    ("GET", "/instances", LambdaEmulator.list_instances, frozenset()),
+    ("GET", "/instances/{id}", LambdaEmulator.get_instance, frozenset({_NOT_FOUND})),
+    ("POST", "/instances/{id}", LambdaEmulator.rename_instance, frozenset({_NOT_FOUND})),
+    (
+        "POST",
+        "/instance-operations/launch",
+        LambdaEmulator.launch,
+        frozenset(
+            {
+                _INVALID,
+                _NOT_FOUND,
+                (400, "global/object-does-not-exist"),
+                (400, "instance-operations/launch/file-system-in-wrong-region"),
+                (400, "instance-operations/launch/insufficient-capacity"),
+            }
+        ),
+    ),
+    ("POST", "/instance-operations/terminate", LambdaEmulator.terminate, frozenset({_NOT_FOUND})),
+    ("POST", "/instance-operations/restart", LambdaEmulator.restart, frozenset({_NOT_FOUND})),
+    ("GET", "/instance-types", LambdaEmulator.instance_types, frozenset()),
+    ("GET", "/regions", LambdaEmulator.regions, frozenset()),
+    ("GET", "/ssh-keys", LambdaEmulator.list_ssh_keys, frozenset()),
+    ("POST", "/ssh-keys", LambdaEmulator.create_ssh_key, frozenset({_INVALID})),
+    ("DELETE", "/ssh-keys/{id}", LambdaEmulator.delete_ssh_key, frozenset({(404, "global/not-found")})),
+    ("GET", "/firewall-rulesets", LambdaEmulator.list_rulesets, frozenset()),
+    ("POST", "/firewall-rulesets", LambdaEmulator.create_ruleset, frozenset({_INVALID})),
+    ("GET", "/firewall-rulesets/{id}", LambdaEmulator.get_ruleset, frozenset({_NOT_FOUND})),
+    ("PATCH", "/firewall-rulesets/{id}", LambdaEmulator.patch_ruleset, frozenset({_NOT_FOUND})),
+    (
+        "DELETE",
+        "/firewall-rulesets/{id}",
+        LambdaEmulator.delete_ruleset,
+        frozenset({_NOT_FOUND, (400, "firewall-rulesets/firewall-ruleset-in-use")}),
+    ),
+    ("GET", "/file-systems", LambdaEmulator.list_filesystems, frozenset()),
+    ("POST", "/filesystems", LambdaEmulator.create_filesystem, frozenset({_INVALID})),
+    (
+        "DELETE",
+        "/filesystems/{id}",
+        LambdaEmulator.delete_filesystem,
+        frozenset({_NOT_FOUND, (400, "filesystems/filesystem-in-use")}),
+    ),
 ]
 _COMPILED = [
-    (method, template, re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template) + "$"), handler)
-    for method, template, handler in _ROUTES
+    (method, template, re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template) + "$"), handler, errors)
+    for method, template, handler, errors in _ROUTES
 ]
 
 
-def _route(method: str, path: str) -> tuple[str, Handler, dict[str, str]] | None:
+def _route(method: str, path: str) -> tuple[str, Handler, dict[str, str], frozenset[tuple[int, str]]] | None:
     if not path.startswith(openapi.API_PREFIX):
         return None
     rest = path[len(openapi.API_PREFIX) :].split("?", 1)[0]
-    for r_method, template, pattern, handler in _COMPILED:
+    for r_method, template, pattern, handler, errors in _COMPILED:
         match = pattern.match(rest)
         if r_method == method and match:
-            return template, handler, match.groupdict()
+            return template, handler, match.groupdict(), errors
     return None
+
+
+def declared_errors() -> dict[tuple[str, str], frozenset[tuple[int, str]]]:
+    """(method, path template) -> the errors its handler can answer."""
+    return {(method, template): errors for method, template, _, errors in _ROUTES}
 
 
 def _handler_for(emulator: LambdaEmulator) -> type[BaseHTTPRequestHandler]:

@@ -72,3 +72,36 @@ def request_errors(method: str, path_template: str, body: Any) -> list[str]:
         "paths", API_PREFIX + path_template, method.lower(), "requestBody", "content", "application/json", "schema"
     )
     return [f"{method} {path_template} request: {e.message}" for e in _validator(pointer).iter_errors(body)]
+
+
+def _codes(schema: Any) -> set[str]:
+    """Error codes a response schema allows (its `error` may be one of several error schemas)."""
+    if "$ref" in schema:
+        name = schema["$ref"].rsplit("/", 1)[-1]
+        return _codes(spec()["components"]["schemas"][name])
+    codes: set[str] = set()
+    for key in ("anyOf", "oneOf"):
+        for option in schema.get(key, []):
+            codes |= _codes(option)
+    code = schema.get("properties", {}).get("code", {})
+    if "const" in code:
+        codes.add(code["const"])
+    codes.update(code.get("enum", []))
+    return codes
+
+
+@cache
+def documented_errors(method: str, path_template: str) -> frozenset[tuple[int, str]]:
+    """(status, code) of every error the document lists for an operation."""
+    operation = spec()["paths"][API_PREFIX + path_template][method.lower()]
+    errors: set[tuple[int, str]] = set()
+    for status, response in operation["responses"].items():
+        schema = response.get("content", {}).get("application/json", {}).get("schema", {})
+        error = schema.get("properties", {}).get("error")
+        if error is not None:
+            errors |= {(int(status), code) for code in _codes(error)}
+    return frozenset(errors)
+
+
+def documents_error(method: str, path_template: str, status: int, code: str) -> bool:
+    return (status, code) in documented_errors(method, path_template)

@@ -7,6 +7,7 @@ import pickle
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import requests
@@ -22,10 +23,10 @@ def launch_body(name: str) -> dict[str, object]:
     return {"region_name": "us-west-1", "instance_type_name": "gpu_1x_a10", "ssh_key_names": [SSH_KEY], "name": name}
 
 
-# Exact-pacing checks run at 1 API second = 50 ms: at 10 ms a thread scheduled a few ms
-# late (two cores, many threads) can land inside the previous slot, an artifact of
-# compressing time that a 1 s slot never sees.
-PACING_SCALE = 0.05
+# Exact-pacing checks run at 1 API second = 200 ms: compressed further, a thread scheduled late
+# on a busy machine (two cores, many threads) lands inside the previous slot, an artifact of
+# compressing time that a 1 s slot never sees. The emulator tolerates half a slot of jitter.
+PACING_SCALE = 0.2
 
 
 @pytest.fixture
@@ -103,28 +104,53 @@ def test_429_with_html_body_is_retried(scale: float) -> None:
 
 
 @pytest.mark.parametrize(
-    ("status", "code"),
-    [(500, "global/internal-error"), (503, "provider/internal-unavailable"), (400, "provider/quota-blip"), (502, "x")],
+    ("method", "path", "status"),
+    [
+        ("GET", "/instances", 500),
+        ("GET", "/instances", 502),
+        ("GET", "/instances", 503),
+        ("PATCH", "/firewall-rulesets/{id}", 409),  # the document's own internal error
+    ],
 )
 def test_transient_errors_are_retried(
-    client: LambdaCloudClient, emulator: LambdaEmulator, status: int, code: str
+    client: LambdaCloudClient, emulator: LambdaEmulator, method: str, path: str, status: int
 ) -> None:
-    emulator.faults.errors.append(("GET", "/instances", status, code, 2))
-    assert client.list_instances() == []
-    assert emulator.calls["GET /instances"] == 3
+    ruleset = client.create_firewall_ruleset("r", "us-west-1", [])
+    emulator.faults.errors.append((method, path, status, "global/internal-error", 2))
+    if method == "GET":
+        assert client.list_instances() == []
+    else:
+        assert client.update_firewall_ruleset(ruleset["id"], "r2", [])["name"] == "r2"
+    assert emulator.answers[(f"{method} {path}", status, "global/internal-error")] == 2
+    assert emulator.answers[(f"{method} {path}", 200, "")] == 1
 
 
 @pytest.mark.parametrize(
-    "code",
-    ["global/invalid-parameters", "global/quota-exceeded", "instance-operations/launch/file-system-in-wrong-region"],
+    ("method", "path", "status", "code"),
+    [
+        ("GET", "/instances", 400, "global/invalid-parameters"),
+        ("GET", "/instances", 403, "global/forbidden"),
+        ("POST", "/instance-operations/launch", 400, "global/quota-exceeded"),
+        ("POST", "/instance-operations/launch", 400, "instance-operations/launch/file-system-in-wrong-region"),
+        ("POST", "/instance-operations/launch", 403, "global/invalid-address"),
+    ],
 )
-def test_fail_fast_codes(client: LambdaCloudClient, emulator: LambdaEmulator, code: str) -> None:
-    emulator.faults.errors.append(("GET", "/instances", 400, code, 1))
+def test_fail_fast_codes(
+    client: LambdaCloudClient, emulator: LambdaEmulator, method: str, path: str, *, status: int, code: str
+) -> None:
+    emulator.faults.errors.append((method, path, status, code, 1))
+    call = client.list_instances if method == "GET" else lambda: client.launch_instance(launch_body("n"))
     with pytest.raises(LambdaApiError) as caught:
-        client.list_instances()
+        call()
     assert caught.value.code == code
     assert caught.value.disposition is Disposition.FAIL
-    assert emulator.calls["GET /instances"] == 1
+    assert emulator.answers[(f"{method} {path}", status, code)] == 1
+    assert (
+        sum(
+            n for (label, answered, _), n in emulator.answers.items() if label == f"{method} {path}" and answered != 429
+        )
+        == 1
+    )
 
 
 def test_error_carries_code_message_and_suggestion(client: LambdaCloudClient, emulator: LambdaEmulator) -> None:
@@ -140,15 +166,41 @@ def test_error_carries_code_message_and_suggestion(client: LambdaCloudClient, em
 
 
 def test_launch_5xx_is_an_unknown_outcome_not_a_retry(client: LambdaCloudClient, emulator: LambdaEmulator) -> None:
-    emulator.faults.launch_then_error.append((500, "global/internal-error"))
+    emulator.faults.lost_answers.append(("POST", "/instance-operations/launch", 500, "global/internal-error"))
     with pytest.raises(LaunchOutcomeUnknownError):
         client.launch_instance(launch_body("n"))
-    assert emulator.calls["POST /instance-operations/launch"] == 1
+    assert emulator.answers[("POST /instance-operations/launch", 500, "global/internal-error")] == 1
     assert emulator.launches_accepted == 1
 
 
+@pytest.mark.parametrize(
+    ("path", "create"),
+    [
+        ("/firewall-rulesets", lambda c: c.create_firewall_ruleset("sophia-r", "us-west-1", [])),
+        ("/ssh-keys", lambda c: c.add_ssh_key("sophia-k", "ssh-ed25519 AAAAC3Nza ops")),
+        ("/filesystems", lambda c: c.create_filesystem("sophia-fs", "us-west-1")),
+    ],
+)
+@pytest.mark.parametrize("lost", [None, 500])
+def test_a_create_whose_answer_is_lost_is_found_by_name_not_repeated(
+    client: LambdaCloudClient, emulator: LambdaEmulator, path: str, create: Any, lost: int | None
+) -> None:
+    stores = {
+        "/firewall-rulesets": emulator.rulesets,
+        "/ssh-keys": emulator.ssh_keys,
+        "/filesystems": emulator.filesystems,
+    }
+    before = set(stores[path])
+    emulator.faults.lost_answers.append(("POST", path, lost, "global/internal-error"))
+    created = create(client)
+    assert set(stores[path]) - before == {created["id"]}  # exactly one new, and it is the one adopted
+    assert (
+        sum(n for (label, status, _), n in emulator.answers.items() if label == f"POST {path}" and status != 429) == 1
+    )
+
+
 def test_launch_dropped_connection_is_an_unknown_outcome(client: LambdaCloudClient, emulator: LambdaEmulator) -> None:
-    emulator.faults.launch_then_drop = 1
+    emulator.faults.lost_answers.append(("POST", "/instance-operations/launch", None, ""))
     with pytest.raises(LaunchOutcomeUnknownError) as caught:
         client.launch_instance(launch_body("n"))
     assert caught.value.cause.code == "transport/no-response"

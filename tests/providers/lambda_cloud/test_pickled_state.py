@@ -17,7 +17,8 @@ import pytest
 
 from providers.lambda_cloud import account_providers, provider
 from providers.lambda_cloud.base import LambdaProvider
-from tests.providers.lambda_cloud.conftest import SSH_KEY, instance_props
+from providers.lambda_cloud.fleet import FleetProvider
+from tests.providers.lambda_cloud.conftest import SSH_KEY, fleet_props, instance_props
 from tests.providers.lambda_cloud.emulator import LambdaEmulator
 
 FIXTURE = Path(__file__).parent / "fixtures" / "pre_move_providers.json"
@@ -49,12 +50,15 @@ def test_a_pre_move_provider_loads_as_todays_class(name: str, current: type[Lamb
 
 
 def test_a_pre_move_instance_provider_reads_and_terminates(emulator: LambdaEmulator) -> None:
-    created = provider.InstanceProvider().create(instance_props("pre-move-0"))
+    props = instance_props("pre-move-0")
+    launched = FleetProvider().create(fleet_props([props])).outs
+    assert launched is not None
+    instance_id = launched["instances"][props["launch_key"]]["instance_id"]
     loaded = unpickle("InstanceProvider")
-    read = loaded.read(created.id, instance_props("pre-move-0"))
-    assert read.id == created.id
+    read = loaded.read(instance_id, props)  # state from before the move holds the instance's real id
+    assert read.id == instance_id
     assert read.outs["name"] == "pre-move-0"
-    loaded.delete(created.id, read.outs)
+    loaded.delete(instance_id, read.outs)
     assert emulator.live() == []
 
 
