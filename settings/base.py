@@ -20,6 +20,7 @@ from catalog import load_lambda_catalog
 # size has an upper bound too: a slip such as 1000000000 nodes must fail here, naming its key, rather
 # than plan for ever while memory grows.
 MAX_POOL_INSTANCES = 100
+MAX_POOLS = 16
 MAX_STORAGE_GIB = 65536  # the largest EBS volume (64 TiB); no node volume is bigger
 Minutes = Annotated[int, Strict(), Field(ge=1, le=1440)]
 """A duration in whole minutes, at most a day."""

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from pydantic import Field, Strict, field_validator, model_validator
+from pydantic import AfterValidator, Field, Strict, field_validator, model_validator
 
 from catalog import load_lambda_catalog
-from settings.base import MAX_POOL_INSTANCES, NON_PUBLIC_NETWORKS, SettingsModel, ipv4_network
+from settings.base import (
+    MAX_POOL_INSTANCES,
+    MAX_POOLS,
+    NON_PUBLIC_NETWORKS,
+    SettingsModel,
+    check_lambda_region,
+    ipv4_network,
+)
 from settings.errors import RuleError
 
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
@@ -201,3 +209,39 @@ class ClusterJoinSettings(SettingsModel):
         if not re.match(r"^v\d+\.\d+\.\d+\+k3s\d+$", value):
             raise ValueError(f"must be a pinned k3s release such as v1.31.4+k3s1, got {value!r}")
         return value
+
+
+def _catalog_region(value: str) -> str:
+    """A Lambda region of the catalog."""
+    check_lambda_region(value)
+    return value
+
+
+def _no_repeats(value: tuple[str, ...]) -> tuple[str, ...]:
+    """No region twice."""
+    if len(set(value)) != len(value):
+        raise ValueError("must not list a region twice")
+    return value
+
+
+def _unique_names(value: tuple[GpuPoolSettings, ...]) -> tuple[GpuPoolSettings, ...]:
+    """Pool names are unique."""
+    names = [pool.name for pool in value]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ValueError(f"pool names must be unique; repeated: {', '.join(duplicates)}")
+    return value
+
+
+LambdaRegion = Annotated[str, AfterValidator(_catalog_region)]
+"""A region of the Lambda price catalog."""
+FallbackRegions = Annotated[tuple[LambdaRegion, ...], Field(max_length=16), AfterValidator(_no_repeats)]
+"""Lambda regions tried in order when the primary has no capacity."""
+GpuPools = Annotated[tuple[GpuPoolSettings, ...], Field(max_length=MAX_POOLS), AfterValidator(_unique_names)]
+"""The stack's pools."""
+
+
+def hourly_cost_usd(pools: tuple[GpuPoolSettings, ...]) -> Decimal:
+    """What the pools cost per hour at their desired size, from the price catalog."""
+    catalog = load_lambda_catalog()
+    return sum((catalog.instance_type(p.instance_type).price_usd_per_hour * p.desired for p in pools), Decimal(0))

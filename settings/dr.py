@@ -93,6 +93,10 @@ class EksSettings(SettingsModel):
         return value
 
 
+# ElastiCache for Redis (cluster mode): at most 500 nodes in one replication group.
+MAX_CACHE_NODES = 500
+
+
 class ElastiCacheSettings(SettingsModel):
     """The DR cache: ElastiCache for Redis in cluster mode."""
 
@@ -116,6 +120,22 @@ class ElastiCacheSettings(SettingsModel):
                 raise ValueError(f"must be S3 object ARNs of .rdb files, got {arn!r}")
         return value
 
+    @model_validator(mode="after")
+    def _fits_one_group(self) -> ElastiCacheSettings:
+        """shards x (1 + replicasPerShard) <= 500, the nodes one cluster-mode replication group may have."""
+        nodes = self.shards * (1 + self.replicas_per_shard)
+        if nodes > MAX_CACHE_NODES:
+            raise RuleError(
+                [
+                    (
+                        "shards",
+                        f"{self.shards} shards x (1 + {self.replicas_per_shard} replicas) = {nodes} nodes; "
+                        f"a cluster-mode replication group has at most {MAX_CACHE_NODES}",
+                    )
+                ]
+            )
+        return self
+
 
 class DrSettings(SettingsModel):
     """The disaster-recovery region on AWS and the targets it must meet."""
@@ -136,7 +156,7 @@ class DrSettings(SettingsModel):
     """The prod stack's `backups.replicaBucket`, in this region; checked against prod's output at deploy."""
     audit_retention_days: Annotated[int, Strict(), Field(ge=90, le=3650)] = 400
     """Audit records are kept at least 90 days; 400 covers a yearly review."""
-    availability_zones: tuple[str, ...]
+    availability_zones: Annotated[tuple[str, ...], Field(max_length=3)]
     """Exactly three zones of `awsRegion`."""
     eks: EksSettings
     """The DR Kubernetes cluster."""

@@ -35,7 +35,9 @@ SECRET_KEYS: Mapping[str, str] = {
         "(pulumi config set --secret sophia:alertSlackWebhookUrl ...)"
     ),
 }
-PROVIDER_KEYS = frozenset({"lambdaApiUrl"})
+PROVIDER_KEYS: Mapping[str, str] = {
+    "lambdaApiUrl": "Lambda Cloud API base URL, read by the dynamic providers (default the public API)",
+}
 _PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 
 

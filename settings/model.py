@@ -5,12 +5,18 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
-from catalog import load_lambda_catalog
 from settings.backup import BackupSettings
-from settings.base import CostTags, Environment, SettingsModel, check_lambda_region
-from settings.compute import ClusterJoinSettings, GpuPoolSettings, LambdaAccessSettings
+from settings.base import CostTags, Environment, SettingsModel
+from settings.compute import (
+    ClusterJoinSettings,
+    FallbackRegions,
+    GpuPools,
+    LambdaAccessSettings,
+    LambdaRegion,
+    hourly_cost_usd,
+)
 from settings.data import DataLayerSettings, KubernetesSettings
 from settings.dr import DrSettings
 from settings.errors import RuleError
@@ -22,11 +28,11 @@ class StackSettings(SettingsModel):
 
     environment: Environment
     """Which environment this stack is: prod, dr or dev."""
-    lambda_region: str | None = None
+    lambda_region: LambdaRegion | None = None
     """Lambda Cloud region the GPU pools launch in; required when there are pools."""
-    lambda_fallback_regions: tuple[str, ...] = ()
+    lambda_fallback_regions: FallbackRegions = ()
     """Regions tried in order when the primary has no capacity."""
-    gpu_pools: Annotated[tuple[GpuPoolSettings, ...], Field(max_length=16)] = ()
+    gpu_pools: GpuPools = ()
     """The GPU instance pools."""
     lambda_access: LambdaAccessSettings | None = None
     """SSH key and allowed networks for the pools; required when there are pools."""
@@ -46,34 +52,6 @@ class StackSettings(SettingsModel):
     """Most the stack may cost per month, USD."""
     tags: CostTags
     """Owner and cost-centre tags."""
-
-    @field_validator("lambda_region")
-    @classmethod
-    def _known_lambda_region(cls, value: str | None) -> str | None:
-        """A Lambda region of the catalog."""
-        if value is not None:
-            check_lambda_region(value)
-        return value
-
-    @field_validator("lambda_fallback_regions")
-    @classmethod
-    def _known_fallbacks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        """Lambda regions of the catalog, none twice."""
-        for region in value:
-            check_lambda_region(region)
-        if len(set(value)) != len(value):
-            raise ValueError("must not list a region twice")
-        return value
-
-    @field_validator("gpu_pools")
-    @classmethod
-    def _unique_pools(cls, value: tuple[GpuPoolSettings, ...]) -> tuple[GpuPoolSettings, ...]:
-        """Pool names are unique."""
-        names = [pool.name for pool in value]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
-        if duplicates:
-            raise ValueError(f"pool names must be unique; repeated: {', '.join(duplicates)}")
-        return value
 
     @model_validator(mode="after")
     def _cross_field(self) -> StackSettings:
@@ -104,8 +82,4 @@ class StackSettings(SettingsModel):
     @property
     def hourly_gpu_cost_usd(self) -> Decimal:
         """What the pools cost per hour at their desired size, from the price catalog."""
-        catalog = load_lambda_catalog()
-        return sum(
-            (catalog.instance_type(p.instance_type).price_usd_per_hour * p.desired for p in self.gpu_pools),
-            Decimal(0),
-        )
+        return hourly_cost_usd(self.gpu_pools)

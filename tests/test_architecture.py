@@ -5,13 +5,14 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
-PACKAGES = ("components", "providers", "settings", "catalog", "costing", "policies", "tools")
+PACKAGES: list[str] = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]["root_packages"]
 
 
 def lint_imports(tree: Path, *contracts: str) -> subprocess.CompletedProcess[str]:
@@ -50,6 +51,9 @@ def tree_copy(tmp_path: Path) -> Path:
         ("components/observability/monitoring.py", "import components.platform", "layers"),
         ("providers/lambda_cloud/client.py", "import components.tags", "providers-below-components"),
         ("settings/data.py", "import components.kube", "settings-pure"),
+        ("components/data/namespace.py", "import providers.lambda_cloud.client", "data-alone"),
+        ("components/kube.py", "import components.lambda_cloud.provider", "alias-unused"),
+        ("components/compute/gpu_pool.py", "import components.lambda_cloud", "alias-unused"),
     ],
 )
 def test_a_forbidden_import_breaks_its_contract(tree_copy: Path, module: str, bad_import: str, contract: str) -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import annotated_types
-from pydantic import BaseModel
+from pydantic import AfterValidator, BaseModel
 from pydantic.fields import FieldInfo
 
 from settings.load import NAMESPACE, PROVIDER_KEYS, SECRET_KEYS
@@ -76,11 +76,32 @@ def _model_of(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
+def _metadata(field: FieldInfo) -> list[Any]:
+    """The field's own constraints, and those of an `Annotated` type inside `X | None`."""
+    found = list(field.metadata)
+    inner, _ = _unwrap(field.annotation)
+    if typing.get_origin(inner) is typing.Annotated:
+        found += list(typing.get_args(inner)[1:])
+    return found
+
+
+def _element_metadata(field: FieldInfo) -> list[Any]:
+    """Constraints on each item of a list field (`tuple[Annotated[str, ...], ...]`)."""
+    inner, _ = _unwrap(field.annotation)
+    if typing.get_origin(inner) is typing.Annotated:
+        inner = typing.get_args(inner)[0]
+    if typing.get_origin(inner) is tuple:
+        item = typing.get_args(inner)[0]
+        if typing.get_origin(item) is typing.Annotated:
+            return list(typing.get_args(item)[1:])
+    return []
+
+
 def _bounds(field: FieldInfo) -> list[str]:
     """The numeric and length bounds pydantic enforces (`Field(ge=..., le=..., max_length=...)`)."""
     symbols = (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<"))
     rules: list[str] = []
-    for meta in field.metadata:
+    for meta in _metadata(field):
         for attr, symbol in symbols:
             if isinstance(meta, getattr(annotated_types, attr.capitalize())):
                 rules.append(f"{symbol} {getattr(meta, attr)}")
@@ -91,8 +112,16 @@ def _bounds(field: FieldInfo) -> list[str]:
 
 
 def _validator_rules(model: type[BaseModel]) -> dict[str, list[str]]:
-    """Field name -> the one-line rules its field validators state in their docstrings."""
+    """Field name -> the one-line rules its validators state in their docstrings: the model's field
+    validators, and the `AfterValidator`s of the field's type and of its items ("each: ...")."""
     rules: dict[str, list[str]] = {}
+    for name, field in model.model_fields.items():
+        for meta in _element_metadata(field):
+            if isinstance(meta, AfterValidator) and (doc := _doc(meta.func)):
+                rules.setdefault(name, []).append(f"each: {doc}")
+        for meta in _metadata(field):
+            if isinstance(meta, AfterValidator) and (doc := _doc(meta.func)):
+                rules.setdefault(name, []).append(doc)
     for decorator in model.__pydantic_decorators__.field_validators.values():
         doc = _doc(decorator.func)
         for name in decorator.info.fields:
@@ -112,7 +141,7 @@ def _doc(func: Any) -> str:
 def _default(field: FieldInfo) -> str:
     if field.is_required():
         return "required"
-    default = field.default
+    default = field.get_default(call_default_factory=True)
     if default is None:
         return "unset"
     if isinstance(default, BaseModel):
@@ -151,7 +180,7 @@ def render() -> str:
             key = f"{prefix}.{field.alias or name}" if prefix else f"{NAMESPACE}:{field.alias or name}"
             _, optional = _unwrap(field.annotation)
             type_name = _type_name(field.annotation) + (" (optional)" if optional else "")
-            rule = "; ".join([*_bounds(field), *checks.get(name, [])]) or "-"
+            rule = "; ".join(r.rstrip(".") for r in [*_bounds(field), *checks.get(name, [])]) or "-"
             lines.append(
                 f"| `{key}` | {_cell(type_name)} | {_cell(_default(field))} | {_cell(rule)} | "
                 f"{_cell(field.description or '')} |"
@@ -170,10 +199,7 @@ def render() -> str:
         "|---|---|",
     ]
     lines += [f"| `{NAMESPACE}:{key}` (secret) | {_cell(text)} |" for key, text in SECRET_KEYS.items()]
-    lines += [
-        f"| `{NAMESPACE}:{key}` | Lambda Cloud API base URL (default the public API; a loopback emulator in tests) |"
-        for key in sorted(PROVIDER_KEYS)
-    ]
+    lines += [f"| `{NAMESPACE}:{key}` | {_cell(text)} |" for key, text in sorted(PROVIDER_KEYS.items())]
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
@@ -184,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     text = render()
     if args.check:
         if not OUTPUT.exists() or OUTPUT.read_text() != text:
-            print(f"{OUTPUT.relative_to(Path.cwd())} is stale: run `make docs`", file=sys.stderr)
+            print(f"{OUTPUT} is stale: run `make docs`", file=sys.stderr)
             return 1
         return 0
     OUTPUT.parent.mkdir(parents=True, exist_ok=True)

@@ -6,13 +6,16 @@ minutes while memory grew, building a billion components.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
 
 from settings import parse_settings
+from settings.model import StackSettings
 from tests.helpers import decoded, stack_config, with_value
 from tests.settings.broken import ACCESS, DR, FAILOVER, assert_rejected, backups, data_layer, monitoring, pools
+from tools import settings_doc
 
 
 def _dr(**changes: Any) -> dict[str, Any]:
@@ -35,6 +38,9 @@ def _drrep(**changes: Any) -> dict[str, Any]:
     layer = data_layer("postgres")
     layer["postgres"]["drReplication"] = {**layer["postgres"]["drReplication"], **changes}
     return layer
+
+
+_INGRESS: dict[str, Any] = {"protocol": "tcp", "fromPort": 443, "toPort": 443, "cidrs": ["203.0.113.0/24"]}
 
 
 def _cidrs(count: int) -> list[str]:
@@ -211,6 +217,77 @@ BOUNDS: list[tuple[str, str, Any, str, str]] = [
 ]
 
 
+BOUNDS += [
+    (
+        "prod",
+        "sophia:lambdaAccess",
+        {**ACCESS, "ingress": [{**_INGRESS, "fromPort": 65536}]},
+        "sophia:lambdaAccess.ingress[0].fromPort",
+        "65535",
+    ),
+    (
+        "prod",
+        "sophia:lambdaAccess",
+        {**ACCESS, "ingress": [{**_INGRESS, "toPort": 65536}]},
+        "sophia:lambdaAccess.ingress[0].toPort",
+        "65535",
+    ),
+    (
+        "prod",
+        "sophia:lambdaAccess",
+        {**ACCESS, "ingress": [{**_INGRESS, "description": "x" * 129}]},
+        "sophia:lambdaAccess.ingress[0].description",
+        "128",
+    ),
+    ("prod", "sophia:lambdaFallbackRegions", ["us-west-2"] * 17, "sophia:lambdaFallbackRegions", "16"),
+    (
+        "prod",
+        "sophia:monitoring",
+        monitoring(restoreVerification={"countTolerance": 1.0}),
+        "sophia:monitoring.restoreVerification.countTolerance",
+        "1",
+    ),
+    ("dr", "sophia:dr", _dr(replicationLagAlertSeconds=86401.0), "sophia:dr.replicationLagAlertSeconds", "86400"),
+    (
+        "dr",
+        "sophia:dr",
+        _dr(failover={**FAILOVER, "healthCheckIntervalSeconds": 31}),
+        "sophia:dr.failover.healthCheckIntervalSeconds",
+        "30",
+    ),
+    ("dr", "sophia:dr", _dr(failover={**FAILOVER, "ttlSeconds": 301}), "sophia:dr.failover.ttlSeconds", "300"),
+    (
+        "dr",
+        "sophia:dr",
+        _dr(availabilityZones=["us-east-1a", "us-east-1b", "us-east-1c", "us-east-1d"]),
+        "sophia:dr.availabilityZones",
+        "3",
+    ),
+]
+# Every alert threshold: durations up to a day, shares strictly below 1.
+BOUNDS += [
+    ("prod", "sophia:monitoring", monitoring(thresholds={key: past}), f"sophia:monitoring.thresholds.{key}", bound)
+    for key, past, bound in [
+        *[
+            (f"{name}Minutes", 1441, "1440")
+            for name in ("latency", "errorRate", "memory", "cpu", "disk", "cacheHit", "interService")
+        ],
+        *[
+            (name, 1.0, "1")
+            for name in (
+                "errorRate",
+                "memoryUsage",
+                "cpuUsage",
+                "diskUsage",
+                "cacheHitRatio",
+                "interServiceSuccess",
+                "costVariance",
+            )
+        ],
+    ]
+]
+
+
 @pytest.mark.parametrize(("stack", "key", "value", "expected_key", "bound"), BOUNDS, ids=[b[3] for b in BOUNDS])
 def test_one_past_each_bound_names_the_key_and_the_bound(
     stack: str, key: str, value: Any, expected_key: str, bound: str
@@ -223,3 +300,17 @@ def test_the_bounds_admit_the_plans_largest_sizes() -> None:
     # The plan's ceiling: 50 instances on demand across the pools; 100 per pool leaves headroom.
     config = with_value(stack_config(), "sophia:gpuPools", pools(min=0, desired=50, max=100))
     assert parse_settings(config).gpu_pools[0].max == 100
+
+
+def test_every_number_and_list_setting_has_an_upper_bound_and_a_case_above() -> None:
+    """Walks the models, so a new count, size or list cannot be added without its bound and its case."""
+    covered = {re.sub(r"\[\d+\]", "[]", case[3]) for case in BOUNDS}
+    for prefix, model in settings_doc._sections(StackSettings, ""):
+        for name, field in model.model_fields.items():
+            key = f"{prefix}.{field.alias or name}" if prefix else f"sophia:{field.alias or name}"
+            kind = settings_doc._type_name(field.annotation)
+            upper = [b for b in settings_doc._bounds(field) if b.startswith(("<", "at most"))]
+            if kind.startswith(("integer", "number", "list")):
+                assert upper, f"{key} ({kind}) has no upper bound"
+            if (upper and "characters" not in upper[0]) or key.endswith("description"):
+                assert key in covered, f"{key} is bounded ({upper}) but no case shows the bound"

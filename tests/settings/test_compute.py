@@ -41,7 +41,7 @@ BROKEN: list[Broken] = [
         "sophia:gpuPools[0].offHours.startAt",
     ),
     ("unknown region", "sophia:lambdaRegion", "us-nowhere-1", "sophia:lambdaRegion"),
-    ("unknown fallback", "sophia:lambdaFallbackRegions", ["us-west-2", "eu-mars-1"], "sophia:lambdaFallbackRegions"),
+    ("unknown fallback", "sophia:lambdaFallbackRegions", ["us-west-2", "eu-mars-1"], "sophia:lambdaFallbackRegions[1]"),
     ("fallback repeats primary", "sophia:lambdaFallbackRegions", ["us-west-1"], "sophia:lambdaFallbackRegions"),
     ("pools not a list", "sophia:gpuPools", {"name": "x"}, "sophia:gpuPools"),
     (
@@ -89,3 +89,7 @@ def test_a_pinned_k3s_version_is_read_from_its_documented_key() -> None:
     settings = parse_settings(with_value(stack_config(), "sophia:clusterJoin", join))
     assert settings.cluster_join is not None
     assert settings.cluster_join.k3s_version == "v1.32.1+k3s2"
+
+
+def test_a_fallback_region_listed_twice_is_refused() -> None:
+    assert_rejected("sophia:lambdaFallbackRegions", ["us-west-2", "us-west-2"], "sophia:lambdaFallbackRegions")

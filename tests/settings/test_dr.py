@@ -59,3 +59,9 @@ BROKEN: list[Broken] = [
 @pytest.mark.parametrize(("case", "key", "value", "expected_key"), BROKEN, ids=[b[0] for b in BROKEN])
 def test_each_broken_rule_names_its_key(case: str, key: str, value: Any, expected_key: str) -> None:
     assert_rejected(key, value, expected_key)
+
+
+def test_a_cache_larger_than_one_replication_group_is_refused() -> None:
+    cache = {**DR.get("elasticache", {}), "shards": 100, "replicasPerShard": 5}
+    message = assert_rejected("sophia:dr", {**DR, "elasticache": cache}, "sophia:dr.elasticache.shards", "dr")
+    assert "600 nodes" in message
