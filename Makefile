@@ -4,10 +4,14 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.requirements-installed
+# The policy pack's own virtualenv, named in policies/PulumiPolicy.yaml: the CLI runs the pack with
+# it and installs nothing into it for a local pack (`pulumi install` in policies/ does the same).
+POLICY_VENV := policies/venv
+POLICY_STAMP := $(POLICY_VENV)/.requirements-installed
 STACK ?= prod
 FORMAT ?= text
 
-.PHONY: plan test lint typecheck unit venv system-deps bench docs clean
+.PHONY: plan test lint typecheck unit venv policy-venv system-deps bench docs clean
 
 # Recreated whenever a requirements file changes; pip's chatter goes to stderr so
 # `make -s plan FORMAT=json` prints only the JSON document on stdout.
@@ -17,6 +21,13 @@ $(STAMP): requirements.txt requirements-dev.txt
 	@touch $@
 
 venv: $(STAMP)
+
+$(POLICY_STAMP): policies/requirements.txt
+	@test -x $(POLICY_VENV)/bin/python || $(PYTHON) -m venv $(POLICY_VENV) >&2
+	@$(POLICY_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r policies/requirements.txt >&2
+	@touch $@
+
+policy-venv: $(POLICY_STAMP)
 
 plan: $(STAMP)
 	@$(BIN)/python -m tools.plan --stack $(STACK) --format $(FORMAT) $(if $(COMPARE),--compare $(COMPARE))
@@ -49,4 +60,4 @@ bench: $(STAMP)
 	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis .import_linter_cache
+	rm -rf $(VENV) $(POLICY_VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis .import_linter_cache

@@ -2,7 +2,9 @@
 stack would create, what it costs and which policies it breaks, offline.
 
 Exit codes: 0 clean; 1 a mandatory policy is violated or the stack is over its budget; 2 bad input
-(bad stack or policy config, an unreadable --compare file), with one line on stderr.
+(bad stack or policy config; a --compare file that is unreadable, not a plan, or a plan of another
+stack unless --compare-other-stack; --compare with a format other than markdown), with one line on
+stderr.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import pulumi
+from jsonschema import Draft202012Validator
 
 from catalog import HOURS_PER_MONTH
 from costing import CostReport
@@ -141,12 +144,18 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout, err: TextI
     parser = argparse.ArgumentParser(prog="plan", description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--stack", default="prod", help="stack name: reads Pulumi.<stack>.yaml")
     parser.add_argument("--format", choices=("text", "json", "markdown"), default="text")
-    parser.add_argument("--compare", type=Path, help="a JSON plan of the base branch to compare with")
+    parser.add_argument("--compare", type=Path, help="a JSON plan of the base branch to compare with (markdown)")
+    parser.add_argument(
+        "--compare-other-stack", action="store_true", help="allow --compare with a plan of another stack"
+    )
     parser.add_argument("--policy-config", type=Path, help="policy pack config (default policies/config/<stack>.json)")
     args = parser.parse_args(argv)
     config_path = args.policy_config or POLICY_CONFIG_DIR / f"{args.stack}.json"
+    if args.compare and args.format != "markdown":
+        err.write(f"error: --compare (COMPARE=) applies to --format markdown only, not {args.format}\n")
+        return EXIT_BAD_INPUT
     try:
-        old = _read_plan(args.compare) if args.compare else None
+        old = _read_plan(args.compare, None if args.compare_other_stack else args.stack) if args.compare else None
         run = run_stack(args.stack)
         evaluation = evaluate(run, load_policy_config(config_path))
     except (SettingsError, StackFileError, PolicyConfigError, PlanFileError, pulumi.RunError) as error:
@@ -182,17 +191,76 @@ class PlanFileError(ValueError):
     """A --compare file that is missing, unreadable or not a plan."""
 
 
-def _read_plan(path: Path) -> dict[str, Any]:
+def _read_plan(path: Path, stack: str | None) -> dict[str, Any]:
+    """A plan written by `--format json`, checked before anything reads it; of `stack` if given."""
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
+        document = json.loads(path.read_bytes().decode("utf-8"))
     except OSError as error:
         raise PlanFileError(f"cannot read {path}: {error.strerror}") from None
+    except UnicodeDecodeError:
+        raise PlanFileError(f"{path} is not UTF-8 text") from None
     except json.JSONDecodeError as error:
         raise PlanFileError(f"{path} is not JSON ({error.msg} at line {error.lineno})") from None
-    if not isinstance(document, dict) or not isinstance(document.get("resources"), list):
-        raise PlanFileError(f"{path} is not a plan (make -s plan FORMAT=json writes one)")
+    problem = next(iter(sorted(_PLAN_VALIDATOR.iter_errors(document), key=lambda e: list(e.absolute_path))), None)
+    if problem is not None:
+        where = "/".join(str(p) for p in problem.absolute_path) or "the document"
+        message = problem.message if len(problem.message) <= 120 else problem.message[:117] + "..."
+        raise PlanFileError(f"{path} is not a plan (make -s plan FORMAT=json writes one): {where}: {message}")
+    if stack is not None and document["stack"] != stack:
+        raise PlanFileError(
+            f"{path} is a plan of stack {document['stack']!r}, not {stack!r} (--compare-other-stack to compare anyway)"
+        )
+    assert isinstance(document, dict)
     return document
 
+
+# What `plan_document` writes and `compare` and `render_markdown` read.
+_NUMBER = {"type": "number"}
+_PLAN_VALIDATOR = Draft202012Validator(
+    {
+        "type": "object",
+        "required": ["stack", "resources"],
+        "properties": {
+            "stack": {"type": "string"},
+            "resources": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["urn", "name", "type"],
+                    "properties": {
+                        "urn": {"type": "string"},
+                        "name": {"type": "string"},
+                        "type": {"type": "string"},
+                        "parent": {"type": ["string", "null"]},
+                        "protect": {"type": "boolean"},
+                        "inputs": {"type": ["object", "null"]},
+                    },
+                },
+            },
+            "budgetUsd": _NUMBER,
+            "cost": {
+                "type": "object",
+                "properties": {
+                    "monthlyUsd": _NUMBER,
+                    "hourlyUsd": _NUMBER,
+                    "byGroup": {"type": "object", "additionalProperties": _NUMBER},
+                    "items": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "required": ["urn", "monthlyUsd"],
+                            "properties": {"urn": {"type": "string"}, "monthlyUsd": _NUMBER},
+                        },
+                    },
+                },
+            },
+            "policies": {
+                "type": "object",
+                "properties": {"violations": {"type": "array", "items": {"type": "object"}}},
+            },
+        },
+    }
+)
 
 if __name__ == "__main__":
     try:

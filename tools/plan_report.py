@@ -34,12 +34,16 @@ class Comparison:
     added: tuple[Change, ...] = ()
     removed: tuple[Change, ...] = ()
     changed: tuple[Change, ...] = ()
-    cost_delta_usd: float = 0.0
+    cost_delta_usd: float | None = 0.0
+    """None when the base plan carries no cost (a base too old to price, or one that failed)."""
     group_deltas: Mapping[str, float] = field(default_factory=dict)
+    base_verdict: str | None = None
+    """How the base branch's plan of this stack ended, when it was not clean."""
 
     @property
     def empty(self) -> bool:
-        return not (self.added or self.removed or self.changed) and abs(self.cost_delta_usd) < 0.005
+        no_cost_change = self.cost_delta_usd is not None and abs(self.cost_delta_usd) < 0.005
+        return not (self.added or self.removed or self.changed) and no_cost_change
 
 
 def _by_urn(document: Document) -> dict[str, Mapping[str, Any]]:
@@ -50,14 +54,14 @@ def _groups(document: Document) -> dict[str, float]:
     return dict((document.get("cost") or {}).get("byGroup", {}))
 
 
-def compare(old: Document, new: Document) -> Comparison:
+def compare(old: Document, new: Document, base_verdict: str | None = None) -> Comparison:
     """What `new` adds, removes and changes relative to `old`, and the monthly cost difference."""
     before, after = _by_urn(old), _by_urn(new)
     added = tuple(Change(u, after[u]["name"], after[u]["type"]) for u in sorted(after.keys() - before.keys()))
     removed = tuple(Change(u, before[u]["name"], before[u]["type"]) for u in sorted(before.keys() - after.keys()))
     changed = []
     for urn in sorted(before.keys() & after.keys()):
-        old_inputs, new_inputs = before[urn].get("inputs", {}), after[urn].get("inputs", {})
+        old_inputs, new_inputs = before[urn].get("inputs") or {}, after[urn].get("inputs") or {}
         keys = tuple(sorted(k for k in old_inputs.keys() | new_inputs.keys() if old_inputs.get(k) != new_inputs.get(k)))
         protect_changed = before[urn].get("protect") != after[urn].get("protect")
         if keys or protect_changed:
@@ -68,9 +72,10 @@ def compare(old: Document, new: Document) -> Comparison:
         for group in sorted(old_groups.keys() | new_groups.keys())
         if abs(new_groups.get(group, 0.0) - old_groups.get(group, 0.0)) >= 0.005
     }
-    old_total = float((old.get("cost") or {}).get("monthlyUsd", 0.0))
+    old_cost = (old.get("cost") or {}).get("monthlyUsd")
     new_total = float((new.get("cost") or {}).get("monthlyUsd", 0.0))
-    return Comparison(added, removed, tuple(changed), round(new_total - old_total, 2), deltas)
+    delta = None if old_cost is None else round(new_total - float(old_cost), 2)
+    return Comparison(added, removed, tuple(changed), delta, deltas if old_cost is not None else {}, base_verdict)
 
 
 def component_tree(document: Document) -> tuple[dict[str, Mapping[str, Any]], dict[str, str]]:
@@ -122,10 +127,12 @@ def _money(amount: float, signed: bool = False) -> str:
     return f"{'+' if signed and amount > 0 else ''}{'-' if amount < 0 else ''}${abs(amount):,.2f}"
 
 
-def _comparison_section(comparison: Comparison) -> list[str]:
+def _comparison_section(comparison: Comparison, max_items: int | None = None) -> list[str]:
+    base = [f"The base branch's plan: {comparison.base_verdict}.", ""] if comparison.base_verdict else []
     if comparison.empty:
-        return ["No change against the base branch.", ""]
+        return [*base, "No change against the base branch.", ""]
     out = [
+        *base,
         "| change | count |",
         "|---|---|",
         f"| added | {len(comparison.added)} |",
@@ -140,9 +147,12 @@ def _comparison_section(comparison: Comparison) -> list[str]:
     ):
         if changes:
             out.append(f"<details><summary>{title} ({len(changes)})</summary>\n")
-            for change in changes:
+            shown = changes if max_items is None else changes[:max_items]
+            for change in shown:
                 keys = f": {', '.join(change.keys)}" if change.keys else ""
                 out.append(f"- `{change.name}` ({change.type}){keys}")
+            if len(shown) < len(changes):
+                out.append(f"- ... and {len(changes) - len(shown)} more (the full plan is in the run's artifacts)")
             out += ["", "</details>", ""]
     if comparison.group_deltas:
         out += ["| cost group | change / month |", "|---|---|"]
@@ -168,37 +178,56 @@ def _cost_section(document: Document) -> list[str]:
     return out
 
 
-def _policy_section(document: Document) -> list[str]:
+def _policy_section(document: Document, max_items: int | None = None) -> list[str]:
     violations: Sequence[Mapping[str, Any]] = (document.get("policies") or {}).get("violations", [])
     if not violations:
         return ["Policies: no violations.", ""]
     out = ["| policy | level | severity | resource | finding | fix |", "|---|---|---|---|---|---|"]
-    for v in violations:
+    shown = violations if max_items is None else violations[:max_items]
+    if len(shown) < len(violations):
+        out.insert(0, f"{len(violations)} violations; the first {len(shown)}:")
+    for v in shown:
         resource = str(v.get("urn") or "stack").rsplit("::", 1)[-1]
         finding = f"{v['message']} | {v['remediation']}"
         out.append(f"| `{v['policy']}` | {v['level']} | {v['severity']} | `{resource}` | {finding} |")
     return [*out, ""]
 
 
-def render_markdown(document: Document, comparison: Comparison | None = None, exit_code: int = 0) -> str:
-    """One PR comment: verdict, cost against budget (and the base branch), changes, policies, diagram."""
+def verdict(exit_code: int) -> str:
+    return {0: "clean", 1: "blocked: mandatory policy violation or over budget"}.get(exit_code, "bad input")
+
+
+def render_markdown(
+    document: Document,
+    comparison: Comparison | None = None,
+    exit_code: int = 0,
+    *,
+    marker: bool = True,
+    diagram: bool = True,
+    max_items: int | None = None,
+) -> str:
+    """One PR comment: verdict, cost against budget (and the base branch), changes, policies, diagram.
+
+    `diagram=False` and `max_items` make a shorter rendering for a comment that must fit GitHub's limit."""
     monthly = float((document.get("cost") or {}).get("monthlyUsd", 0.0))
     budget = document.get("budgetUsd")
-    verdict = {0: "clean", 1: "blocked: mandatory policy violation or over budget"}.get(exit_code, "bad input")
     budget_text = f" of {_money(float(budget))} budget ({monthly / float(budget):.0%})" if budget else ""
     delta_text = ""
-    if comparison is not None:
+    if comparison is not None and comparison.cost_delta_usd is not None:
         delta_text = f", {_money(comparison.cost_delta_usd, signed=True)} against the base branch"
+    elif comparison is not None:
+        delta_text = ", the base branch's cost is unknown"
     resources = len(document.get("resources", []))
     out = [
-        COMMENT_MARKER,
-        f"### Plan: `{document.get('stack', '?')}` ({verdict})",
+        *([COMMENT_MARKER] if marker else []),
+        f"### Plan: `{document.get('stack', '?')}` ({verdict(exit_code)})",
         "",
         f"**{_money(monthly)}/month**{budget_text}{delta_text}; {resources} resources.",
         "",
     ]
     if comparison is not None:
-        out += _comparison_section(comparison)
-    out += _cost_section(document) + _policy_section(document)
-    out += ["<details><summary>Components</summary>", "", "```mermaid", mermaid(document), "```", "", "</details>"]
+        out += _comparison_section(comparison, max_items)
+    out += _cost_section(document) + _policy_section(document, max_items)
+    if diagram:
+        out += ["<details><summary>Components</summary>", "", "```mermaid", mermaid(document), "```", "", "</details>"]
     return "\n".join(out) + "\n"

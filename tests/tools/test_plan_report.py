@@ -7,12 +7,14 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.helpers import stack_config
 from tools import plan
 from tools.harness import run_stack
 from tools.plan_cost import stack_cost
-from tools.plan_report import COMMENT_MARKER, compare, cost_by_component, mermaid
+from tools.plan_report import COMMENT_MARKER, compare, cost_by_component, mermaid, render_markdown
 
 AI_CORE_HOURLY = 1.49  # gpu_1x_gh200 in catalog/lambda_catalog.json
 
@@ -108,3 +110,83 @@ def test_bad_compare_file_is_bad_input(tmp_path: Path, content: str | None, expe
     assert out == ""
     assert len(err.strip().splitlines()) == 1
     assert expected in err
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b"\xff\xfe not utf-8", "is not UTF-8"),
+        (b'{"stack": "prod", "resources": [{"name": "x", "type": "t"}]}', "resources/0: 'urn' is a required property"),
+        (b'{"stack": "prod", "resources": [{"urn": "u", "type": "t"}]}', "'name' is a required property"),
+        (b'{"stack": "prod", "resources": [{"urn": "u", "name": "n", "type": "t", "inputs": 3}]}', "inputs"),
+        (b'{"stack": "prod", "resources": [], "cost": {"monthlyUsd": "12"}}', "cost/monthlyUsd"),
+        (b'{"stack": "prod", "resources": [], "cost": {"byGroup": {"a": "1"}}}', "cost/byGroup/a"),
+        (b'{"stack": "dev", "resources": []}', "is a plan of stack 'dev', not 'prod'"),
+        (b"[]", "is not a plan"),
+    ],
+)
+def test_foreign_or_broken_compare_files_are_bad_input(tmp_path: Path, content: bytes, expected: str) -> None:
+    path = tmp_path / "base.json"
+    path.write_bytes(content)
+    code, out, err = run_plan("--stack", "prod", "--format", "markdown", "--compare", str(path))
+    assert (code, out) == (2, "")
+    assert len(err.strip().splitlines()) == 1
+    assert expected in err
+
+
+def test_a_plan_of_another_stack_compares_when_asked(tmp_path: Path) -> None:
+    path = tmp_path / "base.json"
+    path.write_text(json.dumps({"stack": "dev", "resources": []}))
+    code, out, _ = run_plan("--stack", "prod", "--format", "markdown", "--compare", str(path), "--compare-other-stack")
+    assert code == 0
+    assert "the base branch's cost is unknown" in out  # a base without costs is not $0
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_compare_says_it_applies_to_markdown_only(tmp_path: Path, fmt: str) -> None:
+    code, out, err = run_plan("--stack", "prod", "--format", fmt, "--compare", str(base_plan(tmp_path)))
+    assert (code, out) == (2, "")
+    assert "--compare (COMPARE=) applies to --format markdown only" in err
+
+
+def test_inputs_null_and_missing_compare_as_empty() -> None:
+    old = {"stack": "prod", "resources": [{"urn": "u", "name": "n", "type": "t", "inputs": None}]}
+    new = {"stack": "prod", "resources": [{"urn": "u", "name": "n", "type": "t"}]}
+    assert compare(old, new).changed == ()
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=6), children, max_size=3),
+    max_leaves=12,
+)
+_RESOURCE = st.fixed_dictionaries(
+    {},
+    optional={"urn": _JSON, "name": _JSON, "type": _JSON, "inputs": _JSON, "protect": _JSON, "parent": _JSON},
+)
+_PLAN = st.fixed_dictionaries(
+    {},
+    optional={
+        "stack": st.just("prod") | _JSON,
+        "resources": st.lists(_RESOURCE, max_size=3) | _JSON,
+        "cost": st.fixed_dictionaries({}, optional={"monthlyUsd": _JSON, "byGroup": _JSON, "items": _JSON}) | _JSON,
+        "budgetUsd": _JSON,
+    },
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(document=_PLAN)
+def test_any_broken_compare_file_is_refused_in_one_line_or_compared(
+    tmp_path: Path, document: dict[str, object]
+) -> None:
+    path = tmp_path / "fuzzed.json"
+    path.write_text(json.dumps(document))
+    try:
+        old = plan._read_plan(path, "prod")
+    except plan.PlanFileError as error:
+        assert "\n" not in str(error)
+        return
+    new = {"stack": "prod", "resources": [{"urn": "u", "name": "n", "type": "t", "inputs": {}}]}
+    comparison = compare(old, new)  # whatever passed the check compares without an exception
+    render_markdown(new, comparison, 0)
