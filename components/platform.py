@@ -13,6 +13,7 @@ from components.backup.restore_checks import RestoreChecks, RestoreChecksArgs
 from components.compute.cloud_init import node_join_user_data
 from components.compute.fleet import GpuFleet, GpuFleetArgs
 from components.compute.gpu_pool import GpuPool, GpuPoolArgs
+from components.data.failover_guard import FailoverGuard, FailoverGuardArgs
 from components.data.namespace import DataNamespace, DataNamespaceArgs
 from components.data.placement import StorePlacement
 from components.data.postgres_cluster import PostgresCluster, PostgresClusterArgs
@@ -22,6 +23,7 @@ from components.dr.region import DrRegion, DrRegionArgs
 from components.observability.alert_rules import CostFacts, PoolFacts
 from components.observability.monitoring import Monitoring, MonitoringArgs
 from components.tags import cost_tags
+from failover.stack_lease import LeaseView
 from settings.backup import BackupSettings
 from settings.base import Environment
 from settings.model import StackSettings
@@ -42,6 +44,8 @@ class PlatformArgs:
     """Secret S3 credentials of the backup writer, when `settings.backups` is set."""
     alert_receivers: AlertReceivers | None = None
     """Alertmanager receivers' secrets, when `settings.monitoring` is set."""
+    postgres_lease: LeaseView | None = None
+    """The lease on the PostgreSQL primary role: read in dr, and in prod once its guard is configured."""
 
 
 class SophiaPlatform(pulumi.ComponentResource):
@@ -54,6 +58,7 @@ class SophiaPlatform(pulumi.ComponentResource):
         super().__init__("sophia:platform:Platform", name, None, opts)
         settings = args.settings
         self.aws_provider = None
+        self.replica_region_provider: aws.Provider | None = None
         self.backup_bucket: BackupBucket | None = None
         self.postgres: PostgresCluster | None = None
         if settings.dr is not None:
@@ -74,6 +79,7 @@ class SophiaPlatform(pulumi.ComponentResource):
                     settings.data_layer.qdrant,
                     cost_tags(settings),
                     self.aws_provider,
+                    _required_lease(args.postgres_lease),
                 ),
                 pulumi.ResourceOptions(parent=self),
             )
@@ -125,9 +131,11 @@ class SophiaPlatform(pulumi.ComponentResource):
                 backups=settings.backups,
                 backup_secret_name=data.backup_secret_name,
                 placement=placement,
+                fenced=args.postgres_lease is not None and args.postgres_lease.dr_holds,
             ),
             stores,
         )
+        self.failover_guard = self._failover_guard(args, placement, stores)
         self.qdrant = [
             QdrantCluster(
                 f"qdrant-{index}",
@@ -161,6 +169,32 @@ class SophiaPlatform(pulumi.ComponentResource):
         )
         return data
 
+    def _failover_guard(
+        self, args: PlatformArgs, placement: StorePlacement, stores: pulumi.ResourceOptions
+    ) -> FailoverGuard | None:
+        settings = args.settings
+        replication = settings.data_layer.postgres.dr_replication
+        if replication is None or replication.failover_lease_table is None:
+            return None
+        # Guaranteed by settings validation when failoverLeaseTable is set.
+        assert settings.backups is not None
+        assert settings.backups.replica_region is not None
+        assert self.replica_region_provider is not None
+        return FailoverGuard(
+            "postgres-failover-guard",
+            FailoverGuardArgs(
+                lease_table=replication.failover_lease_table,
+                lease_region=settings.backups.replica_region,
+                cnpg_cluster="postgres",
+                placement=placement,
+                # The lease lives in the DR region, where the backups are copied.
+                aws_provider=self.replica_region_provider,
+            ),
+            pulumi.ResourceOptions.merge(
+                stores, pulumi.ResourceOptions(depends_on=[self.postgres.cluster] if self.postgres else [])
+            ),
+        )
+
     def _backup_bucket(
         self, name: str, backups: BackupSettings, settings: StackSettings, protect: bool
     ) -> BackupBucket:
@@ -172,6 +206,7 @@ class SophiaPlatform(pulumi.ComponentResource):
             )
 
         replica = provider("backup-replica", backups.replica_region) if backups.replica_region else None
+        self.replica_region_provider = replica
         return BackupBucket(
             f"{name}-backups",
             BackupBucketArgs(
@@ -209,6 +244,7 @@ class SophiaPlatform(pulumi.ComponentResource):
                 cost=CostFacts(settings.hourly_gpu_cost_usd, settings.monthly_budget_usd),
                 restore_checked_stores=restore_checked_stores,
                 dr_replication=settings.data_layer.postgres.dr_replication,
+                data_namespace=settings.kubernetes.data_namespace,
                 protect=settings.environment is Environment.PROD,
             ),
             pulumi.ResourceOptions(parent=self, provider=data.provider),
@@ -245,3 +281,9 @@ class SophiaPlatform(pulumi.ComponentResource):
                 )
             )
         return pools
+
+
+def _required_lease(lease: LeaseView | None) -> LeaseView:
+    if lease is None:
+        raise ValueError("the dr stack needs the lease on the PostgreSQL primary role (read by __main__.py)")
+    return lease

@@ -7,7 +7,14 @@ from typing import Annotated
 
 from pydantic import Field, Strict, field_validator, model_validator
 
-from settings.base import PositiveSeconds, SettingsModel, StorageGib, check_dns_name, ipv4_network
+from settings.base import (
+    PositiveSeconds,
+    SettingsModel,
+    StorageGib,
+    check_dns_name,
+    check_dynamodb_table,
+    ipv4_network,
+)
 from settings.errors import RuleError
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
@@ -73,12 +80,22 @@ class DrReplicationSettings(SettingsModel):
     """The DR region's egress addresses (its NAT gateways: the dr stack's `drNatPublicIps`)."""
     lag_alert_seconds: PositiveSeconds = 5.0
     """Alert when the DR replica replays more than this far behind (the dr stack's RPO bound)."""
+    failover_lease_table: str | None = None
+    """The dr stack's lease table (its output `failoverLeaseTable`, in `backups.replicaRegion`). Set:
+    the primary runs the failover guard, and stays fenced while DR holds the lease. Unset (before
+    the dr stack exists): no guard runs, and DR never promotes by itself."""
 
     @field_validator("hostname")
     @classmethod
     def _host(cls, value: str) -> str:
         """A lowercase DNS name."""
         return check_dns_name(value)
+
+    @field_validator("failover_lease_table")
+    @classmethod
+    def _table(cls, value: str | None) -> str | None:
+        """A DynamoDB table name."""
+        return None if value is None else check_dynamodb_table(value)
 
     @field_validator("allowed_cidrs")
     @classmethod

@@ -75,6 +75,17 @@ class StackSettings(SettingsModel):
             problems.append(("monitoring", "is required when kubernetes is set (alerts and restore checks)"))
         if self.environment is Environment.PROD and self.backups is not None and self.backups.replica_bucket is None:
             problems.append(("backups.replicaBucket", "is required in prod (backups are copied to the DR region)"))
+        replication = self.data_layer.postgres.dr_replication
+        lease_table = replication.failover_lease_table if replication is not None else None
+        replica_reported = any(key == "backups.replicaBucket" for key, _ in problems)
+        missing_region = self.backups is None or self.backups.replica_region is None
+        if lease_table is not None and missing_region and not replica_reported:
+            problems.append(
+                (
+                    "dataLayer.postgres.drReplication.failoverLeaseTable",
+                    "needs backups.replicaRegion: the lease table lives in the DR region, where backups are copied",
+                )
+            )
         if problems:
             raise RuleError(problems)
         return self

@@ -2,9 +2,10 @@
 from the primary over TLS and authenticates as `streaming_replica` with a client certificate.
 
 It bootstraps with `pg_basebackup` from the primary and then follows it by streaming replication
-(not WAL-archive shipping), which is what keeps the lag in seconds. Setting
-`sophia:dr.promotePostgres: true` turns replica mode off: the cluster is promoted and accepts
-writes (the failover runbook's database step)."""
+(not WAL-archive shipping), which is what keeps the lag in seconds. The DR promoter turns replica
+mode off when it takes the primary role over (components/dr/promoter.py); from then on the lease
+says DR holds the role and this component renders the cluster promoted, so a later `pulumi up`
+keeps it the primary."""
 
 from __future__ import annotations
 
@@ -43,7 +44,7 @@ class PostgresReplicaArgs:
     primary: PrimaryEndpoint
     placement: StorePlacement
     promote: bool
-    """False: follow the primary. True: promoted, read-write."""
+    """False: follow the primary. True: promoted, read-write (DR holds the lease)."""
 
 
 def replica_cluster_spec(args: PostgresReplicaArgs, hostname: str) -> dict[str, object]:
@@ -85,6 +86,7 @@ class PostgresReplica(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: PostgresReplicaArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("sophia:dr:PostgresReplica", name, None, opts)
+        self.cluster_name = name
         ns = args.placement.namespace
         child = pulumi.ResourceOptions(parent=self)
         operator = k8s.yaml.v2.ConfigFile(f"{name}-operator", file=CNPG_MANIFEST, opts=child)

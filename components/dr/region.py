@@ -19,7 +19,9 @@ from components.dr.eks import DrKubernetes, DrKubernetesArgs
 from components.dr.failover import DrFailover, DrFailoverArgs
 from components.dr.network import DrNetwork, DrNetworkArgs
 from components.dr.postgres_replica import PostgresReplica, PostgresReplicaArgs, PrimaryEndpoint
+from components.dr.promoter import DrPromoter, DrPromoterArgs
 from components.dr.qdrant_mirror import DrQdrant, DrQdrantArgs
+from failover.stack_lease import LeaseView
 from settings.backup import BackupSettings
 from settings.data import KubernetesSettings, PostgresSettings, QdrantSettings
 from settings.dr import DrSettings
@@ -38,6 +40,8 @@ class DrRegionArgs:
     tags: Mapping[str, str]
     provider: aws.Provider
     """The explicit provider for `dr.awsRegion`."""
+    lease: LeaseView
+    """The lease on the PostgreSQL primary role, read before anything is registered."""
 
 
 DR_KUBERNETES = KubernetesSettings(
@@ -107,19 +111,43 @@ class DrRegion(pulumi.ComponentResource):
             ),
             pulumi.ResourceOptions(parent=self),
         )
-        self.postgres = self._postgres(name, args, primary)
+        data = self._data_namespace(name, args)
+        self.postgres = self._postgres(args, primary, data)
         self.failover = DrFailover(
             f"{name}-failover", DrFailoverArgs(dr.failover, tags, provider), pulumi.ResourceOptions(parent=self)
         )
+        self.promoter = DrPromoter(
+            f"{name}-failover",
+            DrPromoterArgs(
+                lease_table=dr.failover.lease_table,
+                region=dr.aws_region,
+                eks_cluster_name=self.kubernetes.cluster_name,
+                primary_health_check_id=self.failover.primary_health_check_id,
+                eks_cluster=self.kubernetes.cluster,
+                subnet_ids=self.network.private_subnet_ids,
+                vpc_id=self.network.vpc.id,
+                cnpg_namespace=DR_KUBERNETES.data_namespace,
+                cnpg_cluster=self.postgres.cluster_name,
+                tags=tags,
+                provider=provider,
+                kubernetes_provider=data.provider,
+            ),
+            pulumi.ResourceOptions(parent=self, depends_on=[self.postgres]),
+        )
+        # prod's guard must renew this table; until it does, the promoter never promotes.
+        self.lease_table = pulumi.Output.all(
+            self.promoter.lease_table, primary.get_output("postgresFailoverLeaseTable")
+        ).apply(lambda tables: _same_lease_table(tables[0], tables[1], dr))
         self.register_outputs(
             {
                 "cacheEndpoint": self.cache.endpoint,
                 "backupReplicaBucket": self.backup_replica_bucket,
                 "worstCaseFailoverSeconds": self.failover.worst_case_failover_seconds,
+                "failoverLeaseTable": self.lease_table,
             }
         )
 
-    def _postgres(self, name: str, args: DrRegionArgs, primary: pulumi.StackReference) -> PostgresReplica:
+    def _data_namespace(self, name: str, args: DrRegionArgs) -> DataNamespace:
         dr = args.dr
         namespace_settings = DR_KUBERNETES.model_copy(update={"version": dr.eks.version})
         data = DataNamespace(
@@ -142,6 +170,11 @@ class DrRegion(pulumi.ComponentResource):
             parameters={"type": "gp3", "encrypted": "true"},
             opts=pulumi.ResourceOptions(parent=data, provider=data.provider),
         )
+        return data
+
+    def _postgres(self, args: DrRegionArgs, primary: pulumi.StackReference, data: DataNamespace) -> PostgresReplica:
+        dr = args.dr
+        namespace_settings = DR_KUBERNETES.model_copy(update={"version": dr.eks.version})
         placement = StorePlacement.in_cluster(namespace_settings, protect=True)
         DrQdrant(
             "qdrant",
@@ -164,10 +197,24 @@ class DrRegion(pulumi.ComponentResource):
                     client_key_pem=primary.require_output("postgresReplicationKey"),
                 ),
                 placement=placement,
-                promote=dr.promote_postgres,
+                # The lease decides: once DR holds it, every `pulumi up` keeps this database the primary.
+                promote=args.lease.dr_holds,
             ),
             pulumi.ResourceOptions(parent=data, provider=data.provider, depends_on=data.ready),
         )
+
+
+def _same_lease_table(table: str, exported: str | None, dr: DrSettings) -> str:
+    if exported is None:
+        pulumi.log.warn(
+            "prod runs no failover guard yet (its sophia:dataLayer.postgres.drReplication.failoverLeaseTable is "
+            f"unset): the DR promoter will not promote until prod's guard renews {dr.failover.lease_table}"
+        )
+    elif exported != dr.failover.lease_table:
+        raise ValueError(
+            f"sophia:dr.failover.leaseTable is {dr.failover.lease_table!r} but prod's guard renews {exported!r}"
+        )
+    return table
 
 
 def _same_bucket(exported: str, configured: str) -> str:
