@@ -41,6 +41,7 @@ from tests.realservers.pg_pair import (
     wait_for,
 )
 from tests.realservers.ports import free_port
+from tests.tools_on_path import require_tool
 from tools.harness import PROJECT_ROOT
 
 GUARD = PROJECT_ROOT / "failover" / "guard.sh"
@@ -108,6 +109,7 @@ class Guard:
     """`failover/guard.sh`, one step at a time (ONCE=1), fencing `instance` by stopping it."""
 
     def __init__(self, aws: Aws, instance: Instance, state: Path, self_fence_s: float = SELF_FENCE_SECONDS) -> None:
+        require_tool("aws")  # the guard's only tool besides sh
         self.env = {
             **os.environ,
             **AWS,
