@@ -92,7 +92,8 @@ class PoolSpec:
     fallback_regions: tuple[str, ...] = ()
     ssh_key_names: tuple[str, ...] = ()
     firewall_rulesets: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    """Region -> our ruleset ids there; a region without one is never launched in."""
+    """Region -> names of our rulesets there (resolved to ids through the API at launch); a region
+    without one is never launched in. Empty: launch without rulesets (tests only)."""
     scale_down_delay_minutes: int = 20
     scale_from_zero: bool = True
     off_hours: OffHours | None = None

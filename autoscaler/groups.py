@@ -54,6 +54,8 @@ OTHER_ERROR = 99
 OUT_OF_RESOURCES_CODES = frozenset({"instance-operations/launch/insufficient-capacity", "global/quota-exceeded"})
 # A failed launch is reported until cluster-autoscaler deletes it; dropped after this in any case.
 FAILED_SLOT_TTL_S = 15 * 60.0
+# Ruleset ids by name are read again after this (a ruleset replaced by Pulumi gets a new id).
+RULESETS_TTL_S = 600.0
 # Older than this, the listing is stale: Refresh fails and cluster-autoscaler skips its loop.
 STALE_AFTER_S = 120.0
 INSTANCE_ID_LENGTH = 32
@@ -138,6 +140,7 @@ class NodeGroups:
         self._to_terminate: dict[str, str] = {}  # instance id -> pool, not yet sent
         self._terminating: dict[str, str] = {}  # instance id -> pool, sent, the listing may not show it yet
         self.counters = Counters()
+        self._rulesets: tuple[float, dict[tuple[str, str], str]] | None = None
 
     # -- the listing ------------------------------------------------------------------------
 
@@ -425,7 +428,7 @@ class NodeGroups:
             region=pool.region,
             fallback_regions=pool.fallback_regions,
             ssh_key_names=pool.ssh_key_names,
-            rulesets_by_region=dict(pool.firewall_rulesets),
+            rulesets_by_region=self._ruleset_ids(pool),
             user_data=user_data,
             tags={
                 **pool.tags,
@@ -434,6 +437,22 @@ class NodeGroups:
                 LAUNCHED_AT_TAG: str(int(self.now().timestamp())),
             },
         )
+
+    def _ruleset_ids(self, pool: PoolSpec) -> dict[str, tuple[str, ...]]:
+        """Region -> ids of the pool's rulesets, by name; a name not found leaves its region without one."""
+        if not pool.firewall_rulesets:
+            return {}
+        cached = self._rulesets
+        wanted = {(r, n) for r, names in pool.firewall_rulesets.items() for n in names}
+        if cached is None or self.clock() - cached[0] > scaled(RULESETS_TTL_S) or not wanted <= cached[1].keys():
+            listing = self.client.list_firewall_rulesets()
+            cached = (self.clock(), {(r["region"]["name"], r["name"]): str(r["id"]) for r in listing})
+            self._rulesets = cached
+        ids = cached[1]
+        return {
+            region: tuple(ids[(region, n)] for n in names if (region, n) in ids)
+            for region, names in pool.firewall_rulesets.items()
+        }
 
     # -- threads ---------------------------------------------------------------------------------
 

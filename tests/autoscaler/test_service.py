@@ -271,3 +271,17 @@ def test_prices_for_the_price_expander(emulator: LambdaEmulator) -> None:
         small.spec.containers.add(name="stabilization").resources.requests["cpu"].string = "500m"
         request = pb.PricingPodPriceRequest(pod_bytes=small.SerializeToString(), startTimestamp=start, endTimestamp=end)
         assert 0 < stub.PricingPodPrice(request).price < 0.1
+
+
+def test_rulesets_are_found_by_name_and_decide_the_regions(emulator: LambdaEmulator) -> None:
+    """The pools document names the rulesets (known at preview); a region without one is never used."""
+    client = LambdaCloudClient(ApiKey(emulator.api_key), emulator.base_url)
+    rule = [{"protocol": "tcp", "port_range": [22, 22], "source_network": "203.0.113.0/24", "description": "ssh"}]
+    ruleset = client.create_firewall_ruleset("sophia-test-burst-us-west-2", "us-west-2", rule)
+    names = {"us-west-1": ("sophia-test-burst-us-west-1",), "us-west-2": ("sophia-test-burst-us-west-2",)}
+    with serve(emulator, config(pool_spec(firewall_rulesets=names))) as service:
+        service.ca.increase("burst", 1)
+        wait_for(lambda: settled(service, emulator, "burst") and len(ours(emulator)) == 1, "one launched")
+    [instance] = ours(emulator)
+    assert instance.region == "us-west-2"
+    assert instance.firewall_ruleset_ids == [ruleset["id"]]

@@ -154,10 +154,10 @@ def test_clean_plan_reports_cost_and_no_violations() -> None:
     assert code == 0
     document = json.loads(out)
     assert document["policies"] == {"violations": [], "skipped": []}
-    # The GPU pools at catalog prices, plus the two backup buckets' KMS keys at $1 a month.
-    assert document["cost"]["monthlyUsd"] == round(7.91 * 730 + 2, 2)
+    # The pools' floors at catalog prices (dev is all burst), plus the two backup buckets' KMS keys at $1 a month.
+    assert document["cost"]["monthlyUsd"] == round(7.16 * 730 + 2, 2)
     code, text, _ = run_plan("--stack", "prod")
-    assert "  total              $    5,776.30 of $15,000 budget (39%)\n" in text
+    assert "  total              $    5,228.80 of $15,000 budget (35%)\n" in text
     assert "Policies (sophia-guardrails 0.1.0, config prod.json): 0 violations, 0 mandatory\n" in text
 
 
