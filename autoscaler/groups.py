@@ -166,7 +166,7 @@ class NodeGroups:
                     del self._slots[key]  # the listing shows it now
                 elif slot.state == "failed" and self.clock() - slot.failed_at > scaled(FAILED_SLOT_TTL_S):
                     del self._slots[key]
-            self._apply_schedules()
+            self._apply_schedules(listing)
             self._wake.notify_all()
 
     def fresh_enough(self) -> bool:
@@ -181,9 +181,10 @@ class NodeGroups:
     def _ours(self, listing: Listing) -> list[Mapping[str, Any]]:
         return [i for i in listing.instances.values() if _tags(i).get(OWNER_TAG) == self.config.cluster]
 
-    def _live(self, pool: str) -> list[Mapping[str, Any]]:
-        """The pool's instances that count towards its size: not terminating, not gone."""
-        listing = self._require_listing()
+    def _live(self, pool: str, listing: Listing | None = None) -> list[Mapping[str, Any]]:
+        """The pool's instances that count towards its size: not terminating, not gone. Without a
+        `listing`, the latest one, which must be fresh (RPCs); the poller passes the one it just got."""
+        listing = listing or self._require_listing()
         gone = self._to_terminate.keys() | self._terminating.keys()
         return [
             i
@@ -211,8 +212,8 @@ class NodeGroups:
                 high = 0  # at zero and may not leave it on demand: the schedule wakes it
         return low, high
 
-    def _size(self, pool: str) -> int:
-        live = self._live(pool)
+    def _size(self, pool: str, listing: Listing | None = None) -> int:
+        live = self._live(pool, listing)
         return len(live) + len(self._pending(pool, live))
 
     def target_size(self, name: str) -> int:
@@ -326,13 +327,13 @@ class NodeGroups:
 
     # -- schedules: hibernation and wake-up ----------------------------------------------------
 
-    def _apply_schedules(self) -> None:
+    def _apply_schedules(self, listing: Listing) -> None:
         now = self.now()
         for pool in self.config.pools:
             schedule = pool.off_hours
             if schedule is None:
                 continue
-            live = self._live(pool.name)
+            live = self._live(pool.name, listing)
             if schedule.is_off(now):
                 stopped = schedule.last_stop(now)
                 if stopped is None:
@@ -347,7 +348,7 @@ class NodeGroups:
                         del self._slots[slot.key]
             else:
                 low, _ = pool.bounds(now)
-                missing = low - self._size(pool.name)
+                missing = low - self._size(pool.name, listing)
                 if missing > 0:
                     self.counters.woken += missing
                     self._add_slots(pool.name, missing)
@@ -473,9 +474,13 @@ class NodeGroups:
             try:
                 listing = self.watcher.after(listing) if listing is not None else self.poll()
                 self.observe(listing)
-            except LambdaApiError as error:
+            except LambdaApiError as error:  # the API down: RPCs answer UNAVAILABLE once the listing is stale
                 log.warning("listing instances failed: %s", error)
-                stop.wait(scaled(self.watcher.poll_interval))
+                stop.wait(self.watcher.poll_interval)
+                listing = None
+            except Exception:  # the poller must outlive any one failure
+                log.exception("poller step failed")
+                stop.wait(self.watcher.poll_interval)
                 listing = None
 
     def wake(self) -> None:

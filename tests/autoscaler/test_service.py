@@ -285,3 +285,18 @@ def test_rulesets_are_found_by_name_and_decide_the_regions(emulator: LambdaEmula
     [instance] = ours(emulator)
     assert instance.region == "us-west-2"
     assert instance.firewall_ruleset_ids == [ruleset["id"]]
+
+
+def test_while_the_lambda_api_is_down_the_autoscaler_waits_and_nothing_is_launched(emulator: LambdaEmulator) -> None:
+    with serve(emulator, config(pool_spec())) as service:
+        ca = service.ca
+        emulator.faults.errors.append(("GET", "/instances", 503, "global/internal-error", 10**6))
+        wait_for(lambda: not service.groups.fresh_enough(), "the listing to go stale")
+        for call in (ca.loop, lambda: ca.increase("burst", 1), lambda: ca.target("burst")):
+            with pytest.raises(grpc.RpcError) as refused:
+                call()
+            assert refused.value.code() is grpc.StatusCode.UNAVAILABLE
+        emulator.faults.errors.clear()
+        wait_for(service.groups.fresh_enough, "a fresh listing once the API is back")
+        assert ca.loop() == {"burst": (0, 3, 0)}
+        assert emulator.launches_accepted == 0
