@@ -171,3 +171,18 @@ def test_missing_or_bad_policy_config_is_bad_input(tmp_path: Path) -> None:
     assert code == plan.EXIT_BAD_INPUT
     assert "policy config sophia-cost-stack-budget.monthlyBudgetUsd" in err
     assert err.count("\n") == 1
+
+
+def test_the_plan_shows_each_autoscaled_pools_floor_burst_and_off_hours_saving() -> None:
+    code, out, _ = run_plan("--stack", "prod", "--format", "json")
+    assert code == 0
+    pools = {p["pool"]: p for p in json.loads(out)["autoscaling"]}
+    assert pools["ai-core"]["floorMonthlyUsd"] == 2175.40
+    assert pools["dev"]["floorMonthlyUsd"] == 0.0
+    assert pools["dev"]["offHoursSavingMonthlyUsd"] > 0
+    assert all(p["expectedBurstMonthlyUsd"] > 0 for p in pools.values())
+    _, text, _ = run_plan("--stack", "prod")
+    assert "Autoscaled pools, per month" in text
+    assert "  dev       $       0.00  $       292.95  $         335.92\n" in text
+    _, dr, _ = run_plan("--stack", "dr", "--format", "json")
+    assert "autoscaling" not in json.loads(dr)
