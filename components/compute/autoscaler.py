@@ -216,6 +216,7 @@ class ClusterAutoscaler(pulumi.ComponentResource):
             ),
             child,
         )
+        certificates: dict[str, pulumi.Output[str]] = {}
         for role, secret, dns_names, usage in (
             (
                 "server",
@@ -247,6 +248,7 @@ class ClusterAutoscaler(pulumi.ComponentResource):
                 ),
                 child,
             )
+            certificates[role] = cert.cert_pem
             private_key: pulumi.Output[str] = pulumi.Output.secret(key.private_key_pem)
             k8s.core.v1.Secret(
                 f"{name}-{role}-tls",
@@ -312,8 +314,11 @@ class ClusterAutoscaler(pulumi.ComponentResource):
                 template=k8s.core.v1.PodTemplateSpecArgs(
                     metadata=k8s.meta.v1.ObjectMetaArgs(
                         labels=service_labels,
-                        # A new pools document or certificate restarts the pod.
-                        annotations={"sophia.ai/pools-sha": _digest(document)},
+                        # A new pools document or certificate restarts the pod (TLS files are read at start).
+                        annotations={
+                            "sophia.ai/pools-sha": _digest(document),
+                            "sophia.ai/tls-sha": certificates["server"].apply(_digest),
+                        },
                     ),
                     spec=k8s.core.v1.PodSpecArgs(
                         service_account_name=SERVICE_NAME,
@@ -434,10 +439,11 @@ class ClusterAutoscaler(pulumi.ComponentResource):
                 replicas=1,
                 selector=k8s.meta.v1.LabelSelectorArgs(match_labels=ca_labels),
                 template=k8s.core.v1.PodTemplateSpecArgs(
-                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=ca_labels),
+                    metadata=k8s.meta.v1.ObjectMetaArgs(
+                        labels=ca_labels, annotations={"sophia.ai/tls-sha": certificates["client"].apply(_digest)}
+                    ),
                     spec=k8s.core.v1.PodSpecArgs(
                         service_account_name=CA_NAME,
-                        priority_class_name="system-cluster-critical",
                         security_context=pod_security(RUN_AS),
                         containers=[
                             k8s.core.v1.ContainerArgs(
