@@ -14,7 +14,9 @@ from autoscaler.config import LAUNCH_KEY_LABEL, OWNER_TAG, POOL_LABEL, OffHours
 from autoscaler.protos import externalgrpc_pb2 as pb
 from autoscaler.protos import k8s_core_v1_pb2 as core
 from providers.lambda_cloud.client import ApiKey, LambdaCloudClient
+from providers.lambda_cloud.fleet import FleetProvider
 from providers.lambda_cloud.launcher import LAUNCH_KEY_TAG
+from providers.lambda_cloud.provider import InstanceProvider
 from tests.autoscaler.harness import (
     CLUSTER,
     Clock,
@@ -26,6 +28,7 @@ from tests.autoscaler.harness import (
     settled,
     wait_for,
 )
+from tests.providers.lambda_cloud.conftest import fleet_props, instance_props
 from tests.providers.lambda_cloud.emulator import LambdaEmulator
 
 LAUNCH = "POST /instance-operations/launch"
@@ -300,3 +303,21 @@ def test_while_the_lambda_api_is_down_the_autoscaler_waits_and_nothing_is_launch
         wait_for(service.groups.fresh_enough, "a fresh listing once the API is back")
         assert ca.loop() == {"burst": (0, 3, 0)}
         assert emulator.launches_accepted == 0
+
+
+def test_pulumis_fleet_and_instance_records_leave_burst_instances_alone(
+    emulator: LambdaEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The other direction: Pulumi's fleet adopts and its records terminate only their own launch keys."""
+    monkeypatch.setenv("LAMBDA_API_KEY", emulator.api_key)
+    monkeypatch.setenv("LAMBDA_API_URL", emulator.base_url)
+    with serve(emulator, config(pool_spec())) as service:
+        service.ca.increase("burst", 1)
+        wait_for(lambda: settled(service, emulator, "burst") and len(ours(emulator)) == 1, "one burst instance")
+        [burst] = ours(emulator)
+        record = instance_props("sophia-test-burst-0", tags={"pool": "burst"}, ssh_key_names=["sophia-test-key"])
+        FleetProvider().create(fleet_props([record]))
+        InstanceProvider().delete(record["launch_key"], record)
+        assert [i.id for i in ours(emulator)] == [burst.id]
+        assert emulator.launches_accepted == 2  # the fleet launched its own, adopted nothing
+        assert service.ca.target("burst") == 1
