@@ -12,7 +12,7 @@
 #
 # The scratch instance listens on a Unix socket only and is removed on exit, pass or fail.
 set -euo pipefail
-# shellcheck source=components/scripts/restore_result.sh
+# shellcheck source=restore_result.sh
 . "$(dirname "$0")/restore_result.sh"
 
 : "${SOURCE_DSN:?libpq connection string of the source primary}"
