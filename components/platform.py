@@ -8,7 +8,7 @@ import pulumi
 import pulumi_aws as aws
 
 from catalog import load_lambda_catalog
-from components.backup.bucket import BackupBucket, BackupBucketArgs
+from components.backup.bucket import QDRANT_PREFIX, BackupBucket, BackupBucketArgs
 from components.backup.restore_checks import RestoreChecks, RestoreChecksArgs
 from components.compute.cloud_init import node_join_user_data
 from components.compute.fleet import GpuFleet, GpuFleetArgs
@@ -136,6 +136,7 @@ class SophiaPlatform(pulumi.ComponentResource):
                     backups=settings.backups,
                     backup_secret_name=data.backup_secret_name,
                     placement=placement,
+                    snapshot_prefix=QDRANT_PREFIX,
                 ),
                 stores,
             )

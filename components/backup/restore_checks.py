@@ -17,7 +17,7 @@ from pathlib import Path
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.backup.bucket import POSTGRES_PREFIX, QDRANT_PREFIX, REDIS_PREFIX
+from components.backup.bucket import POSTGRES_PREFIX, REDIS_PREFIX
 from components.data.placement import BACKUP_JOB_LABEL, BackupSource, StorePlacement
 from components.data.postgres_cluster import POSTGRES_IMAGE
 from components.data.qdrant_cluster import QDRANT_IMAGE
@@ -285,7 +285,9 @@ class RestoreChecks(pulumi.ComponentResource):
 
     def _qdrant(self, source: BackupSource) -> None:
         args = self._args
-        prefix = f"s3://{args.backups.s3_bucket}/{QDRANT_PREFIX}{source.store}"
+        # Where Qdrant itself puts the collection snapshots (its snapshots_path), and the manifests beside them.
+        assert source.object_prefix is not None, "QdrantCluster gives its snapshot key prefix"
+        prefix = f"s3://{args.backups.s3_bucket}/{source.object_prefix}"
         snapshot = step_container(
             "snapshot",
             CURL_IMAGE,

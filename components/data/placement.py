@@ -87,6 +87,8 @@ class BackupSource:
     """Secret whose `ca.crt` signs the store's TLS certificate."""
     storage_gib: int
     """Size of one node's volume: the scratch volume a restore needs."""
+    object_prefix: str | None = None
+    """S3 key prefix of the snapshots the store writes itself (Qdrant), where it has one."""
 
 
 def labels(app: str, component: str) -> dict[str, str]:

@@ -47,18 +47,45 @@ class QdrantClusterArgs:
     memory: str = "4Gi"
     cpu: str = "1"
     snapshot_prefix: str = "qdrant"
-    """Where in the bucket this cluster's snapshots go: `<prefix>/<name>`."""
+    """Where in the bucket this cluster's snapshots go: `<prefix>/<name>/<collection>/<snapshot>`."""
 
 
-def render_qdrant_config(settings: QdrantSettings, backups: BackupSettings, prefix: str) -> str:
-    """Qdrant's `production.yaml` (pure): distributed mode, TLS on every port, S3 snapshots."""
+def snapshots_path(prefix: str, cluster: str) -> str:
+    """`storage.snapshots_path` of a cluster whose snapshots belong under `<prefix>/<cluster>/` in S3.
+
+    Qdrant's S3 snapshot storage has no key prefix setting (`S3Config` in
+    lib/collection/src/common/snapshots_manager.rs holds bucket, region, keys and endpoint only):
+    the object key is the local snapshot path. A collection snapshot is written to
+    `<snapshots_path>/<collection>/<collection>-<peer id>-<UTC %Y-%m-%d-%H-%M-%S>.snapshot` and that
+    path becomes the key (`trim_dot_slash` in lib/collection/src/operations/snapshot_storage_ops.rs).
+    So the local directory is named after the key prefix, and mounted where that path points.
+    """
+    return f"/{prefix.strip('/')}/{cluster}"
+
+
+def object_key(path: str) -> str:
+    """The S3 key Qdrant (v1.19.0) uses for the local snapshot `path`: `trim_dot_slash` strips
+    leading `./`, then `object_store::path::Path::from` drops empty segments (a leading `/`)."""
+    while path.startswith("./"):
+        path = path[2:]
+    return "/".join(part for part in path.split("/") if part)
+
+
+def snapshot_key_prefix(prefix: str, cluster: str) -> str:
+    """The S3 key prefix under which the cluster's collection snapshots are: `<prefix>/<cluster>`."""
+    return object_key(snapshots_path(prefix, cluster))
+
+
+def render_qdrant_config(settings: QdrantSettings, backups: BackupSettings, local_snapshots: str) -> str:
+    """Qdrant's `production.yaml` (pure): distributed mode, TLS on every port, S3 snapshots whose keys
+    start with `local_snapshots` (see `snapshots_path`)."""
     config = {
         "storage": {
             "storage_path": "/qdrant/storage",
-            "snapshots_path": "/qdrant/snapshots",
+            "snapshots_path": local_snapshots,
             "snapshots_config": {
                 "snapshots_storage": "s3",
-                "s3_config": {"bucket": backups.s3_bucket, "region": backups.s3_region, "prefix": prefix},
+                "s3_config": {"bucket": backups.s3_bucket, "region": backups.s3_region},
             },
             # Defaults for new collections: every shard on `replication_factor` peers.
             "collection": {"replication_factor": settings.replication_factor, "write_consistency_factor": 1},
@@ -97,6 +124,8 @@ class QdrantCluster(pulumi.ComponentResource):
             bearer_secret=(f"{name}-keys", "read-only-api-key"),
         )
         self.keys_secret_name = f"{name}-keys"
+        local_snapshots = snapshots_path(args.snapshot_prefix, name)
+        self.snapshot_key_prefix = object_key(local_snapshots)
         self.backup_source = BackupSource(
             store=name,
             hosts=[f"{name}-{i}.{name}-headless.{ns}.svc" for i in range(args.qdrant.nodes_per_cluster)],
@@ -104,6 +133,7 @@ class QdrantCluster(pulumi.ComponentResource):
             credentials=(self.keys_secret_name, "api-key"),
             ca_secret=f"{name}-tls",
             storage_gib=args.qdrant.storage_gib,
+            object_prefix=self.snapshot_key_prefix,
         )
 
         api_key = random.RandomPassword(f"{name}-api-key", length=40, special=False, opts=child)
@@ -127,9 +157,7 @@ class QdrantCluster(pulumi.ComponentResource):
             f"{name}-config",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{name}-config", namespace=ns, labels=pod_labels),
             data={
-                "production.yaml": render_qdrant_config(
-                    args.qdrant, args.backups, prefix=f"{args.snapshot_prefix}/{name}"
-                )
+                "production.yaml": render_qdrant_config(args.qdrant, args.backups, local_snapshots)
             },
             opts=child,
         )
@@ -189,7 +217,7 @@ class QdrantCluster(pulumi.ComponentResource):
             security_context=container_security(),
             volume_mounts=[
                 k8s.core.v1.VolumeMountArgs(name="storage", mount_path="/qdrant/storage"),
-                k8s.core.v1.VolumeMountArgs(name="snapshots", mount_path="/qdrant/snapshots"),
+                k8s.core.v1.VolumeMountArgs(name="snapshots", mount_path=local_snapshots),
                 k8s.core.v1.VolumeMountArgs(
                     name="config", mount_path="/qdrant/config/production.yaml", sub_path="production.yaml"
                 ),
@@ -219,7 +247,13 @@ class QdrantCluster(pulumi.ComponentResource):
                             k8s.core.v1.VolumeArgs(
                                 name="tls", secret=k8s.core.v1.SecretVolumeSourceArgs(secret_name=f"{name}-tls")
                             ),
-                            k8s.core.v1.VolumeArgs(name="snapshots", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs()),
+                            # Qdrant builds each snapshot here before its multipart upload to S3.
+                            k8s.core.v1.VolumeArgs(
+                                name="snapshots",
+                                empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(
+                                    size_limit=f"{args.qdrant.storage_gib}Gi"
+                                ),
+                            ),
                         ],
                     ),
                 ),

@@ -44,13 +44,14 @@ from components.data.postgres_config import replication_parameters, synchronous_
 from tests.realservers import cnpg_pgdata
 from tests.realservers.certs import make_certs
 from tests.realservers.ports import free_port
+from tests.realservers.services import server
 from tests.tools_on_path import require_tool
 
 BIN = Path("/usr/lib/postgresql/15/bin")
 BUCKET = "sophia-test-backups"
 DESTINATION = f"s3://{BUCKET}/postgres"
 SERVER = "postgres"
-APP_PASSWORD = "app-password-for-the-test"  # noqa: S105 - a throwaway test server's password
+APP_PASSWORD = "app-password-for-the-test"
 AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "test-access-key",
     "AWS_SECRET_ACCESS_KEY": "test-secret-key",
@@ -114,33 +115,6 @@ def _keys() -> dict[str, str]:
         "aws_access_key_id": AWS_ENV["AWS_ACCESS_KEY_ID"],
         "aws_secret_access_key": AWS_ENV["AWS_SECRET_ACCESS_KEY"],
     }
-
-
-def wait_for_http(url: str, process: subprocess.Popen[bytes], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"server for {url} exited with {process.returncode}")
-        with contextlib.suppress(OSError):
-            urllib.request.urlopen(url, timeout=2).close()
-            return
-        time.sleep(0.2)
-    pytest.fail(f"{url} did not answer within {timeout}s")
-
-
-@contextlib.contextmanager
-def server(args: list[str], ready_url: str) -> Iterator[None]:
-    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_for_http(ready_url, process)
-        yield
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def stop_postgres(env: Environment, data: Path) -> None:

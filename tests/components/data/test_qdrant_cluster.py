@@ -39,7 +39,9 @@ def test_config_sets_replication_tls_and_s3_snapshots() -> None:
     assert config["service"]["enable_tls"] is True
     assert config["storage"]["snapshots_config"]["snapshots_storage"] == "s3"
     assert config["storage"]["snapshots_config"]["s3_config"]["bucket"] == "sophia-prod-backups"
-    assert config["storage"]["snapshots_config"]["s3_config"]["prefix"] == "qdrant/qdrant-1"
+    # Qdrant's S3 keys follow snapshots_path (it has no prefix setting): qdrant/qdrant-1/<collection>/...
+    assert "prefix" not in config["storage"]["snapshots_config"]["s3_config"]
+    assert config["storage"]["snapshots_path"] == "/qdrant/qdrant-1"
 
 
 def test_dev_runs_one_single_node_cluster_unprotected() -> None:

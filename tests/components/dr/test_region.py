@@ -156,7 +156,7 @@ def test_qdrant_is_restored_from_the_replicated_snapshots_on_schedule() -> None:
     assert plan_env["MANIFESTS"] == "s3://sophia-prod-backups-replica/qdrant/qdrant-1/manifests"
     # DR's own snapshots never land on the primary's replicated ones.
     config = next(r for r in run.resources if r.name == "qdrant-1-config").inputs["data"]["production.yaml"]
-    assert "prefix: dr/qdrant/qdrant-1" in config
+    assert "snapshots_path: /dr/qdrant/qdrant-1" in config  # its own snapshots never land on the primary's keys
     (statefulset,) = [r for r in run.by_type("kubernetes:apps/v1:StatefulSet") if r.name == "qdrant-1"]
     assert "ACCESS_KEY" not in json.dumps(statefulset.inputs)  # the node role, not keys
     node_policy = json.loads(run.named("sophia-dr-dr-eks-node-replica-bucket").inputs["policy"])
