@@ -2,7 +2,8 @@
 
 Postgres backs itself up (CloudNativePG: WAL archive and a daily base backup). Redis and Qdrant
 get a nightly snapshot CronJob. Every store gets a restore-check CronJob that restores the latest
-backup into a scratch instance inside its own pod (on an ephemeral volume, deleted with the pod),
+backup into a scratch instance inside its own pod (on an emptyDir with a size limit: node-local
+disk that goes with the pod, so a finished job keeps no storage),
 checks it against the figures the source published, and pushes the result to the Pushgateway,
 where the `RestoreVerification*` alerts watch it. The scripts in `components/backup/scripts/` are the
 jobs' steps; the real-server tests run the Postgres and Redis ones as they are.
@@ -86,10 +87,11 @@ def step_mounts(names: Sequence[str]) -> list[k8s.core.v1.VolumeMountArgs]:
     return [k8s.core.v1.VolumeMountArgs(name=n, mount_path=paths[n], read_only=n in ("scripts", "ca")) for n in names]
 
 
-def job_volumes(
-    ca_secret: str, scratch_claim: k8s.core.v1.PersistentVolumeClaimTemplateArgs | None = None
-) -> list[k8s.core.v1.VolumeArgs]:
-    """The volumes `step_mounts` names: scripts, results, tmp, the store's CA, and a scratch claim if any."""
+def job_volumes(ca_secret: str, scratch_gib: int | None = None) -> list[k8s.core.v1.VolumeArgs]:
+    """The volumes `step_mounts` names: scripts, results, tmp, the store's CA, and scratch if any.
+
+    Every one is gone with the pod: emptyDirs (each with a size limit) and projections of a
+    ConfigMap or Secret. A job never claims a PersistentVolume, so nothing outlives it."""
     volumes = [
         k8s.core.v1.VolumeArgs(
             name="scripts",
@@ -104,11 +106,11 @@ def job_volumes(
             ),
         ),
     ]
-    if scratch_claim is not None:
+    if scratch_gib is not None:
         volumes.insert(
             1,
             k8s.core.v1.VolumeArgs(
-                name="scratch", ephemeral=k8s.core.v1.EphemeralVolumeSourceArgs(volume_claim_template=scratch_claim)
+                name="scratch", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit=f"{scratch_gib}Gi")
             ),
         )
     return volumes
@@ -386,17 +388,6 @@ class RestoreChecks(pulumi.ComponentResource):
             limits=resources("10m", "32Mi", "100m"),
         )
 
-    def _volumes(self, source: BackupSource) -> list[k8s.core.v1.VolumeArgs]:
-        # The scratch copy can be as large as one node's data: an ephemeral claim, deleted with the pod.
-        scratch_claim = k8s.core.v1.PersistentVolumeClaimTemplateArgs(
-            spec=k8s.core.v1.PersistentVolumeClaimSpecArgs(
-                access_modes=["ReadWriteOnce"],
-                storage_class_name=self._args.placement.storage_class,
-                resources=k8s.core.v1.VolumeResourceRequirementsArgs(requests={"storage": f"{source.storage_gib}Gi"}),
-            )
-        )
-        return job_volumes(source.ca_secret, scratch_claim)
-
     def _cron_job(
         self,
         job: str,
@@ -412,11 +403,27 @@ class RestoreChecks(pulumi.ComponentResource):
             "app.kubernetes.io/part-of": "sophia",
             BACKUP_JOB_LABEL: source.store,
         }
+        # The node-local disk the scratch emptyDir may fill, requested so the scheduler picks a node
+        # that has it. A pod's request is the larger of its biggest init step's and the sum of its
+        # main containers', so the main container carries it for the whole pod.
+        disk = main.resources
+        assert disk is not None
+        main.resources = k8s.core.v1.ResourceRequirementsArgs(
+            requests={**dict(disk.requests or {}), "ephemeral-storage": f"{source.storage_gib}Gi"},
+            limits=disk.limits,
+        )
         k8s.batch.v1.CronJob(
             job,
             metadata=k8s.meta.v1.ObjectMetaArgs(name=job, namespace=self._ns, labels=pod_labels),
             spec=cron_job_spec(
-                schedule, pod_labels, uid, init=init, main=main, volumes=self._volumes(source), retries=0
+                schedule,
+                pod_labels,
+                uid,
+                init=init,
+                main=main,
+                # A restore's scratch copy can be as large as one node's data.
+                volumes=job_volumes(source.ca_secret, scratch_gib=source.storage_gib),
+                retries=0,
             ),
             opts=self._after_scripts,
         )

@@ -156,9 +156,7 @@ class QdrantCluster(pulumi.ComponentResource):
         config = k8s.core.v1.ConfigMap(
             f"{name}-config",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{name}-config", namespace=ns, labels=pod_labels),
-            data={
-                "production.yaml": render_qdrant_config(args.qdrant, args.backups, local_snapshots)
-            },
+            data={"production.yaml": render_qdrant_config(args.qdrant, args.backups, local_snapshots)},
             opts=child,
         )
         ports = [

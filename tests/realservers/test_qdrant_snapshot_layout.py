@@ -149,6 +149,8 @@ def test_the_dr_restore_finds_the_primarys_replicated_snapshots(s3_url: str, tmp
 
 
 def test_object_keys_follow_qdrants_path_rules() -> None:
-    assert object_key("./snapshots/c/c-1-2026-01-01-00-00-00.snapshot") == "snapshots/c/c-1-2026-01-01-00-00-00.snapshot"
+    assert (
+        object_key("./snapshots/c/c-1-2026-01-01-00-00-00.snapshot") == "snapshots/c/c-1-2026-01-01-00-00-00.snapshot"
+    )
     assert object_key("/qdrant/qdrant-0/c/x.snapshot") == "qdrant/qdrant-0/c/x.snapshot"
     assert object_key("././a//b/x.snapshot") == "a/b/x.snapshot"

@@ -63,11 +63,11 @@ def test_postgres_check_restores_from_where_the_cluster_archives() -> None:
     assert env["COUNT_TOLERANCE"] == "0.05"
 
 
-def test_scratch_volume_is_ephemeral_and_sized_like_a_node() -> None:
+def test_scratch_is_node_local_disk_sized_like_a_node_and_requested() -> None:
     spec = pod(cron_jobs(run_stack("prod"))["postgres-restore-check"])
     scratch = next(v for v in spec["volumes"] if v["name"] == "scratch")
-    claim = scratch["ephemeral"]["volumeClaimTemplate"]["spec"]
-    assert claim["resources"]["requests"]["storage"] == "500Gi"
+    assert scratch == {"name": "scratch", "emptyDir": {"sizeLimit": "500Gi"}}
+    assert spec["containers"][0]["resources"]["requests"]["ephemeral-storage"] == "500Gi"
 
 
 def test_the_config_map_carries_the_scripts_the_real_server_tests_run() -> None:
