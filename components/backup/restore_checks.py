@@ -116,6 +116,17 @@ def job_volumes(ca_secret: str, scratch_gib: int | None = None) -> list[k8s.core
     return volumes
 
 
+def with_scratch_disk(limits: k8s.core.v1.ResourceRequirementsArgs, gib: int) -> k8s.core.v1.ResourceRequirementsArgs:
+    """`limits` plus a request for the node-local disk the scratch emptyDir may fill, so the scheduler
+    picks a node that has it. A pod's request is the larger of its biggest init step's and the sum of
+    its main containers', so the main container carries it for the whole pod."""
+    requests = limits.requests
+    assert isinstance(requests, dict)
+    return k8s.core.v1.ResourceRequirementsArgs(
+        requests={**requests, "ephemeral-storage": f"{gib}Gi"}, limits=limits.limits
+    )
+
+
 def job_network_policy(
     resource_name: str,
     policy_name: str,
@@ -245,7 +256,8 @@ class RestoreChecks(pulumi.ComponentResource):
             ["bash", "/scripts/redis_snapshot.sh"],
             env={
                 "REDIS_SEED": f"{source.hosts[0]}:{source.port}",
-                "REDIS_CLI_OPTIONS": "--tls --cacert /ca/ca.crt",
+                # The backup ACL user (BackupSource.credentials is its password).
+                "REDIS_CLI_OPTIONS": "--tls --cacert /ca/ca.crt --user backup --no-auth-warning",
                 "SNAPSHOT_DIR": "/scratch/snapshot",
             },
             secret_envs=[secret_env("REDISCLI_AUTH", *source.credentials)],
@@ -253,7 +265,10 @@ class RestoreChecks(pulumi.ComponentResource):
             limits=resources("100m", "256Mi", "1"),
         )
         upload = self._aws_step(
-            "upload", "upload_snapshot.sh", {"SOURCE_DIR": "/scratch/snapshot", "DESTINATION": destination}
+            "upload",
+            "upload_snapshot.sh",
+            {"SOURCE_DIR": "/scratch/snapshot", "DESTINATION": destination},
+            scratch_gib=source.storage_gib,
         )
         self._cron_job(
             f"{source.store}-snapshot", source, args.backups.snapshot_schedule, REDIS_UID, init=[snapshot], main=upload
@@ -304,7 +319,10 @@ class RestoreChecks(pulumi.ComponentResource):
             limits=resources("50m", "64Mi", "500m"),
         )
         upload = self._aws_step(
-            "upload", "upload_snapshot.sh", {"SOURCE_DIR": "/scratch/manifest", "DESTINATION": f"{prefix}/manifests"}
+            "upload",
+            "upload_snapshot.sh",
+            {"SOURCE_DIR": "/scratch/manifest", "DESTINATION": f"{prefix}/manifests"},
+            scratch_gib=source.storage_gib,
         )
         self._cron_job(
             f"{source.store}-snapshot", source, args.backups.snapshot_schedule, QDRANT_UID, init=[snapshot], main=upload
@@ -366,7 +384,11 @@ class RestoreChecks(pulumi.ComponentResource):
             k8s.core.v1.EnvVarArgs(name="AWS_DEFAULT_REGION", value=self._args.backups.s3_region),
         ]
 
-    def _aws_step(self, step: str, script: str, env: Mapping[str, str]) -> k8s.core.v1.ContainerArgs:
+    def _aws_step(
+        self, step: str, script: str, env: Mapping[str, str], scratch_gib: int | None = None
+    ) -> k8s.core.v1.ContainerArgs:
+        """An aws-cli step; as a snapshot job's main container it carries the pod's scratch disk request."""
+        limits = resources("100m", "256Mi", "1")
         return step_container(
             step,
             AWS_CLI_IMAGE,
@@ -374,10 +396,11 @@ class RestoreChecks(pulumi.ComponentResource):
             env={**env, "HOME": POD_TMP},
             secret_envs=self._aws_env(),
             volumes=["scripts", "scratch", "results", "tmp"],
-            limits=resources("100m", "256Mi", "1"),
+            limits=limits if scratch_gib is None else with_scratch_disk(limits, scratch_gib),
         )
 
     def _report(self, source: BackupSource) -> k8s.core.v1.ContainerArgs:
+        """The main container of every restore check (it carries the pod's scratch disk request)."""
         return step_container(
             "report",
             CURL_IMAGE,
@@ -385,7 +408,7 @@ class RestoreChecks(pulumi.ComponentResource):
             env={"RESULT_FILE": RESULT_FILE, "PUSHGATEWAY_URL": self._args.pushgateway_url, "STORE": source.store},
             secret_envs=[],
             volumes=["scripts", "results"],
-            limits=resources("10m", "32Mi", "100m"),
+            limits=with_scratch_disk(resources("10m", "32Mi", "100m"), source.storage_gib),
         )
 
     def _cron_job(
@@ -403,15 +426,6 @@ class RestoreChecks(pulumi.ComponentResource):
             "app.kubernetes.io/part-of": "sophia",
             BACKUP_JOB_LABEL: source.store,
         }
-        # The node-local disk the scratch emptyDir may fill, requested so the scheduler picks a node
-        # that has it. A pod's request is the larger of its biggest init step's and the sum of its
-        # main containers', so the main container carries it for the whole pod.
-        disk = main.resources
-        assert disk is not None
-        main.resources = k8s.core.v1.ResourceRequirementsArgs(
-            requests={**dict(disk.requests or {}), "ephemeral-storage": f"{source.storage_gib}Gi"},
-            limits=disk.limits,
-        )
         k8s.batch.v1.CronJob(
             job,
             metadata=k8s.meta.v1.ObjectMetaArgs(name=job, namespace=self._ns, labels=pod_labels),
