@@ -89,6 +89,7 @@ class PostgresCluster(pulumi.ComponentResource):
             certificates = self.replication.certificates
         secret_ref = {"name": args.backup_secret_name}
         instances = 1 + args.postgres.read_replicas
+        synchronous = synchronous_replication(args.postgres.read_replicas)
         self.cluster = k8s.apiextensions.CustomResource(
             name,
             api_version="postgresql.cnpg.io/v1",
@@ -101,7 +102,7 @@ class PostgresCluster(pulumi.ComponentResource):
                 "storage": {"size": f"{args.postgres.storage_gib}Gi", "storageClass": args.placement.storage_class},
                 "postgresql": {
                     "parameters": replication_parameters(),
-                    "synchronous": synchronous_replication(args.postgres.read_replicas),
+                    **({"synchronous": synchronous} if synchronous is not None else {}),
                 },
                 "resources": {
                     "requests": {"cpu": args.cpu, "memory": args.memory},

@@ -79,7 +79,9 @@ def render(options: Mapping[str, str]) -> str:
     return "".join(f"{key} = {_literal(options[key])}\n" for key in sorted(options))
 
 
-def custom_conf(cluster: str, parameters: Mapping[str, str], synchronous: Mapping[str, object], pods: list[str]) -> str:
+def custom_conf(
+    cluster: str, parameters: Mapping[str, str], synchronous: Mapping[str, object] | None, pods: list[str]
+) -> str:
     """`custom.conf` of the Cluster `cluster` with `spec.postgresql.parameters` and `.synchronous`."""
     options = {**GLOBAL_DEFAULTS, **parameters, **MANDATORY, "archive_mode": "on", "cluster_name": cluster}
     cnpg: dict[str, str] = {}
@@ -163,7 +165,7 @@ def shape(
     *,
     cluster: str,
     parameters: Mapping[str, str],
-    synchronous: Mapping[str, object],
+    synchronous: Mapping[str, object] | None,
     instances: int,
 ) -> None:
     """Turn an initdb'ed `data` into what the operator leaves in PGDATA (the caller owns `data`)."""
