@@ -74,6 +74,7 @@ class SophiaPlatform(pulumi.ComponentResource):
                     settings.data_layer.qdrant,
                     cost_tags(settings),
                     self.aws_provider,
+                    settings.operators,
                 ),
                 pulumi.ResourceOptions(parent=self),
             )
@@ -105,6 +106,7 @@ class SophiaPlatform(pulumi.ComponentResource):
                 kubeconfig=args.kubeconfig,
                 protect=protect,
                 backup_credentials=args.backup_credentials,
+                install_cert_manager=settings.operators.cert_manager == "install",
             ),
             pulumi.ResourceOptions(parent=self),
         )
@@ -125,6 +127,7 @@ class SophiaPlatform(pulumi.ComponentResource):
                 backups=settings.backups,
                 backup_secret_name=data.backup_secret_name,
                 placement=placement,
+                install_operator=settings.operators.cloudnative_pg == "install",
             ),
             stores,
         )

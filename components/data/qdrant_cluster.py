@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -26,7 +27,14 @@ from components.kube import (
 from settings.backup import BackupSettings
 from settings.data import QdrantSettings
 
-QDRANT_IMAGE = "qdrant/qdrant:v1.12.4-unprivileged"
+# Qdrant v1.19.0 (2026-08-04), the newest release; the unprivileged (non-root) build of it.
+QDRANT_IMAGE = "qdrant/qdrant:v1.19.0-unprivileged"
+CURL_IMAGE = "curlimages/curl:8.11.1"
+TLS_ROLLOUT_SCRIPT = Path(__file__).with_name("scripts") / "tls_rollout.sh"
+TLS_ROLLOUT_SCHEDULE = "*/15 * * * *"
+"""How often the tls-rollout job compares the certificate the pods run with the renewed one."""
+CERT_RELOAD_SECONDS = 3600
+"""Qdrant re-reads its HTTPS certificate this often (`tls.cert_ttl`; gRPC and p2p need a restart)."""
 QDRANT_UID = 1000  # the unprivileged image's user
 HTTP_PORT, GRPC_PORT, P2P_PORT = 6333, 6334, 6335
 TLS_DIR = "/qdrant/tls"
@@ -92,7 +100,12 @@ def render_qdrant_config(settings: QdrantSettings, backups: BackupSettings, loca
         },
         "service": {"http_port": HTTP_PORT, "grpc_port": GRPC_PORT, "enable_tls": True},
         "cluster": {"enabled": True, "p2p": {"port": P2P_PORT, "enable_tls": True}},
-        "tls": {"cert": f"{TLS_DIR}/tls.crt", "key": f"{TLS_DIR}/tls.key", "ca_cert": f"{TLS_DIR}/ca.crt"},
+        "tls": {
+            "cert": f"{TLS_DIR}/tls.crt",
+            "key": f"{TLS_DIR}/tls.key",
+            "ca_cert": f"{TLS_DIR}/ca.crt",
+            "cert_ttl": CERT_RELOAD_SECONDS,
+        },
         "telemetry_disabled": True,
     }
     return yaml.safe_dump(config, sort_keys=True)
@@ -270,7 +283,104 @@ class QdrantCluster(pulumi.ComponentResource):
             opts=child,
         )
         self._network_policy(name, args, match, pod_labels)
+        self._tls_rollout(name, args, pod_labels)
         self.register_outputs({"endpoint": self.endpoint, "keysSecret": self.keys_secret_name})
+
+    def _tls_rollout(self, name: str, args: QdrantClusterArgs, pod_labels: dict[str, str]) -> None:
+        """A renewed certificate reaches gRPC and p2p only through a restart: every 15 minutes a job
+        compares the Secret's certificate with the one the pods started with and, when it differs,
+        rolls the StatefulSet (one pod at a time, as its update strategy and PDB allow)."""
+        ns = args.placement.namespace
+        job = f"{name}-tls-rollout"
+        job_labels = {**pod_labels, "app.kubernetes.io/name": job, "app.kubernetes.io/component": "tls-rollout"}
+        child = pulumi.ResourceOptions(parent=self)
+        meta = k8s.meta.v1.ObjectMetaArgs(name=job, namespace=ns, labels=job_labels)
+        scripts = k8s.core.v1.ConfigMap(
+            f"{job}-script", metadata=meta, data={TLS_ROLLOUT_SCRIPT.name: TLS_ROLLOUT_SCRIPT.read_text()}, opts=child
+        )
+        account = k8s.core.v1.ServiceAccount(f"{job}-account", metadata=meta, opts=child)
+        role = k8s.rbac.v1.Role(
+            f"{job}-role",
+            metadata=meta,
+            rules=[
+                k8s.rbac.v1.PolicyRuleArgs(
+                    api_groups=[""], resources=["secrets"], resource_names=[f"{name}-tls"], verbs=["get"]
+                ),
+                k8s.rbac.v1.PolicyRuleArgs(
+                    api_groups=["apps"], resources=["statefulsets"], resource_names=[name], verbs=["get", "patch"]
+                ),
+            ],
+            opts=child,
+        )
+        binding = k8s.rbac.v1.RoleBinding(
+            f"{job}-binding",
+            metadata=meta,
+            role_ref=k8s.rbac.v1.RoleRefArgs(api_group="rbac.authorization.k8s.io", kind="Role", name=job),
+            subjects=[k8s.rbac.v1.SubjectArgs(kind="ServiceAccount", name=job, namespace=ns)],
+            opts=child,
+        )
+        k8s.networking.v1.NetworkPolicy(
+            f"{job}-network",
+            metadata=meta,
+            spec=k8s.networking.v1.NetworkPolicySpecArgs(
+                pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"app.kubernetes.io/name": job}),
+                policy_types=["Ingress", "Egress"],
+                egress=[
+                    k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+                        ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=p) for p in (443, 6443)]
+                    ),
+                    dns_egress(),
+                ],
+            ),
+            opts=child,
+        )
+        container = k8s.core.v1.ContainerArgs(
+            name="rollout",
+            image=CURL_IMAGE,
+            command=["sh", f"/scripts/{TLS_ROLLOUT_SCRIPT.name}"],
+            env=[
+                k8s.core.v1.EnvVarArgs(name="NAMESPACE", value=ns),
+                k8s.core.v1.EnvVarArgs(name="STATEFULSET", value=name),
+                k8s.core.v1.EnvVarArgs(name="CERTIFICATE_NAME", value=f"{name}-tls"),
+            ],
+            resources=resources("10m", "32Mi", "100m"),
+            security_context=container_security(),
+            volume_mounts=[k8s.core.v1.VolumeMountArgs(name="scripts", mount_path="/scripts", read_only=True)],
+        )
+        k8s.batch.v1.CronJob(
+            job,
+            metadata=meta,
+            spec=k8s.batch.v1.CronJobSpecArgs(
+                schedule=TLS_ROLLOUT_SCHEDULE,
+                time_zone="Etc/UTC",
+                concurrency_policy="Forbid",
+                successful_jobs_history_limit=1,
+                failed_jobs_history_limit=3,
+                job_template=k8s.batch.v1.JobTemplateSpecArgs(
+                    spec=k8s.batch.v1.JobSpecArgs(
+                        backoff_limit=2,
+                        active_deadline_seconds=600,
+                        ttl_seconds_after_finished=3600,
+                        template=k8s.core.v1.PodTemplateSpecArgs(
+                            metadata=k8s.meta.v1.ObjectMetaArgs(labels=job_labels),
+                            spec=k8s.core.v1.PodSpecArgs(
+                                restart_policy="Never",
+                                service_account_name=job,
+                                security_context=pod_security(QDRANT_UID),
+                                containers=[container],
+                                volumes=[
+                                    k8s.core.v1.VolumeArgs(
+                                        name="scripts",
+                                        config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name=job, default_mode=0o555),
+                                    )
+                                ],
+                            ),
+                        ),
+                    )
+                ),
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[scripts, account, role, binding]),
+        )
 
     @staticmethod
     def _s3_credentials(secret: str | None) -> list[k8s.core.v1.EnvVarArgs]:

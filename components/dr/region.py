@@ -5,7 +5,7 @@ failover in `sophia:dr.awsRegion`."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_aws as aws
@@ -23,6 +23,7 @@ from components.dr.qdrant_mirror import DrQdrant, DrQdrantArgs
 from settings.backup import BackupSettings
 from settings.data import KubernetesSettings, PostgresSettings, QdrantSettings
 from settings.dr import DrSettings
+from settings.operators import OperatorsSettings
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,8 @@ class DrRegionArgs:
     tags: Mapping[str, str]
     provider: aws.Provider
     """The explicit provider for `dr.awsRegion`."""
+    operators: OperatorsSettings = field(default_factory=OperatorsSettings)
+    """Install or use the DR cluster's operators (`sophia:operators`)."""
 
 
 DR_KUBERNETES = KubernetesSettings(
@@ -129,6 +132,7 @@ class DrRegion(pulumi.ComponentResource):
                 kubeconfig=self.kubernetes.kubeconfig,
                 protect=True,
                 backup_credentials=None,  # DR pods reach S3 through the nodes' IAM role
+                install_cert_manager=args.operators.cert_manager == "install",
             ),
             pulumi.ResourceOptions(parent=self, depends_on=[self.kubernetes.nodes]),
         )
@@ -165,6 +169,7 @@ class DrRegion(pulumi.ComponentResource):
                 ),
                 placement=placement,
                 promote=dr.promote_postgres,
+                install_operator=args.operators.cloudnative_pg == "install",
             ),
             pulumi.ResourceOptions(parent=data, provider=data.provider, depends_on=data.ready),
         )

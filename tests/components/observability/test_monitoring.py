@@ -24,7 +24,7 @@ def custom_resources(run: StackRun, kind: str) -> dict[str, Mapping[str, Any]]:
 
 def test_chart_is_pinned_and_selects_every_monitor_and_rule() -> None:
     run = run_stack("prod")
-    (release,) = run.by_type(RELEASE)
+    release = run.named("sophia-prod-monitoring-stack")
     assert release.inputs["chart"] == "kube-prometheus-stack"
     assert release.inputs["version"] == CHART_VERSION
     spec = release.inputs["values"]["prometheus"]["prometheusSpec"]
@@ -35,7 +35,7 @@ def test_chart_is_pinned_and_selects_every_monitor_and_rule() -> None:
 
 def test_alertmanager_config_is_the_rendered_routing_and_holds_no_secret() -> None:
     run = run_stack("prod")
-    (release,) = run.by_type(RELEASE)
+    release = run.named("sophia-prod-monitoring-stack")
     settings = parse_settings(stack_config("prod"))
     assert settings.monitoring is not None
     values = release.inputs["values"]["alertmanager"]
