@@ -157,6 +157,7 @@ class SophiaPlatform(pulumi.ComponentResource):
                 backup_secret_name=data.backup_secret_name,
                 placement=placement,
                 pushgateway_url=self.monitoring.pushgateway_url,
+                push_password=self.monitoring.push_password,
                 postgres=postgres.backup_source,
                 redis=self.redis.backup_source,
                 qdrant=[q.backup_source for q in self.qdrant],
@@ -214,6 +215,8 @@ class SophiaPlatform(pulumi.ComponentResource):
                 restore_checked_stores=restore_checked_stores,
                 dr_replication=settings.data_layer.postgres.dr_replication,
                 protect=settings.environment is Environment.PROD,
+                install_stack=settings.operators.prometheus_stack == "install",
+                pusher_namespace=settings.kubernetes.data_namespace,
             ),
             pulumi.ResourceOptions(parent=self, provider=data.provider),
         )

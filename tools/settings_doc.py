@@ -122,7 +122,7 @@ def _doc(func: Any) -> str:
 def _default(field: FieldInfo) -> str:
     if field.is_required():
         return "required"
-    default = field.default
+    default = field.get_default(call_default_factory=True)
     if default is None:
         return "unset"
     if isinstance(default, BaseModel):

@@ -19,11 +19,11 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.backup.bucket import POSTGRES_PREFIX, REDIS_PREFIX
-from components.data.placement import BACKUP_JOB_LABEL, BackupSource, StorePlacement
+from components.data.placement import BACKUP_JOB_LABEL, PUSH_USER, RESTORE_CHECK_LABEL, BackupSource, StorePlacement
 from components.data.postgres_cluster import POSTGRES_IMAGE
 from components.data.qdrant_cluster import QDRANT_IMAGE
 from components.data.redis_cluster import REDIS_IMAGE
-from components.kube import container_security, dns_egress, namespace_selector, pod_security, resources, secret_env
+from components.kube import container_security, dns_egress, pod_security, resources, secret_env
 from settings.backup import BackupSettings, RestoreVerificationSettings
 
 SCRIPTS = Path(__file__).with_name("scripts")
@@ -38,6 +38,7 @@ CURL_IMAGE = "curlimages/curl:8.11.1"
 SCRIPTS_CONFIG_MAP = "backup-scripts"
 POSTGRES_UID, REDIS_UID, QDRANT_UID = 26, 999, 1000  # the images' own users
 PUSHGATEWAY_PORT = 9091
+PUSH_SECRET = "pushgateway-push"  # noqa: S105 - a Secret's name, not its value
 RESULT_FILE = "/results/result.prom"
 # An emptyDir in the job's pod (root filesystems are read-only), not the host's /tmp.
 POD_TMP = "/tmp"  # noqa: S108
@@ -55,6 +56,8 @@ class RestoreChecksArgs:
     """Secret with ACCESS_KEY_ID / ACCESS_SECRET_KEY of the backup writer."""
     placement: StorePlacement
     pushgateway_url: str
+    push_password: pulumi.Input[str]
+    """The Pushgateway password of `PUSH_USER` (a Pulumi secret), held only by the restore-check pods."""
     postgres: BackupSource
     redis: BackupSource
     qdrant: Sequence[BackupSource]
@@ -203,7 +206,13 @@ class RestoreChecks(pulumi.ComponentResource):
             data={path.name: path.read_text(encoding="utf-8") for path in sorted(SCRIPTS.glob("*.sh"))},
             opts=self._child,
         )
-        self._after_scripts = pulumi.ResourceOptions(parent=self, depends_on=[scripts])
+        push = k8s.core.v1.Secret(
+            f"{name}-push",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=PUSH_SECRET, namespace=self._ns),
+            string_data={"username": PUSH_USER, "password": pulumi.Output.secret(args.push_password)},
+            opts=self._child,
+        )
+        self._after_scripts = pulumi.ResourceOptions(parent=self, depends_on=[scripts, push])
         self._network_policy(name)
         self._postgres(args.postgres)
         self._redis(args.redis)
@@ -406,7 +415,10 @@ class RestoreChecks(pulumi.ComponentResource):
             CURL_IMAGE,
             ["sh", "/scripts/push_result.sh"],
             env={"RESULT_FILE": RESULT_FILE, "PUSHGATEWAY_URL": self._args.pushgateway_url, "STORE": source.store},
-            secret_envs=[],
+            secret_envs=[
+                secret_env("PUSH_USER", PUSH_SECRET, "username"),
+                secret_env("PUSH_PASSWORD", PUSH_SECRET, "password"),
+            ],
             volumes=["scripts", "results"],
             limits=with_scratch_disk(resources("10m", "32Mi", "100m"), source.storage_gib),
         )
@@ -425,6 +437,8 @@ class RestoreChecks(pulumi.ComponentResource):
             "app.kubernetes.io/name": job,
             "app.kubernetes.io/part-of": "sophia",
             BACKUP_JOB_LABEL: source.store,
+            # Only restore checks report; snapshot jobs never reach the Pushgateway.
+            **({RESTORE_CHECK_LABEL: "true"} if job.endswith("-restore-check") else {}),
         }
         k8s.batch.v1.CronJob(
             job,
@@ -443,7 +457,7 @@ class RestoreChecks(pulumi.ComponentResource):
         )
 
     def _network_policy(self, name: str) -> None:
-        """Job pods take no traffic; they reach the stores, S3, the Pushgateway and DNS."""
+        """Job pods take no traffic; they reach the stores, S3 and DNS; restore checks the Pushgateway too."""
 
         def tcp(*numbers: int) -> list[k8s.networking.v1.NetworkPolicyPortArgs]:
             return [k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=n) for n in numbers]
@@ -460,11 +474,22 @@ class RestoreChecks(pulumi.ComponentResource):
                     to=[k8s.networking.v1.NetworkPolicyPeerArgs(pod_selector=k8s.meta.v1.LabelSelectorArgs())],
                     ports=tcp(*store_ports),
                 ),
-                k8s.networking.v1.NetworkPolicyEgressRuleArgs(
-                    to=[namespace_selector(monitoring)], ports=tcp(PUSHGATEWAY_PORT)
-                ),
                 k8s.networking.v1.NetworkPolicyEgressRuleArgs(ports=tcp(443)),  # S3
                 dns_egress(),
             ],
             self._child,
+        )
+        pushgateway = k8s.networking.v1.NetworkPolicyPeerArgs(
+            namespace_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"kubernetes.io/metadata.name": monitoring}),
+            pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"app.kubernetes.io/name": "pushgateway"}),
+        )
+        k8s.networking.v1.NetworkPolicy(
+            f"{name}-report-network",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name="restore-check-report", namespace=self._ns),
+            spec=k8s.networking.v1.NetworkPolicySpecArgs(
+                pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={RESTORE_CHECK_LABEL: "true"}),
+                policy_types=["Egress"],
+                egress=[k8s.networking.v1.NetworkPolicyEgressRuleArgs(to=[pushgateway], ports=tcp(PUSHGATEWAY_PORT))],
+            ),
+            opts=self._child,
         )

@@ -9,7 +9,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.data.certificate import ServiceCertificate, ServiceCertificateArgs
-from components.data.placement import BackupSource, StorePlacement, backup_jobs_ingress, labels
+from components.data.placement import PLATFORM_RELABELING, BackupSource, StorePlacement, backup_jobs_ingress, labels
 from components.data.postgres_config import replication_parameters, synchronous_replication
 from components.kube import dns_egress, namespace_selector
 from settings.backup import BackupSettings
@@ -167,7 +167,7 @@ class PostgresCluster(pulumi.ComponentResource):
                     "podAntiAffinityType": "preferred",
                 },
                 "enablePDB": True,
-                "monitoring": {"enablePodMonitor": True},
+                "monitoring": {"enablePodMonitor": True, "podMonitorRelabelings": [PLATFORM_RELABELING]},
                 "certificates": certificates,
                 # WAL archiving and base backups through the Barman Cloud plugin.
                 "plugins": [{"name": BARMAN_PLUGIN, "isWALArchiver": True, "parameters": {"barmanObjectName": name}}],

@@ -6,10 +6,12 @@ import contextlib
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import bcrypt
 import pytest
 
 MOTO_SERVER = Path(sys.executable).parent / "moto_server"
@@ -20,8 +22,13 @@ def wait_for_http(url: str, process: subprocess.Popen[bytes], timeout: float = 3
     while time.monotonic() < deadline:
         if process.poll() is not None:
             pytest.fail(f"server for {url} exited with {process.returncode}")
-        with contextlib.suppress(OSError):
+        try:
             urllib.request.urlopen(url, timeout=2).close()
+        except urllib.error.HTTPError:
+            return  # it answers (a 401 behind basic auth counts)
+        except OSError:
+            pass
+        else:
             return
         time.sleep(0.2)
     pytest.fail(f"{url} did not answer within {timeout}s")
@@ -40,6 +47,17 @@ def server(args: list[str], ready_url: str) -> Iterator[None]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def basic_auth_web_config(path: Path, users: dict[str, str]) -> Path:
+    """A Prometheus exporter-toolkit web config (what the Pushgateway mounts) with bcrypt hashes."""
+    lines = ["basic_auth_users:"]
+    lines += [
+        f"  {user}: {bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=10)).decode()}"
+        for user, password in users.items()
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    return path
 
 
 @contextlib.contextmanager

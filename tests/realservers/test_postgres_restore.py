@@ -18,6 +18,7 @@ fail, report `success 0`, and keep the time of the last success.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import io
 import os
@@ -30,6 +31,7 @@ import sys
 import tarfile
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -44,7 +46,7 @@ from components.data.postgres_config import replication_parameters, synchronous_
 from tests.realservers import cnpg_pgdata
 from tests.realservers.certs import make_certs
 from tests.realservers.ports import free_port
-from tests.realservers.services import server
+from tests.realservers.services import basic_auth_web_config, server
 from tests.tools_on_path import require_tool
 
 BIN = Path("/usr/lib/postgresql/15/bin")
@@ -52,6 +54,8 @@ BUCKET = "sophia-test-backups"
 DESTINATION = f"s3://{BUCKET}/postgres"
 SERVER = "postgres"
 APP_PASSWORD = "app-password-for-the-test"
+PUSH_USER, PUSH_PASSWORD = "restore-check", "push-password-for-the-test"
+SCRAPE_USER, SCRAPE_PASSWORD = "prometheus", "scrape-password-for-the-test"
 AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "test-access-key",
     "AWS_SECRET_ACCESS_KEY": "test-secret-key",
@@ -180,7 +184,18 @@ def environment() -> Iterator[Environment]:
         with (
             server([moto, "-H", "127.0.0.1", "-p", str(s3_port)], f"{env.s3_url}/moto-api/"),
             server(
-                [pushgateway, f"--web.listen-address=127.0.0.1:{push_port}", "--log.level=warn"],
+                [
+                    pushgateway,
+                    f"--web.listen-address=127.0.0.1:{push_port}",
+                    "--log.level=warn",
+                    # As the Monitoring component configures it: basic auth on every request.
+                    "--web.config.file="
+                    + str(
+                        basic_auth_web_config(
+                            root / "web.yml", {PUSH_USER: PUSH_PASSWORD, SCRAPE_USER: SCRAPE_PASSWORD}
+                        )
+                    ),
+                ],
                 f"{env.pushgateway_url}/-/ready",
             ),
         ):
@@ -231,6 +246,8 @@ def restore_check(env: Environment) -> tuple[subprocess.CompletedProcess[str], s
         "ARCHIVE_TIMEOUT_SECONDS": "120",
         "STORE": "postgres",
         "PUSHGATEWAY_URL": env.pushgateway_url,
+        "PUSH_USER": PUSH_USER,
+        "PUSH_PASSWORD": PUSH_PASSWORD,
     }
     check = subprocess.run(
         as_postgres("bash", str(env.scripts / POSTGRES_CHECK_SCRIPT.name), env=env.env(**settings)),
@@ -249,8 +266,16 @@ def restore_check(env: Environment) -> tuple[subprocess.CompletedProcess[str], s
     return check, report
 
 
+def authorization(user: str, password: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+
+
 def pushed(env: Environment) -> dict[str, float]:
-    with urllib.request.urlopen(f"{env.pushgateway_url}/metrics", timeout=5) as response:
+    """What Prometheus scrapes from the Pushgateway (as its own user)."""
+    request = urllib.request.Request(
+        f"{env.pushgateway_url}/metrics", headers=authorization(SCRAPE_USER, SCRAPE_PASSWORD)
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
         text = response.read().decode()
     found = {}
     for line in text.splitlines():
@@ -337,3 +362,12 @@ def test_latest_backup_restores_verifies_and_reports(environment: Environment) -
     assert metrics["success"] == 0
     assert metrics["last_run_timestamp_seconds"] > first_success
     assert metrics["last_success_timestamp_seconds"] == first_success
+
+    # Nobody else can push a result: without the restore checks' credentials the push is refused.
+    forged = b"sophia_restore_verification_success 1\n"
+    url = f"{env.pushgateway_url}/metrics/job/restore-verification/store/postgres"
+    for headers in ({}, authorization(PUSH_USER, "guessed"), authorization("someone", PUSH_PASSWORD)):
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(urllib.request.Request(url, data=forged, headers=headers), timeout=5)
+        assert refused.value.code == 401
+    assert pushed(env)["success"] == 0

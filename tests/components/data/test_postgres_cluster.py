@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from components.data.placement import PLATFORM_RELABELING
 from components.data.postgres_cluster import CNPG_MANIFEST, CNPG_VERSION
 from components.data.postgres_config import replication_parameters
 from tools.harness import RegisteredResource, StackRun, run_stack
@@ -38,7 +39,7 @@ def test_prod_cluster_is_a_primary_and_two_synchronous_capable_replicas() -> Non
     assert configuration["s3Credentials"]["accessKeyId"] == {"name": "backup-s3", "key": "ACCESS_KEY_ID"}
     daily = run.named("postgres-daily").inputs["spec"]
     assert (daily["method"], daily["pluginConfiguration"]) == ("plugin", {"name": "barman-cloud.cloudnative-pg.io"})
-    assert spec["monitoring"] == {"enablePodMonitor": True}
+    assert spec["monitoring"] == {"enablePodMonitor": True, "podMonitorRelabelings": [PLATFORM_RELABELING]}
 
 
 def test_dev_is_a_single_instance_without_synchronous_standbys() -> None:
