@@ -94,7 +94,6 @@ class PoolSpec:
     firewall_rulesets: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     """Region -> names of our rulesets there (resolved to ids through the API at launch); a region
     without one is never launched in. Empty: launch without rulesets (tests only)."""
-    scale_down_delay_minutes: int = 20
     scale_from_zero: bool = True
     off_hours: OffHours | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
@@ -166,7 +165,6 @@ def _pool(raw: Mapping[str, Any]) -> PoolSpec:
         fallback_regions=tuple(raw.get("fallback_regions") or ()),
         ssh_key_names=tuple(raw.get("ssh_key_names") or ()),
         firewall_rulesets={r: tuple(ids) for r, ids in (raw.get("firewall_rulesets") or {}).items()},
-        scale_down_delay_minutes=int(raw.get("scale_down_delay_minutes", 20)),
         scale_from_zero=bool(raw.get("scale_from_zero", True)),
         off_hours=OffHours(**off) if off else None,
         labels=dict(raw.get("labels") or {}),

@@ -77,7 +77,6 @@ def pool_spec(
         floor=pool.floor(autoscaled=True),
         region=region,
         fallback_regions=tuple(fallback_regions),
-        scale_down_delay_minutes=pool.scale_down_delay_minutes,
         scale_from_zero=pool.scale_from_zero,
         off_hours=OffHours(off.timezone, off.stop_at, off.start_at, off.weekends_off) if off else None,
         taints=(Taint(POOL_LABEL, pool.name, "NoSchedule"),),
@@ -120,7 +119,8 @@ def max_node_provision_minutes(pools: Sequence[GpuPoolSettings]) -> int:
 
 
 def autoscaler_flags(settings: AutoscalerSettings, pools: Sequence[GpuPoolSettings]) -> list[str]:
-    """Flags of cluster-autoscaler; per-pool delays come from NodeGroupGetOptions."""
+    """Flags of cluster-autoscaler; they apply to every pool (the service answers NodeGroupGetOptions with
+    UNIMPLEMENTED, so no group overrides them)."""
     return [
         "--cloud-provider=externalgrpc",
         "--cloud-config=/config/cloud-config",
@@ -128,7 +128,7 @@ def autoscaler_flags(settings: AutoscalerSettings, pools: Sequence[GpuPoolSettin
         "--expander=price",
         f"--scan-interval={settings.scan_interval_seconds}s",
         f"--scale-down-delay-after-add={settings.scale_down_delay_after_add_minutes}m",
-        f"--scale-down-unneeded-time={min(p.scale_down_delay_minutes for p in pools)}m",
+        f"--scale-down-unneeded-time={settings.scale_down_unneeded_minutes}m",
         f"--max-node-provision-time={max_node_provision_minutes(pools)}m",
         # GPU nodes are only for their pool's pods: count utilisation on GPUs too.
         "--scale-down-gpu-utilization-threshold=0.5",

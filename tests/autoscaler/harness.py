@@ -37,7 +37,6 @@ def pool_spec(name: str = "burst", **changes: Any) -> PoolSpec:
         region="us-west-1",
         fallback_regions=("us-west-2",),
         ssh_key_names=(SSH_KEY,),
-        scale_down_delay_minutes=20,
         labels={},
         taints=(Taint("sophia.ai/pool", name, "NoSchedule"),),
         tags={"owner": "platform-infra", "cost-centre": "cc-1"},

@@ -237,24 +237,21 @@ def test_a_stale_listing_stops_the_autoscaler_loop(emulator: LambdaEmulator) -> 
         assert refused.value.code() is grpc.StatusCode.UNAVAILABLE
 
 
-def test_options_echo_the_defaults_with_the_pools_delays(emulator: LambdaEmulator) -> None:
-    with serve(emulator, config(pool_spec(scale_down_delay_minutes=35))) as service:
+def test_options_are_unimplemented_so_the_autoscaler_keeps_its_flags(emulator: LambdaEmulator) -> None:
+    """Any answer would replace every option and zero MaxNodeStartupTime, which the protocol cannot carry
+    (externalgrpc_node_group.go @1.36.1): UNIMPLEMENTED is what makes the autoscaler use its flags."""
+    with serve(emulator, config(pool_spec())) as service:
         defaults = pb.NodeGroupAutoscalingOptions(
-            scaleDownUtilizationThreshold=0.5,
-            scaleDownGpuUtilizationThreshold=0.6,
             scaleDownUnneededDuration=duration_pb2.Duration(seconds=600),
-            scaleDownUnreadyDuration=duration_pb2.Duration(seconds=1200),
             MaxNodeProvisionDuration=duration_pb2.Duration(seconds=900),
         )
-        request = pb.NodeGroupAutoscalingOptionsRequest(id="burst", defaults=defaults)
-        options = service.ca.stub.NodeGroupGetOptions(request, timeout=5).nodeGroupAutoscalingOptions
-        assert options.scaleDownUnneededDuration.seconds == 35 * 60
-        assert options.MaxNodeProvisionDuration.seconds == 20 * 60  # 5 min queue + the 1-GPU 15 min boot allowance
-        assert options.scaleDownUtilizationThreshold == 0.5
-        assert options.scaleDownGpuUtilizationThreshold == 0.6
-        assert options.scaleDownUnreadyDuration.seconds == 1200
-        empty = service.ca.stub.NodeGroupGetOptions(pb.NodeGroupAutoscalingOptionsRequest(id="burst"), timeout=5)
-        assert not empty.HasField("nodeGroupAutoscalingOptions")
+        for request in (
+            pb.NodeGroupAutoscalingOptionsRequest(id="burst", defaults=defaults),
+            pb.NodeGroupAutoscalingOptionsRequest(id="burst"),
+        ):
+            with pytest.raises(grpc.RpcError) as refused:
+                service.ca.stub.NodeGroupGetOptions(request, timeout=5)
+            assert refused.value.code() is grpc.StatusCode.UNIMPLEMENTED
 
 
 def test_prices_for_the_price_expander(emulator: LambdaEmulator) -> None:

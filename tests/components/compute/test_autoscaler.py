@@ -26,8 +26,8 @@ def test_the_service_gets_the_pools_from_the_settings() -> None:
     document = named(run, CONFIG_MAP, "lambda-node-groups-pools").inputs["data"]["pools.json"]
     config = ServiceConfig.from_json(document)
     assert config.cluster == "sophia-prod"
-    bounds = {p.name: (p.floor, p.min, p.max, p.scale_down_delay_minutes) for p in config.pools}
-    assert bounds == {"ai-core": (2, 2, 10, 30), "business": (2, 2, 8, 20), "data": (2, 2, 6, 20), "dev": (0, 1, 3, 20)}
+    bounds = {p.name: (p.floor, p.min, p.max) for p in config.pools}
+    assert bounds == {"ai-core": (2, 2, 10), "business": (2, 2, 8), "data": (2, 2, 6), "dev": (0, 1, 3)}
     dev = config.pool("dev")
     assert dev is not None
     assert dev.off_hours is not None
@@ -68,7 +68,7 @@ def test_cluster_autoscaler_is_pinned_and_speaks_mtls_to_the_service() -> None:
         "--cloud-config=/config/cloud-config",
         "--expander=price",
         "--scale-down-delay-after-add=20m",
-        "--scale-down-unneeded-time=20m",
+        "--scale-down-unneeded-time=30m",  # sophia:autoscaler.scaleDownUnneededMinutes, every pool
         "--max-node-provision-time=20m",  # 5 min launch queue + the 1-GPU 15 min boot allowance
     ):
         assert flag in args
