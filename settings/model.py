@@ -59,8 +59,8 @@ class StackSettings(SettingsModel):
 
     @model_validator(mode="after")
     def _cross_field(self) -> StackSettings:
-        """Pools need lambdaRegion and lambdaAccess; autoscaler needs gpuPools, clusterJoin and kubernetes;
-        fallbacks do not repeat lambdaRegion; dr needs
+        """Pools need lambdaRegion and lambdaAccess; autoscaler needs gpuPools, clusterJoin and kubernetes,
+        and every pool must be able to run a node (min above 0, offHours, or scaleFromZero); fallbacks do not repeat lambdaRegion; dr needs
         sophia:dr; prod and dev need kubernetes, which needs backups and monitoring; prod backups are
         replicated."""
         problems: list[tuple[str, str]] = []
@@ -89,6 +89,15 @@ class StackSettings(SettingsModel):
             ):
                 if missing:
                     problems.append(("autoscaler", f"needs {key}: burst nodes join the primary cluster to take pods"))
+            for index, pool in enumerate(self.gpu_pools):
+                if pool.min == 0 and pool.off_hours is None and not pool.scale_from_zero:
+                    problems.append(
+                        (
+                            f"gpuPools.{index}.scaleFromZero",
+                            "false with min 0 and no offHours: the pool could never run a node "
+                            "(raise min, add offHours, or allow scaling from zero)",
+                        )
+                    )
         if problems:
             raise RuleError(problems)
         return self

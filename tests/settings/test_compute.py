@@ -52,6 +52,12 @@ BROKEN: list[Broken] = [
         {"serviceImage": "ghcr.io/a/b:1", "scaleDownUnneededMinutes": 4},
         "sophia:autoscaler.scaleDownUnneededMinutes",
     ),
+    (
+        "a pool that can never run a node",
+        "sophia:gpuPools",
+        pools(min=0, desired=0, scaleFromZero=False),
+        "sophia:gpuPools[0].scaleFromZero",
+    ),
     ("scale from zero as text", "sophia:gpuPools", pools(scaleFromZero="no"), "sophia:gpuPools[0].scaleFromZero"),
     (
         "autoscaler image unpinned",
@@ -154,3 +160,9 @@ def test_a_pool_scale_down_delay_points_to_the_setting_that_replaced_it() -> Non
     )
     assert "sophia:autoscaler.scaleDownUnneededMinutes" in message
 
+
+def test_a_pool_stuck_at_zero_is_only_refused_when_the_autoscaler_runs_it() -> None:
+    config = with_value(stack_config("prod"), "sophia:gpuPools", pools(min=0, desired=1, scaleFromZero=False))
+    del config["sophia:autoscaler"]
+    settings = parse_settings(config)
+    assert settings.gpu_pools[0].floor(autoscaled=False) == 1  # without it, Pulumi runs `desired`
