@@ -389,19 +389,15 @@ class NodeGroups:
         log.info("terminated %s of pool %s", instance_id, pool)
 
     def _launch(self, slot: Slot, listing: Listing) -> None:
-        pool = self.pool(slot.pool)
-        spec = self.launch_spec(pool, slot.key)
+        """Launch one slot; whatever fails on the way (the ruleset lookup, the spec, the launch) marks the
+        request failed, so cluster-autoscaler sees a create error and backs off, never a request stuck
+        launching."""
         try:
+            pool = self.pool(slot.pool)
+            spec = self.launch_spec(pool, slot.key)
             instance_id = Launcher(self.client, self.watcher, spec, progress=log.info).launch(listing)
-        except LambdaApiError as error:
-            with self._lock:
-                slot.state = "failed"
-                slot.failed_at = self.clock()
-                slot.error_code = error.code.rsplit("/", 1)[-1]
-                slot.error_message = str(error)[:200]
-                slot.error_class = OUT_OF_RESOURCES if error.code in OUT_OF_RESOURCES_CODES else OTHER_ERROR
-                self.counters.launch_failures += 1
-            log.warning("launch for pool %s failed: %s", pool.name, error)
+        except Exception as error:  # noqa: BLE001 - any failure is reported to cluster-autoscaler
+            self._launch_failed(slot, error)
             return
         with self._lock:
             slot.state = "launched"
@@ -410,6 +406,20 @@ class NodeGroups:
             if slot.cancelled:
                 self._slots.pop(slot.key, None)
                 self._to_terminate[instance_id] = pool.name
+
+    def _launch_failed(self, slot: Slot, error: Exception) -> None:
+        code = error.code if isinstance(error, LambdaApiError) else f"service/{type(error).__name__}"
+        with self._lock:
+            slot.state = "failed"
+            slot.failed_at = self.clock()
+            slot.error_code = code.rsplit("/", 1)[-1] or "unknown"
+            slot.error_message = str(error)[:200]
+            slot.error_class = OUT_OF_RESOURCES if code in OUT_OF_RESOURCES_CODES else OTHER_ERROR
+            self.counters.launch_failures += 1
+        if isinstance(error, LambdaApiError):
+            log.warning("launch for pool %s failed: %s", slot.pool, error)
+        else:
+            log.error("launch for pool %s failed unexpectedly", slot.pool, exc_info=error)
 
     def launch_spec(self, pool: PoolSpec, key: str) -> LaunchSpec:
         user_data = None

@@ -318,3 +318,28 @@ def test_pulumis_fleet_and_instance_records_leave_burst_instances_alone(
         assert [i.id for i in ours(emulator)] == [burst.id]
         assert emulator.launches_accepted == 2  # the fleet launched its own, adopted nothing
         assert service.ca.target("burst") == 1
+
+
+def test_a_launch_that_fails_before_reaching_the_api_is_a_create_error_not_a_stuck_request(
+    emulator: LambdaEmulator,
+) -> None:
+    """The ruleset lookup runs before the launch: its failure must reach cluster-autoscaler as a create
+    error it backs off on (class Other), and the request must not stay 'creating' for ever."""
+    names = {"us-west-1": ("sophia-test-burst-us-west-1",)}
+    LambdaCloudClient(ApiKey(emulator.api_key), emulator.base_url).create_firewall_ruleset(
+        "sophia-test-burst-us-west-1", "us-west-1", []
+    )
+    emulator.faults.errors.append(("GET", "/firewall-rulesets", 400, "global/invalid-parameters", 1))
+    with serve(emulator, config(pool_spec(firewall_rulesets=names))) as service:
+        ca = service.ca
+        ca.increase("burst", 1)
+        wait_for(lambda: any(n.status.HasField("errorInfo") for n in ca.nodes("burst")), "a create error")
+        [failed] = ca.nodes("burst")
+        assert failed.status.instanceState == pb.InstanceStatus.instanceCreating
+        assert failed.status.errorInfo.instanceErrorClass == 99  # OtherErrorClass
+        assert failed.status.errorInfo.errorCode == "invalid-parameters"
+        assert emulator.launches_accepted == 0
+        ca.delete("burst", [failed.id], fake=True)
+        assert ca.target("burst") == 0
+        ca.increase("burst", 1)  # the fault was one answer: the next request launches
+        wait_for(lambda: settled(service, emulator, "burst") and len(ours(emulator)) == 1, "a launch")
