@@ -58,6 +58,13 @@ FAILED_SLOT_TTL_S = 15 * 60.0
 RULESETS_TTL_S = 600.0
 # Older than this, the listing is stale: Refresh fails and cluster-autoscaler skips its loop.
 STALE_AFTER_S = 120.0
+# A termination the API refused for now (5xx, 429, no answer, after the client's own retries) is tried
+# again after a delay that doubles up to a cap, taking turns with launches meanwhile.
+TERMINATE_RETRY_S = 5.0
+TERMINATE_RETRY_MAX_S = 120.0
+# A termination the API refused for good (4xx) is reported on the node and left; the off-hours sweep
+# asks again after this (cluster-autoscaler asks again whenever it finds the node unneeded).
+TERMINATE_FAILED_RETRY_S = 10 * 60.0
 INSTANCE_ID_LENGTH = 32
 
 
@@ -85,6 +92,24 @@ class Slot:
     cancelled: bool = False
 
 
+@dataclass
+class Termination:
+    """An instance to terminate, not sent yet (or refused for now and waiting to be tried again)."""
+
+    pool: str
+    attempts: int = 0
+    not_before: float = 0.0
+
+
+@dataclass(frozen=True)
+class TerminationFailure:
+    """A termination the API refused for good: the instance runs on and its node says why."""
+
+    code: str
+    message: str
+    at: float
+
+
 @dataclass(frozen=True)
 class NodeState:
     """One instance as `NodeGroupNodes` reports it."""
@@ -101,6 +126,7 @@ class Counters:
     launched: int = 0
     launch_failures: int = 0
     terminated: int = 0
+    termination_failures: int = 0
     hibernated: int = 0
     woken: int = 0
     events: list[str] = field(default_factory=list)
@@ -137,8 +163,10 @@ class NodeGroups:
         self._wake = threading.Condition(self._lock)
         self._listing: Listing | None = None
         self._slots: dict[str, Slot] = {}
-        self._to_terminate: dict[str, str] = {}  # instance id -> pool, not yet sent
+        self._to_terminate: dict[str, Termination] = {}  # instance id -> not yet sent (or to try again)
         self._terminating: dict[str, str] = {}  # instance id -> pool, sent, the listing may not show it yet
+        self._termination_failed: dict[str, TerminationFailure] = {}  # instance id -> refused for good
+        self._last_work = ""  # "launch" or "terminate": the worker alternates when both wait
         self.counters = Counters()
         self._rulesets: tuple[float, dict[tuple[str, str], str]] | None = None
 
@@ -160,6 +188,9 @@ class NodeGroups:
                 instance = ours.get(instance_id)
                 if instance is None or instance.get("status") in GONE_STATUSES:
                     del self._terminating[instance_id]
+            for instance_id in list(self._termination_failed):
+                if instance_id not in ours or ours[instance_id].get("status") in GONE_STATUSES:
+                    del self._termination_failed[instance_id]
             live_keys = {_tags(i).get(LAUNCH_KEY_TAG) for i in ours.values()}
             for key, slot in list(self._slots.items()):
                 if slot.state == "launched" and key in live_keys:
@@ -262,6 +293,8 @@ class NodeGroups:
         low, _ = self.bounds(name)
         with self._lock:
             live = self._live(name)
+            # Asked again for a node already leaving (a retried call): done already, not an error.
+            nodes = [(pid, labels) for pid, labels in nodes if not self._leaving(name, pid, labels)]
             resolved = [self._resolve(name, pid, labels, live) for pid, labels in nodes]
             foreign = [pid for (pid, _), r in zip(nodes, resolved, strict=True) if r is None]
             if foreign:
@@ -276,18 +309,41 @@ class NodeGroups:
                         self._slots.pop(item.key, None)
                     elif item.instance_id is not None:
                         self._slots.pop(item.key, None)
-                        self._to_terminate[item.instance_id] = name
+                        self._queue_termination(item.instance_id, name)
                     else:
                         item.cancelled = True  # launching: the worker terminates it when the launch returns
                 elif item is not None:
-                    self._to_terminate[str(item["id"])] = name
+                    self._queue_termination(str(item["id"]), name)
             self._wake.notify_all()
+
+    def _queue_termination(self, instance_id: str, pool: str) -> None:
+        self._termination_failed.pop(instance_id, None)
+        self._to_terminate.setdefault(instance_id, Termination(pool))
+
+    def _ident_key(self, pid: str, labels: Mapping[str, str]) -> tuple[str, str]:
+        ident = pid.removeprefix(PROVIDER_ID_PREFIX) if pid.startswith(PROVIDER_ID_PREFIX) else ""
+        return ident, labels.get(LAUNCH_KEY_LABEL) or (ident if len(ident) == LAUNCH_KEY_LENGTH else "")
+
+    def _leaving(self, name: str, pid: str, labels: Mapping[str, str]) -> bool:
+        """Whether the node is one of this group's that is already being removed: its termination is
+        queued or sent, the listing shows it terminating or gone, or its launch was cancelled."""
+        ident, key = self._ident_key(pid, labels)
+        listing = self._require_listing()
+        for instance in self._ours(listing):
+            tags = _tags(instance)
+            if tags.get(POOL_TAG) == name and (instance["id"] == ident or (key and tags.get(LAUNCH_KEY_TAG) == key)):
+                return (
+                    instance["id"] in self._to_terminate
+                    or instance["id"] in self._terminating
+                    or instance.get("status") in GONE_STATUSES
+                )
+        slot = self._slots.get(key)
+        return slot is not None and slot.pool == name and slot.cancelled
 
     def _resolve(
         self, name: str, pid: str, labels: Mapping[str, str], live: Sequence[Mapping[str, Any]]
     ) -> Slot | Mapping[str, Any] | None:
-        ident = pid.removeprefix(PROVIDER_ID_PREFIX) if pid.startswith(PROVIDER_ID_PREFIX) else ""
-        key = labels.get(LAUNCH_KEY_LABEL) or (ident if len(ident) == LAUNCH_KEY_LENGTH else "")
+        ident, key = self._ident_key(pid, labels)
         for instance in live:
             if instance["id"] == ident or (key and _tags(instance).get(LAUNCH_KEY_TAG) == key):
                 return instance
@@ -312,7 +368,12 @@ class NodeGroups:
             live = self._live(name)
             for instance in live:
                 state = "running" if instance.get("status") in ("active", "unhealthy") else "creating"
-                result.append(NodeState(provider_id(_tags(instance).get(LAUNCH_KEY_TAG, instance["id"])), state))
+                pid = provider_id(_tags(instance).get(LAUNCH_KEY_TAG, instance["id"]))
+                failure = self._termination_failed.get(instance["id"])
+                if failure is None:
+                    result.append(NodeState(pid, state))
+                else:  # cluster-autoscaler was told it would go; the node says why it did not
+                    result.append(NodeState(pid, state, failure.code, failure.message, OTHER_ERROR))
             for slot in self._pending(name, live):
                 result.append(
                     NodeState(provider_id(slot.key), "creating", slot.error_code, slot.error_message, slot.error_class)
@@ -340,8 +401,11 @@ class NodeGroups:
                     continue
                 for instance in live:
                     launched = _tags(instance).get(LAUNCHED_AT_TAG, "0")
+                    failure = self._termination_failed.get(str(instance["id"]))
+                    if failure is not None and self.clock() - failure.at < scaled(TERMINATE_FAILED_RETRY_S):
+                        continue
                     if int(launched) < stopped.timestamp():
-                        self._to_terminate[str(instance["id"])] = pool.name
+                        self._queue_termination(str(instance["id"]), pool.name)
                         self.counters.hibernated += 1
                 for slot in self._pending(pool.name, live):
                     if slot.requested_at < stopped and slot.state in ("queued", "failed"):
@@ -356,15 +420,25 @@ class NodeGroups:
     # -- the worker ----------------------------------------------------------------------------
 
     def step(self) -> bool:
-        """Do one piece of work (a termination, else a launch); False when there is none."""
+        """Do one piece of work, a termination or a launch, taking turns when both wait (a termination
+        the API keeps refusing must not hold launches back); False when there is none ready."""
         with self._lock:
-            termination = next(iter(self._to_terminate.items()), None)
-            slot = None
-            if termination is None:
-                slot = next((s for s in self._slots.values() if s.state == "queued" and not s.cancelled), None)
-                if slot is not None:
-                    slot.state = "launching"
+            now = self.clock()
+            termination = next(((i, t) for i, t in self._to_terminate.items() if t.not_before <= now), None)
             listing = self._listing
+            slot = None
+            if listing is not None:
+                slot = next((s for s in self._slots.values() if s.state == "queued" and not s.cancelled), None)
+            if termination is not None and slot is not None:
+                if self._last_work == "terminate":
+                    termination = None
+                else:
+                    slot = None
+            if slot is not None:
+                slot.state = "launching"
+                self._last_work = "launch"
+            elif termination is not None:
+                self._last_work = "terminate"
         if termination is not None:
             self._terminate(*termination)
             return True
@@ -373,20 +447,43 @@ class NodeGroups:
             return True
         return False
 
-    def _terminate(self, instance_id: str, pool: str) -> None:
+    def _terminate(self, instance_id: str, termination: Termination) -> None:
         try:
             terminate_quietly(self.client, instance_id)
-        except LambdaApiError as error:
-            log.warning("terminating %s failed (%s); trying again", instance_id, error)
-            if error.disposition is not Disposition.RETRY:
-                with self._lock:
-                    self._to_terminate.pop(instance_id, None)
+        except Exception as error:  # noqa: BLE001 - retried later or reported, never lost
+            self._termination_refused(instance_id, termination, error)
             return
         with self._lock:
             self._to_terminate.pop(instance_id, None)
-            self._terminating[instance_id] = pool
+            self._terminating[instance_id] = termination.pool
             self.counters.terminated += 1
-        log.info("terminated %s of pool %s", instance_id, pool)
+        log.info("terminated %s of pool %s", instance_id, termination.pool)
+
+    def _termination_refused(self, instance_id: str, termination: Termination, error: Exception) -> None:
+        for_good = isinstance(error, LambdaApiError) and error.disposition is not Disposition.RETRY
+        delay = 0.0
+        with self._lock:
+            if not for_good:
+                termination.attempts += 1
+                delay = min(scaled(TERMINATE_RETRY_S) * 2 ** (termination.attempts - 1), scaled(TERMINATE_RETRY_MAX_S))
+                termination.not_before = self.clock() + delay
+            else:
+                self._to_terminate.pop(instance_id, None)
+                code = error.code if isinstance(error, LambdaApiError) else "unknown"
+                self._termination_failed[instance_id] = TerminationFailure(
+                    f"termination-failed/{code.rsplit('/', 1)[-1]}", str(error)[:200], self.clock()
+                )
+                self.counters.termination_failures += 1
+        if for_good:
+            log.error(
+                "terminating %s of pool %s failed and is not retried until asked again; the instance still "
+                "runs and bills: %s",
+                instance_id,
+                termination.pool,
+                error,
+            )
+        else:
+            log.warning("terminating %s failed (%s); trying again in %.1f s", instance_id, error, delay)
 
     def _launch(self, slot: Slot, listing: Listing) -> None:
         """Launch one slot; whatever fails on the way (the ruleset lookup, the spec, the launch) marks the
@@ -405,7 +502,7 @@ class NodeGroups:
             self.counters.launched += 1
             if slot.cancelled:
                 self._slots.pop(slot.key, None)
-                self._to_terminate[instance_id] = pool.name
+                self._queue_termination(instance_id, pool.name)
 
     def _launch_failed(self, slot: Slot, error: Exception) -> None:
         code = error.code if isinstance(error, LambdaApiError) else f"service/{type(error).__name__}"

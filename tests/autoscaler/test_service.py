@@ -343,3 +343,70 @@ def test_a_launch_that_fails_before_reaching_the_api_is_a_create_error_not_a_stu
         assert ca.target("burst") == 0
         ca.increase("burst", 1)  # the fault was one answer: the next request launches
         wait_for(lambda: settled(service, emulator, "burst") and len(ours(emulator)) == 1, "a launch")
+
+
+TERMINATE = "POST /instance-operations/terminate"
+
+
+def test_a_termination_the_api_keeps_refusing_does_not_hold_launches_back(emulator: LambdaEmulator) -> None:
+    with serve(emulator, config(pool_spec(max=6))) as service:
+        ca = service.ca
+        ca.increase("burst", 1)
+        wait_for(lambda: len(running_ids(ca.nodes("burst"))) == 1, "one running instance")
+        emulator.faults.errors.append(("POST", "/instance-operations/terminate", 503, "global/internal-error", 10**6))
+        [victim] = running_ids(ca.nodes("burst"))
+        ca.delete("burst", [victim])
+        wait_for(lambda: emulator.calls[TERMINATE] > 0, "a first termination attempt")
+        ca.increase("burst", 2)
+        # Before: the worker took the failing termination first every time, and nothing launched.
+        wait_for(lambda: len(ours(emulator)) == 3, "two launches while the termination keeps failing")
+        assert emulator.launches_accepted == 3
+        [(instance_id, termination)] = service.groups._to_terminate.items()
+        assert emulator.status_of(emulator.instances[instance_id]) == "active"
+        assert termination.attempts >= 1
+        assert termination.not_before > service.groups.clock()  # waiting out its backoff, not retried at once
+        assert ca.target("burst") == 2  # still deleted as far as the autoscaler is concerned
+        emulator.faults.errors.clear()
+        wait_for(lambda: len(ours(emulator)) == 2, "the termination once the API takes it")
+        assert victim not in running_ids(ca.nodes("burst"))
+
+
+def test_a_termination_refused_for_good_is_reported_on_the_node_and_logged(
+    emulator: LambdaEmulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    with serve(emulator, config(pool_spec())) as service:
+        ca = service.ca
+        ca.increase("burst", 1)
+        wait_for(lambda: len(running_ids(ca.nodes("burst"))) == 1, "one running instance")
+        emulator.faults.errors.append(("POST", "/instance-operations/terminate", 403, "global/account-inactive", 1))
+        [victim] = running_ids(ca.nodes("burst"))
+        ca.delete("burst", [victim])
+        assert ca.target("burst") == 0
+        # Before: the refusal was dropped without a word and the instance came back as a healthy node.
+        wait_for(lambda: any(n.status.HasField("errorInfo") for n in ca.nodes("burst")), "the refusal on the node")
+        [node] = ca.nodes("burst")
+        assert node.id == victim
+        assert node.status.instanceState == pb.InstanceStatus.instanceRunning
+        assert node.status.errorInfo.errorCode == "termination-failed/account-inactive"
+        assert node.status.errorInfo.instanceErrorClass == 99
+        assert ca.target("burst") == 1  # it still runs and bills: counted again
+        assert service.groups.counters.termination_failures == 1
+        assert any(r.levelname == "ERROR" and "still runs and bills" in r.getMessage() for r in caplog.records)
+        ca.delete("burst", [victim])  # the autoscaler asks again: tried again
+        wait_for(lambda: ours(emulator) == [], "terminated when asked again")
+
+
+def test_delete_nodes_again_for_a_node_already_leaving_is_not_an_error(emulator: LambdaEmulator) -> None:
+    with serve(emulator, config(pool_spec())) as service:
+        ca = service.ca
+        ca.increase("burst", 2)
+        wait_for(lambda: len(running_ids(ca.nodes("burst"))) == 2, "two running instances")
+        victim = running_ids(ca.nodes("burst"))[0]
+        ca.delete("burst", [victim])
+        ca.delete("burst", [victim])  # a retried call: before, FAILED_PRECONDITION (not the group's)
+        assert ca.target("burst") == 1
+        wait_for(lambda: len(ours(emulator)) == 1, "one terminated")
+        service.groups.poll()
+        ca.delete("burst", [victim])  # terminating or gone in the listing: still done
+        assert ca.target("burst") == 1
+        assert emulator.calls[TERMINATE] == 1
