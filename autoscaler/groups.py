@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from autoscaler.config import (
@@ -62,6 +62,11 @@ STALE_AFTER_S = 120.0
 # again after a delay that doubles up to a cap, taking turns with launches meanwhile.
 TERMINATE_RETRY_S = 5.0
 TERMINATE_RETRY_MAX_S = 120.0
+# A failed wake-up (the schedule's own launch, which cluster-autoscaler's backoff does not cover) is
+# tried again after a delay that doubles up to a cap: the autoscaler's own node-group backoff defaults
+# (--initial-node-group-backoff-duration 5m, --max-node-group-backoff-duration 30m, flags.go @1.36.1).
+WAKE_BACKOFF_S = 5 * 60.0
+WAKE_BACKOFF_MAX_S = 30 * 60.0
 # A termination the API refused for good (4xx) is reported on the node and left; the off-hours sweep
 # asks again after this (cluster-autoscaler asks again whenever it finds the node unneeded).
 TERMINATE_FAILED_RETRY_S = 10 * 60.0
@@ -90,6 +95,8 @@ class Slot:
     error_class: int = 0
     failed_at: float = 0.0
     cancelled: bool = False
+    wake: bool = False
+    """Asked for by the pool's schedule (wake-up), not by cluster-autoscaler."""
 
 
 @dataclass
@@ -167,6 +174,7 @@ class NodeGroups:
         self._terminating: dict[str, str] = {}  # instance id -> pool, sent, the listing may not show it yet
         self._termination_failed: dict[str, TerminationFailure] = {}  # instance id -> refused for good
         self._last_work = ""  # "launch" or "terminate": the worker alternates when both wait
+        self._wake_backoff: dict[str, tuple[int, datetime]] = {}  # pool -> (failed wake-ups in a row, until)
         self.counters = Counters()
         self._rulesets: tuple[float, dict[tuple[str, str], str]] | None = None
 
@@ -262,9 +270,9 @@ class NodeGroups:
                 raise GroupError(f"node group {name}: size {size} + {delta} is above its max {high}")
             self._add_slots(name, delta)
 
-    def _add_slots(self, name: str, count: int) -> None:
+    def _add_slots(self, name: str, count: int, *, wake: bool = False) -> None:
         for _ in range(count):
-            slot = Slot(key=self._new_key(), pool=name, requested_at=self.now())
+            slot = Slot(key=self._new_key(), pool=name, requested_at=self.now(), wake=wake)
             self._slots[slot.key] = slot
         self._wake.notify_all()
 
@@ -411,11 +419,14 @@ class NodeGroups:
                     if slot.requested_at < stopped and slot.state in ("queued", "failed"):
                         del self._slots[slot.key]
             else:
+                backoff = self._wake_backoff.get(pool.name)
+                if backoff is not None and now < backoff[1]:
+                    continue  # the last wake-up failed: wait, as cluster-autoscaler would
                 low, _ = pool.bounds(now)
                 missing = low - self._size(pool.name, listing)
                 if missing > 0:
                     self.counters.woken += missing
-                    self._add_slots(pool.name, missing)
+                    self._add_slots(pool.name, missing, wake=True)
 
     # -- the worker ----------------------------------------------------------------------------
 
@@ -500,6 +511,8 @@ class NodeGroups:
             slot.state = "launched"
             slot.instance_id = instance_id
             self.counters.launched += 1
+            if slot.wake:
+                self._wake_backoff.pop(slot.pool, None)
             if slot.cancelled:
                 self._slots.pop(slot.key, None)
                 self._queue_termination(instance_id, pool.name)
@@ -513,6 +526,11 @@ class NodeGroups:
             slot.error_message = str(error)[:200]
             slot.error_class = OUT_OF_RESOURCES if code in OUT_OF_RESOURCES_CODES else OTHER_ERROR
             self.counters.launch_failures += 1
+            if slot.wake:
+                failures = self._wake_backoff.get(slot.pool, (0, self.now()))[0] + 1
+                delay = min(WAKE_BACKOFF_S * 2 ** (failures - 1), WAKE_BACKOFF_MAX_S)
+                self._wake_backoff[slot.pool] = (failures, self.now() + timedelta(seconds=delay))
+                log.warning("wake-up of pool %s failed %d times in a row; next in %.0f s", slot.pool, failures, delay)
         if isinstance(error, LambdaApiError):
             log.warning("launch for pool %s failed: %s", slot.pool, error)
         else:

@@ -4,7 +4,7 @@ the Lambda emulator with faults: no leak, no duplicate, sizes that match the API
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import grpc
 import pytest
@@ -410,3 +410,54 @@ def test_delete_nodes_again_for_a_node_already_leaving_is_not_an_error(emulator:
         ca.delete("burst", [victim])  # terminating or gone in the listing: still done
         assert ca.target("burst") == 1
         assert emulator.calls[TERMINATE] == 1
+
+
+def test_a_failed_wake_up_backs_off_doubling_up_to_a_cap(emulator: LambdaEmulator) -> None:
+    """The schedule's own launches are outside cluster-autoscaler's backoff: without one of its own, the
+    service relaunched as soon as the autoscaler deleted the failed request, every poll."""
+    for region in ("us-west-1", "us-west-2"):
+        emulator.capacity[(region, "gpu_1x_a10")] = 0
+    schedule = OffHours("America/Los_Angeles", "20:00", "07:00", weekends_off=True)
+    clock = Clock(datetime(2026, 11, 30, 15, 30, tzinfo=UTC))  # Monday 07:30 PST: working hours
+    no_capacity = (LAUNCH, 400, "instance-operations/launch/insufficient-capacity")
+
+    def tries() -> int:
+        return emulator.answers[no_capacity] // 2  # one launch tries both regions
+
+    with serve(emulator, config(pool_spec("dev", min=1, floor=0, max=3, off_hours=schedule)), clock) as service:
+        ca, groups = service.ca, service.groups
+
+        def fail_and_delete(expected_tries: int) -> None:
+            wait_for(lambda: any(n.status.HasField("errorInfo") for n in ca.nodes("dev")), "the failed wake-up")
+            assert tries() == expected_tries
+            ca.delete("dev", [n.id for n in ca.nodes("dev")], fake=True)  # as cluster-autoscaler does
+
+        def nothing_asked_for() -> None:
+            groups.poll()
+            groups.poll()
+            assert ca.target("dev") == 0
+            assert tries() == tries_before
+
+        fail_and_delete(1)
+        tries_before = 1
+        nothing_asked_for()  # before: a new wake-up on the next poll
+        clock.at += timedelta(minutes=5, seconds=1)  # the first delay: 5 min
+        groups.poll()
+        fail_and_delete(2)
+        tries_before = 2
+        clock.at += timedelta(minutes=5, seconds=1)
+        nothing_asked_for()  # the second delay is 10 min
+        clock.at += timedelta(minutes=5)
+        groups.poll()
+        fail_and_delete(3)
+        assert groups._wake_backoff["dev"][0] == 3
+        for count in (4, 5, 6):
+            clock.at += timedelta(minutes=30, seconds=1)  # capped at 30 min
+            groups.poll()
+            fail_and_delete(count)
+        assert groups._wake_backoff["dev"][1] - clock.at == timedelta(minutes=30)
+        emulator.capacity[("us-west-1", "gpu_1x_a10")] = None  # capacity is back
+        clock.at += timedelta(minutes=30, seconds=1)
+        groups.poll()
+        wait_for(lambda: len(ours(emulator, "dev")) == 1, "the wake-up once there is capacity")
+        wait_for(lambda: "dev" not in groups._wake_backoff, "the backoff reset by a successful wake-up")
