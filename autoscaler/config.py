@@ -176,6 +176,14 @@ def _pool(raw: Mapping[str, Any]) -> PoolSpec:
     return pool
 
 
+def gpu_model(instance_type: str) -> str:
+    """`gpu_1x_a100` -> `a100`: the value of the GPU label."""
+    return instance_type.split("_", 2)[-1]
+
+
 def pool_labels(pool: str, instance_type: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The labels every node of a pool carries (the join script sets them; the template repeats them)."""
-    return {POOL_LABEL: pool, INSTANCE_TYPE_LABEL: instance_type, **(extra or {})}
+    """The labels every node of a pool carries, floor and burst alike: the join script sets them (the
+    kubelet adds os and arch), the template node repeats them. The GPU label is the one `GPULabel`
+    names: cluster-autoscaler holds back a node that has it until its GPUs are allocatable
+    (processors/customresources/gpu_processor.go), and counts GPU nodes by it."""
+    return {POOL_LABEL: pool, INSTANCE_TYPE_LABEL: instance_type, GPU_LABEL: gpu_model(instance_type), **(extra or {})}

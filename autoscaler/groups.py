@@ -23,7 +23,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from autoscaler.config import (
-    INSTANCE_TYPE_LABEL,
     LAUNCH_KEY_LABEL,
     LAUNCHED_AT_TAG,
     OWNER_TAG,
@@ -31,6 +30,7 @@ from autoscaler.config import (
     PROVIDER_ID_PREFIX,
     PoolSpec,
     ServiceConfig,
+    pool_labels,
 )
 from autoscaler.join import render_join
 from providers.lambda_cloud.client import LambdaCloudClient
@@ -544,7 +544,7 @@ class NodeGroups:
                 self.config.join.server_url,
                 self.config.join.k3s_version,
                 self._join_token,
-                extra_labels={LAUNCH_KEY_LABEL: key, INSTANCE_TYPE_LABEL: pool.instance_type, **pool.labels},
+                labels={**pool_labels(pool.name, pool.instance_type, pool.labels), LAUNCH_KEY_LABEL: key},
                 provider_id=provider_id(key),
             )
         return LaunchSpec(

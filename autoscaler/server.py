@@ -19,11 +19,11 @@ from typing import Any, TypeVar
 
 import grpc
 
-from autoscaler.config import GPU_LABEL, INSTANCE_TYPE_LABEL, POOL_LABEL, PoolSpec
+from autoscaler.config import GPU_LABEL, INSTANCE_TYPE_LABEL, POOL_LABEL, PoolSpec, gpu_model
 from autoscaler.groups import GroupError, NodeGroups, StaleError
 from autoscaler.protos import externalgrpc_pb2 as pb
 from autoscaler.protos import externalgrpc_pb2_grpc as pb_grpc
-from autoscaler.template import gpu_model, node_price, pod_price, pod_requests, template_node_bytes
+from autoscaler.template import node_price, pod_price, pod_requests, template_node_bytes
 
 log = logging.getLogger("sophia.autoscaler")
 T = TypeVar("T")

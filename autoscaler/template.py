@@ -10,7 +10,7 @@ import time
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 
-from autoscaler.config import GPU_LABEL, PROVIDER_ID_PREFIX, PoolSpec, pool_labels
+from autoscaler.config import PROVIDER_ID_PREFIX, PoolSpec, pool_labels
 from autoscaler.protos import k8s_core_v1_pb2 as core
 from catalog import load_lambda_catalog
 
@@ -23,23 +23,19 @@ _DECIMAL.update({"M": Decimal(10**6), "G": Decimal(10**9), "T": Decimal(10**12),
 _DECIMAL.update({"E": Decimal(10**18)})
 
 
-def gpu_model(instance_type: str) -> str:
-    """`gpu_1x_a100` -> `a100`: the value of the GPU label."""
-    return instance_type.split("_", 2)[-1]
-
-
 def architecture(instance_type: str) -> str:
     """GH200 is Grace (arm64); every other Lambda type is x86-64."""
     return "arm64" if "gh200" in instance_type else "amd64"
 
 
 def template_labels(pool: PoolSpec) -> dict[str, str]:
+    """Exactly the labels a real node of the pool has: those its join script registers it with, and
+    os and arch, which the kubelet sets. No topology region: a burst instance may land in a fallback
+    region, and k3s's cloud provider sets topology labels only from labels a node registered with."""
     return {
         **pool_labels(pool.name, pool.instance_type, pool.labels),
-        GPU_LABEL: gpu_model(pool.instance_type),
         "kubernetes.io/os": "linux",
         "kubernetes.io/arch": architecture(pool.instance_type),
-        "topology.kubernetes.io/region": pool.region,
     }
 
 

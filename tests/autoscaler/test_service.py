@@ -10,7 +10,7 @@ import grpc
 import pytest
 from google.protobuf import duration_pb2, timestamp_pb2
 
-from autoscaler.config import LAUNCH_KEY_LABEL, OWNER_TAG, POOL_LABEL, OffHours
+from autoscaler.config import GPU_LABEL, LAUNCH_KEY_LABEL, OWNER_TAG, POOL_LABEL, JoinSpec, OffHours
 from autoscaler.protos import externalgrpc_pb2 as pb
 from autoscaler.protos import k8s_core_v1_pb2 as core
 from providers.lambda_cloud.client import ApiKey, LambdaCloudClient
@@ -28,6 +28,7 @@ from tests.autoscaler.harness import (
     settled,
     wait_for,
 )
+from tests.autoscaler.join_script import agent_flags
 from tests.providers.lambda_cloud.conftest import fleet_props, instance_props
 from tests.providers.lambda_cloud.emulator import LambdaEmulator
 
@@ -461,3 +462,35 @@ def test_a_failed_wake_up_backs_off_doubling_up_to_a_cap(emulator: LambdaEmulato
         groups.poll()
         wait_for(lambda: len(ours(emulator, "dev")) == 1, "the wake-up once there is capacity")
         wait_for(lambda: "dev" not in groups._wake_backoff, "the backoff reset by a successful wake-up")
+
+
+KUBELET_SETS = frozenset({"kubernetes.io/os", "kubernetes.io/arch"})  # from the machine itself
+
+
+def test_a_burst_node_registers_with_the_templates_labels_and_the_reported_provider_id(
+    emulator: LambdaEmulator,
+) -> None:
+    """What the instance really boots with (the user data the API received) against what the template
+    tells the autoscaler: the GPU label (GPULabel's), pool and instance type; the provider ID the
+    service reports for it."""
+    joined = replace(
+        config(pool_spec(instance_type="gpu_1x_gh200")), join=JoinSpec("https://k8s.test:6443", "v1.31.4+k3s1")
+    )
+    with serve(emulator, joined) as service:
+        ca = service.ca
+        template = core.Node()
+        template.ParseFromString(ca.template("burst"))
+        ca.increase("burst", 1)
+        wait_for(lambda: len(ours(emulator)) == 1, "one launch")
+        [instance] = ours(emulator)
+        key = {t["key"]: t["value"] for t in instance.tags}[LAUNCH_KEY_TAG]
+        assert instance.user_data is not None
+        flags = agent_flags(instance.user_data)
+        wanted = {k: v for k, v in template.metadata.labels.items() if k not in KUBELET_SETS}
+        assert wanted.items() <= flags.labels.items()
+        assert flags.labels[GPU_LABEL] == "gh200" == template.metadata.labels[GPU_LABEL]
+        assert flags.labels["node.kubernetes.io/instance-type"] == "gpu_1x_gh200"
+        assert flags.labels[LAUNCH_KEY_LABEL] == key
+        assert flags.kubelet_args == [f"provider-id=lambda://{key}"]
+        assert [n.id for n in ca.nodes("burst")] == [f"lambda://{key}"]
+        assert flags.taints == ["sophia.ai/pool=burst:NoSchedule"]
