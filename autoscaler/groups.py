@@ -56,6 +56,8 @@ OUT_OF_RESOURCES_CODES = frozenset({"instance-operations/launch/insufficient-cap
 FAILED_SLOT_TTL_S = 15 * 60.0
 # Ruleset ids by name are read again after this (a ruleset replaced by Pulumi gets a new id).
 RULESETS_TTL_S = 600.0
+# Instance types' specs (the disk size the template node reports) are read again after this.
+INSTANCE_TYPES_TTL_S = 3600.0
 # Older than this, the listing is stale: Refresh fails and cluster-autoscaler skips its loop.
 STALE_AFTER_S = 120.0
 # A termination the API refused for now (5xx, 429, no answer, after the client's own retries) is tried
@@ -177,6 +179,7 @@ class NodeGroups:
         self._wake_backoff: dict[str, tuple[int, datetime]] = {}  # pool -> (failed wake-ups in a row, until)
         self.counters = Counters()
         self._rulesets: tuple[float, dict[tuple[str, str], str]] | None = None
+        self._storage_gib: tuple[float, dict[str, int]] | None = None  # instance type -> disk, when read
 
     # -- the listing ------------------------------------------------------------------------
 
@@ -207,6 +210,27 @@ class NodeGroups:
                     del self._slots[key]
             self._apply_schedules(listing)
             self._wake.notify_all()
+
+    def refresh_instance_types(self) -> None:
+        """Read the instance types' specs when due (the poller calls this; no RPC waits on it)."""
+        if self._storage_gib is not None and self.clock() - self._storage_gib[0] < scaled(INSTANCE_TYPES_TTL_S):
+            return
+        types = self.client.instance_types()
+        storage = {
+            name: int(entry["instance_type"]["specs"]["storage_gib"])
+            for name, entry in types.items()
+            if "storage_gib" in entry.get("instance_type", {}).get("specs", {})
+        }
+        with self._lock:
+            self._storage_gib = (self.clock(), storage)
+
+    def storage_gib(self, instance_type: str) -> int:
+        """The type's disk as the API last reported it; StaleError until the API has answered once."""
+        with self._lock:
+            known = self._storage_gib[1] if self._storage_gib is not None else {}
+        if instance_type not in known:
+            raise StaleError(f"the disk size of {instance_type} is not known yet (GET /instance-types)")
+        return known[instance_type]
 
     def fresh_enough(self) -> bool:
         with self._lock:
@@ -597,7 +621,11 @@ class NodeGroups:
         listing: Listing | None = None
         while not stop.is_set():
             try:
-                listing = self.watcher.after(listing) if listing is not None else self.poll()
+                listing = self.watcher.after(listing) if listing is not None else self.watcher.fresh(self.clock())
+                try:  # before the first listing counts: template nodes need the specs from the start
+                    self.refresh_instance_types()
+                except LambdaApiError as error:
+                    log.warning("reading instance types failed (template nodes wait for them): %s", error)
                 self.observe(listing)
             except LambdaApiError as error:  # the API down: RPCs answer UNAVAILABLE once the listing is stale
                 log.warning("listing instances failed: %s", error)

@@ -178,11 +178,13 @@ class CloudProvider(pb_grpc.CloudProviderServicer):
     def NodeGroupTemplateNodeInfo(  # noqa: N802
         self, request: Any, context: grpc.ServicerContext
     ) -> pb.NodeGroupTemplateNodeInfoResponse:
-        return self._call(
-            "NodeGroupTemplateNodeInfo",
-            context,
-            lambda: pb.NodeGroupTemplateNodeInfoResponse(nodeBytes=template_node_bytes(self.groups.pool(request.id))),
-        )
+        def answer() -> pb.NodeGroupTemplateNodeInfoResponse:
+            pool = self.groups.pool(request.id)
+            return pb.NodeGroupTemplateNodeInfoResponse(
+                nodeBytes=template_node_bytes(pool, self.groups.storage_gib(pool.instance_type))
+            )
+
+        return self._call("NodeGroupTemplateNodeInfo", context, answer)
 
     def NodeGroupGetOptions(  # noqa: N802
         self, request: Any, context: grpc.ServicerContext

@@ -13,6 +13,7 @@ from google.protobuf import duration_pb2, timestamp_pb2
 from autoscaler.config import GPU_LABEL, LAUNCH_KEY_LABEL, OWNER_TAG, POOL_LABEL, JoinSpec, OffHours
 from autoscaler.protos import externalgrpc_pb2 as pb
 from autoscaler.protos import k8s_core_v1_pb2 as core
+from autoscaler.template import parse_quantity, pod_requests
 from providers.lambda_cloud.client import ApiKey, LambdaCloudClient
 from providers.lambda_cloud.fleet import FleetProvider
 from providers.lambda_cloud.launcher import LAUNCH_KEY_TAG
@@ -494,3 +495,26 @@ def test_a_burst_node_registers_with_the_templates_labels_and_the_reported_provi
         assert flags.kubelet_args == [f"provider-id=lambda://{key}"]
         assert [n.id for n in ca.nodes("burst")] == [f"lambda://{key}"]
         assert flags.taints == ["sophia.ai/pool=burst:NoSchedule"]
+
+
+def test_the_template_node_offers_what_a_real_node_can_give(emulator: LambdaEmulator) -> None:
+    """Allocatable below capacity as the kubelet keeps it (k3s: 5% of the disk; memory under what the
+    kernel leaves), and ephemeral storage from the API's instance type, so a pod that requests disk
+    can start a pool from zero."""
+    with serve(emulator, config(pool_spec(instance_type="gpu_1x_a10", min=0, floor=0))) as service:
+        node = core.Node()
+        node.ParseFromString(service.ca.template("burst"))
+    capacity = {k: parse_quantity(v.string) for k, v in node.status.capacity.items()}
+    allocatable = {k: parse_quantity(v.string) for k, v in node.status.allocatable.items()}
+    disk = 512 * 2**30  # the emulator's GET /instance-types: storage_gib 512 for a 1-GPU type
+    assert capacity["ephemeral-storage"] == disk
+    assert allocatable["ephemeral-storage"] == disk * 95 // 100 // 1024 * 1024  # in whole Ki, rounded down
+    assert 190 * 2**30 < capacity["memory"] < 200 * 2**30  # the catalog's 200 GiB less the kernel's share
+    assert allocatable["memory"] == capacity["memory"] - 100 * 2**20
+    assert allocatable["cpu"] == capacity["cpu"] == 30
+    assert allocatable["nvidia.com/gpu"] == 1
+    assert "topology.kubernetes.io/region" not in node.metadata.labels
+    pod = core.Pod()
+    pod.spec.containers.add(name="cache").resources.requests["ephemeral-storage"].string = "100Gi"
+    requests = pod_requests(pod.SerializeToString())
+    assert all(requests[name] <= allocatable.get(name, 0) for name in requests)  # it fits: scale from zero
