@@ -33,6 +33,8 @@ from autoscaler.config import (
     pool_labels,
 )
 from autoscaler.join import render_join
+from autoscaler.kube import KubeApi
+from autoscaler.reaper import NodeReaper
 from providers.lambda_cloud.client import LambdaCloudClient
 from providers.lambda_cloud.errors import Disposition, LambdaApiError
 from providers.lambda_cloud.launcher import (
@@ -157,6 +159,7 @@ class NodeGroups:
         watcher: InstanceWatcher,
         *,
         join_token: str | None = None,
+        kube: KubeApi | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         clock: Callable[[], float] = time.monotonic,
         new_key: Callable[[], str] = lambda: secrets.token_hex(LAUNCH_KEY_LENGTH // 2),
@@ -180,6 +183,9 @@ class NodeGroups:
         self.counters = Counters()
         self._rulesets: tuple[float, dict[tuple[str, str], str]] | None = None
         self._storage_gib: tuple[float, dict[str, int]] | None = None  # instance type -> disk, when read
+        self.reaper = NodeReaper(kube, watcher, clock=clock) if kube is not None else None
+        """Deletes the Nodes of instances that are gone (None without the Kubernetes API: tests, local runs)."""
+        self._seen_gone: set[str] = set()  # our instances seen terminating or gone, for the reaper
 
     # -- the listing ------------------------------------------------------------------------
 
@@ -195,10 +201,16 @@ class NodeGroups:
                 return
             self._listing = listing
             ours = {i["id"]: i for i in self._ours(listing)}
+            confirmed = False
             for instance_id in list(self._terminating):
                 instance = ours.get(instance_id)
                 if instance is None or instance.get("status") in GONE_STATUSES:
                     del self._terminating[instance_id]
+                    confirmed = True
+            gone = {i for i, instance in ours.items() if instance.get("status") in GONE_STATUSES}
+            if self.reaper is not None and (confirmed or gone - self._seen_gone):
+                self.reaper.request()  # their Nodes stay NotReady for ever otherwise
+            self._seen_gone = gone
             for instance_id in list(self._termination_failed):
                 if instance_id not in ours or ours[instance_id].get("status") in GONE_STATUSES:
                     del self._termination_failed[instance_id]
@@ -639,3 +651,5 @@ class NodeGroups:
     def wake(self) -> None:
         with self._lock:
             self._wake.notify_all()
+        if self.reaper is not None:
+            self.reaper.wake()

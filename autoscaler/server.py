@@ -237,6 +237,8 @@ def running(groups: NodeGroups, address: str, tls: TlsFiles | None = None) -> It
         threading.Thread(target=groups.run_poller, args=(stop,), name="lambda-poller", daemon=True),
         threading.Thread(target=groups.run_worker, args=(stop,), name="lambda-worker", daemon=True),
     ]
+    if groups.reaper is not None:
+        threads.append(threading.Thread(target=groups.reaper.run, args=(stop,), name="node-reaper", daemon=True))
     server.start()
     for thread in threads:
         thread.start()
