@@ -39,6 +39,8 @@ RUN_AS = 65532
 CA_VALIDITY_HOURS = 5 * 365 * 24
 LEAF_VALIDITY_HOURS = 365 * 24
 EARLY_RENEWAL_HOURS = 30 * 24
+# Both pods run as the upstream chart runs cluster-autoscaler (values.yaml, chart 9.59.0).
+PRIORITY_CLASS = "system-cluster-critical"
 # A launch waits for its slot (1 per 12 s) before the boot starts: allowance on top of the boot timeout.
 LAUNCH_QUEUE_MINUTES = 5
 
@@ -149,7 +151,8 @@ def _rules() -> list[k8s.rbac.v1.PolicyRuleArgs]:
         ([""], ["pods/eviction"], ["create"], None),
         ([""], ["pods/status"], ["update"], None),
         ([""], ["endpoints"], ["get", "update"], [CA_NAME]),
-        ([""], ["nodes"], ["watch", "list", "get", "update", "create", "delete"], None),
+        # As the chart grants them for providers other than kwok and huaweicloud: no create, no delete.
+        ([""], ["nodes"], ["watch", "list", "get", "update"], None),
         ([""], ["podtemplates"], ["get", "list", "watch", "create", "update", "patch"], None),
         (["resource.k8s.io"], ["resourceslices", "deviceclasses", "resourceclaims"], read, None),
         (
@@ -290,8 +293,24 @@ class ClusterAutoscaler(pulumi.ComponentResource):
         service_account = k8s.core.v1.ServiceAccount(
             f"{name}-service-account",
             metadata=meta(SERVICE_NAME, service_labels),
-            automount_service_account_token=False,  # it needs no Kubernetes API
+            automount_service_account_token=False,  # only the service's pod mounts it (below)
             opts=inside,
+        )
+        # The service deletes the Nodes of the instances it terminated (k3s never does): nodes, no more.
+        node_role = k8s.rbac.v1.ClusterRole(
+            f"{name}-service-cluster-role",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{ns}-{SERVICE_NAME}", labels=service_labels),
+            rules=[k8s.rbac.v1.PolicyRuleArgs(api_groups=[""], resources=["nodes"], verbs=["get", "list", "delete"])],
+            opts=child,
+        )
+        node_binding = k8s.rbac.v1.ClusterRoleBinding(
+            f"{name}-service-cluster-binding",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{ns}-{SERVICE_NAME}", labels=service_labels),
+            role_ref=k8s.rbac.v1.RoleRefArgs(
+                api_group="rbac.authorization.k8s.io", kind="ClusterRole", name=f"{ns}-{SERVICE_NAME}"
+            ),
+            subjects=[k8s.rbac.v1.SubjectArgs(kind="ServiceAccount", name=SERVICE_NAME, namespace=ns)],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[node_role]),
         )
 
         def secret_env(env: str, key: str) -> k8s.core.v1.EnvVarArgs:
@@ -322,7 +341,10 @@ class ClusterAutoscaler(pulumi.ComponentResource):
                     ),
                     spec=k8s.core.v1.PodSpecArgs(
                         service_account_name=SERVICE_NAME,
-                        automount_service_account_token=False,
+                        # Its token: the Kubernetes API, for deleting the Nodes of terminated instances.
+                        automount_service_account_token=True,
+                        # Scaling stops without it, as without the autoscaler (the upstream chart's default).
+                        priority_class_name=PRIORITY_CLASS,
                         security_context=pod_security(RUN_AS),
                         containers=[
                             k8s.core.v1.ContainerArgs(
@@ -373,7 +395,7 @@ class ClusterAutoscaler(pulumi.ComponentResource):
             # The pools' keys and rulesets exist before the service can launch with them.
             opts=pulumi.ResourceOptions(
                 parent=self,
-                depends_on=[namespace, pools_map, service_account]
+                depends_on=[namespace, pools_map, service_account, node_binding]
                 + [r for _, pool in args.pools for r in (pool.ssh_key, *pool.firewalls.values())],
             ),
         )
@@ -444,6 +466,7 @@ class ClusterAutoscaler(pulumi.ComponentResource):
                     ),
                     spec=k8s.core.v1.PodSpecArgs(
                         service_account_name=CA_NAME,
+                        priority_class_name=PRIORITY_CLASS,  # the upstream chart's default
                         security_context=pod_security(RUN_AS),
                         containers=[
                             k8s.core.v1.ContainerArgs(
@@ -486,7 +509,7 @@ class ClusterAutoscaler(pulumi.ComponentResource):
         )
 
         # -- network: closed by default; the autoscaler reaches the service and the API server, the service
-        # reaches only the Lambda API (HTTPS) and DNS.
+        # reaches the Lambda API and the API server (HTTPS) and DNS.
         k8s.networking.v1.NetworkPolicy(
             f"{name}-default-deny",
             metadata=meta("default-deny"),
@@ -496,8 +519,9 @@ class ClusterAutoscaler(pulumi.ComponentResource):
             opts=inside,
         )
         grpc_port = [k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=SERVICE_PORT)]
-        https = [k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=443)]
-        api_server = [k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=p) for p in (443, 6443)]
+        # HTTPS: the Lambda API, and the API server through its Service (443) or directly (k3s's 6443).
+        https = [k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=p) for p in (443, 6443)]
+        api_server = https
         k8s.networking.v1.NetworkPolicy(
             f"{name}-service-network",
             metadata=meta(SERVICE_NAME, service_labels),

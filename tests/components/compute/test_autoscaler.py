@@ -94,3 +94,34 @@ def test_only_stacks_with_the_autoscaler_get_it() -> None:
     assert run_stack("prod", config_overrides={"sophia:autoscaler": None}).by_type(DEPLOYMENT)
     without = run_stack("prod", config_overrides={"sophia:autoscaler": None})
     assert [r for r in without.by_type(DEPLOYMENT) if r.inputs["metadata"]["name"] == SERVICE_NAME] == []
+
+
+CLUSTER_ROLE = "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole"
+CLUSTER_ROLE_BINDING = "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding"
+
+
+def test_the_service_may_delete_nodes_and_mounts_a_token_for_it() -> None:
+    run = run_stack("prod")
+    pod = named(run, DEPLOYMENT, SERVICE_NAME).inputs["spec"]["template"]["spec"]
+    assert pod["automountServiceAccountToken"] is True
+    assert pod["serviceAccountName"] == SERVICE_NAME
+    role = named(run, CLUSTER_ROLE, f"sophia-autoscaler-{SERVICE_NAME}")
+    assert role.inputs["rules"] == [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list", "delete"]}]
+    binding = named(run, CLUSTER_ROLE_BINDING, f"sophia-autoscaler-{SERVICE_NAME}")
+    assert binding.inputs["roleRef"]["name"] == role.inputs["metadata"]["name"]
+    assert binding.inputs["subjects"] == [
+        {"kind": "ServiceAccount", "name": SERVICE_NAME, "namespace": "sophia-autoscaler"}
+    ]
+    policy = named(run, "kubernetes:networking.k8s.io/v1:NetworkPolicy", SERVICE_NAME).inputs["spec"]
+    ports = {p["port"] for rule in policy["egress"] for p in rule.get("ports", [])}
+    assert {443, 6443} <= ports  # the Lambda API and the API server
+
+
+def test_both_pods_are_system_cluster_critical_and_the_autoscaler_creates_no_nodes() -> None:
+    run = run_stack("prod")
+    for deployment in (SERVICE_NAME, "cluster-autoscaler"):
+        pod = named(run, DEPLOYMENT, deployment).inputs["spec"]["template"]["spec"]
+        assert pod["priorityClassName"] == "system-cluster-critical"
+    role = named(run, CLUSTER_ROLE, "sophia-autoscaler-cluster-autoscaler")
+    [nodes] = [r for r in role.inputs["rules"] if r["resources"] == ["nodes"]]
+    assert nodes["verbs"] == ["watch", "list", "get", "update"]  # the chart's, for externalgrpc
