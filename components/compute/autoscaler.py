@@ -16,11 +16,12 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_tls as tls
 
-from autoscaler.config import JoinSpec, OffHours, PoolSpec, ServiceConfig, Taint
+from autoscaler.config import OWNER_TAG, JoinSpec, OffHours, PoolSpec, ServiceConfig, Taint
 from autoscaler.join import POOL_LABEL
 from components.compute.gpu_pool import GpuPool
 from components.kube import container_security, dns_egress, pod_security, resources
 from providers.lambda_cloud.launcher import wait_timeout_s
+from providers.lambda_cloud.resources import LambdaBurstSweep, LambdaBurstSweepArgs
 from settings.compute import AutoscalerSettings, ClusterJoinSettings, GpuPoolSettings
 
 # Upstream cluster-autoscaler; the externalgrpc protocol in autoscaler/protos is the one from 1.35.0 on
@@ -313,6 +314,16 @@ class ClusterAutoscaler(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[node_role]),
         )
 
+        # Burst instances are no Pulumi resources: deleting this terminates them (turning the autoscaler
+        # off, `pulumi destroy`). The service depends on it, so it is gone before the sweep runs; the
+        # sweep depends on the pools' keys and rulesets, so they go after the instances that hold them.
+        pool_resources = [r for _, pool in args.pools for r in (pool.ssh_key, *pool.firewalls.values())]
+        sweep = LambdaBurstSweep(
+            f"{name}-burst-sweep",
+            LambdaBurstSweepArgs(owner_tag=OWNER_TAG, owner=args.cluster),
+            pulumi.ResourceOptions(parent=self, depends_on=pool_resources),
+        )
+
         def secret_env(env: str, key: str) -> k8s.core.v1.EnvVarArgs:
             return k8s.core.v1.EnvVarArgs(
                 name=env,
@@ -395,8 +406,7 @@ class ClusterAutoscaler(pulumi.ComponentResource):
             # The pools' keys and rulesets exist before the service can launch with them.
             opts=pulumi.ResourceOptions(
                 parent=self,
-                depends_on=[namespace, pools_map, service_account, node_binding]
-                + [r for _, pool in args.pools for r in (pool.ssh_key, *pool.firewalls.values())],
+                depends_on=[namespace, pools_map, service_account, node_binding, sweep, *pool_resources],
             ),
         )
         k8s.core.v1.Service(

@@ -125,3 +125,20 @@ def test_both_pods_are_system_cluster_critical_and_the_autoscaler_creates_no_nod
     role = named(run, CLUSTER_ROLE, "sophia-autoscaler-cluster-autoscaler")
     [nodes] = [r for r in role.inputs["rules"] if r["resources"] == ["nodes"]]
     assert nodes["verbs"] == ["watch", "list", "get", "update"]  # the chart's, for externalgrpc
+
+
+SWEEP = "pulumi-python:dynamic/lambda:BurstSweep"
+
+
+def test_the_burst_sweep_is_deleted_after_the_service_and_before_the_pools_rulesets() -> None:
+    """Pulumi deletes dependents first: the service (which could launch behind the sweep) goes before
+    it, the rulesets and keys (which burst instances hold) after it."""
+    run = run_stack("prod")
+    [sweep] = run.by_type(SWEEP)
+    assert (sweep.inputs["owner_tag"], sweep.inputs["owner"]) == ("sophia-autoscaler", "sophia-prod")
+    service = named(run, DEPLOYMENT, SERVICE_NAME)
+    assert sweep.urn in service.depends_on
+    held = [r.urn for r in run.resources if r.type.endswith(("lambda:FirewallRuleset", "lambda:SshKey"))]
+    assert len(held) == 4 * 3 + 4  # each pool's ruleset in each of the three regions, and its key
+    assert set(held) <= set(sweep.depends_on)
+    assert run_stack("prod", config_overrides={"sophia:autoscaler": None}).by_type(SWEEP) == []
