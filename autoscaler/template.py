@@ -146,26 +146,53 @@ def node_price(pool: PoolSpec, hours: float) -> float:
     return float(hourly_price(pool.instance_type)) * hours
 
 
+# Resources a pod-level request may set (the PodLevelResources feature); others come from containers.
+POD_LEVEL_RESOURCES = frozenset({"cpu", "memory"})
+
+
 def pod_requests(pod_bytes: bytes) -> dict[str, Decimal]:
-    """What a pod asks of a node: the larger of its init containers and the sum of its containers, plus overhead."""
+    """What a pod asks of a node, as the scheduler counts it (k8s.io/component-helpers resource.PodRequests):
+    the sum of its containers and of its sidecars (init containers with restartPolicy Always, which run
+    alongside), or the largest init container plus the sidecars started before it if that is more;
+    pod-level requests replace the total for CPU and memory; the overhead is added."""
     pod = core.Pod()
     pod.ParseFromString(pod_bytes)
     total: dict[str, Decimal] = {}
     for container in pod.spec.containers:
-        for name, quantity in _requests(container).items():
-            total[name] = total.get(name, Decimal(0)) + quantity
+        _add(total, _requests(container.resources))
+    sidecars: dict[str, Decimal] = {}
+    init_peak: dict[str, Decimal] = {}
     for container in pod.spec.initContainers:
-        for name, quantity in _requests(container).items():
-            total[name] = max(total.get(name, Decimal(0)), quantity)
+        requests = _requests(container.resources)
+        if container.restartPolicy == "Always":
+            _add(total, requests)
+            _add(sidecars, requests)
+            during = dict(sidecars)
+        else:
+            during = dict(sidecars)
+            _add(during, requests)
+        for name, quantity in during.items():
+            init_peak[name] = max(init_peak.get(name, Decimal(0)), quantity)
+    for name, quantity in init_peak.items():
+        total[name] = max(total.get(name, Decimal(0)), quantity)
+    if pod.spec.HasField("resources"):
+        for name, quantity in _requests(pod.spec.resources).items():
+            if name in POD_LEVEL_RESOURCES:
+                total[name] = quantity
     for name, quantity in pod.spec.overhead.items():
         total[name] = total.get(name, Decimal(0)) + parse_quantity(quantity.string)
     return total
 
 
-def _requests(container: core.Container) -> dict[str, Decimal]:
+def _add(into: dict[str, Decimal], more: Mapping[str, Decimal]) -> None:
+    for name, quantity in more.items():
+        into[name] = into.get(name, Decimal(0)) + quantity
+
+
+def _requests(resources: core.ResourceRequirements) -> dict[str, Decimal]:
     # A limit without a request means request = limit (the API server's defaulting).
-    merged = {name: q.string for name, q in container.resources.limits.items()}
-    merged.update({name: q.string for name, q in container.resources.requests.items()})
+    merged = {name: q.string for name, q in resources.limits.items()}
+    merged.update({name: q.string for name, q in resources.requests.items()})
     return {name: parse_quantity(text) for name, text in merged.items()}
 
 
