@@ -300,7 +300,9 @@ class SophiaPlatform(pulumi.ComponentResource):
             user_data = None
             if settings.cluster_join is not None and args.cluster_join_token is not None:
                 join = settings.cluster_join
-                user_data = node_join_user_data(pool.name, join.server_url, join.k3s_version, args.cluster_join_token)
+                user_data = node_join_user_data(
+                    pool.name, pool.instance_type, join.server_url, join.k3s_version, args.cluster_join_token
+                )
             pools.append(
                 GpuPool(
                     pool.name,
