@@ -7,7 +7,6 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from catalog import load_lambda_catalog
 from components.backup.bucket import BackupBucket, BackupBucketArgs
 from components.backup.restore_checks import RestoreChecks, RestoreChecksArgs
 from components.compute.cloud_init import node_join_user_data
@@ -22,6 +21,7 @@ from components.dr.region import DrRegion, DrRegionArgs
 from components.observability.alert_rules import CostFacts, PoolFacts
 from components.observability.monitoring import Monitoring, MonitoringArgs
 from components.tags import cost_tags
+from policies.catalog import load_lambda_catalog
 from settings.backup import BackupSettings
 from settings.base import Environment
 from settings.model import StackSettings

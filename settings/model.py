@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import Field, field_validator, model_validator
 
-from catalog import load_lambda_catalog
+from policies.catalog import load_lambda_catalog
 from settings.backup import BackupSettings
 from settings.base import CostTags, Environment, SettingsModel, check_lambda_region
 from settings.compute import ClusterJoinSettings, GpuPoolSettings, LambdaAccessSettings

@@ -11,7 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
-PACKAGES = ("components", "providers", "settings", "catalog", "costing", "policies", "tools")
+PACKAGES = ("components", "providers", "settings", "policies", "tools")
 
 
 def lint_imports(tree: Path, *contracts: str) -> subprocess.CompletedProcess[str]:
@@ -50,6 +50,11 @@ def tree_copy(tmp_path: Path) -> Path:
         ("components/observability/monitoring.py", "import components.platform", "layers"),
         ("providers/lambda_cloud/client.py", "import components.tags", "providers-below-components"),
         ("settings/data.py", "import components.kube", "settings-pure"),
+        ("settings/data.py", "import policies.rules.aws", "settings-pure"),
+        ("policies/rules/aws.py", "import settings", "pack-self-contained"),
+        ("policies/costing/model.py", "import tools.harness", "pack-self-contained"),
+        ("components/platform.py", "import policies.pack", "program-uses-pack-data-only"),
+        ("policies/costing/model.py", "import policies.rules.cost", "pack-data-below-rules"),
     ],
 )
 def test_a_forbidden_import_breaks_its_contract(tree_copy: Path, module: str, bad_import: str, contract: str) -> None:

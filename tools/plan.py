@@ -17,8 +17,8 @@ from typing import Any, TextIO
 
 import pulumi
 
-from catalog import HOURS_PER_MONTH
-from costing import CostReport
+from policies.catalog import HOURS_PER_MONTH
+from policies.costing import CostReport
 from policies.pack import PACK_NAME, PACK_VERSION
 from settings import SettingsError
 from tools.harness import RegisteredResource, StackFileError, StackRun, run_stack

@@ -8,7 +8,7 @@ from typing import Any
 
 from pulumi_policy.deserialize import deserialize_properties
 
-from costing import CostReport, estimate
+from policies.costing import CostReport, estimate
 from tools.harness import StackRun
 from tools.redact import plaintext
 

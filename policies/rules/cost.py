@@ -9,9 +9,9 @@ from decimal import Decimal
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs, Severity, StackValidationArgs
 
-from catalog.aws_prices import load_aws_prices
-from costing import estimate
+from policies.catalog.aws_prices import load_aws_prices
 from policies.common import Category, Rule, as_list, config_of, resource_policy, stack_policy
+from policies.costing import estimate
 
 LAMBDA_INSTANCE = "pulumi-python:dynamic/lambda:Instance"
 
@@ -128,7 +128,7 @@ AWS_CLASSES = Rule(
     "aws-compute-instance-class-allowed",
     "AWS instance, database and cache node classes must come from the allow-list.",
     Severity.MEDIUM,
-    "Use an allowed class (by default those in catalog/aws_prices.json, which the cost model can price).",
+    "Use an allowed class (by default those in policies/catalog/aws_prices.json, which the cost model can price).",
     Category.BUDGET,
     config={"allowedClasses": {"type": "array", "items": {"type": "string"}, "default": _priced_classes()}},
 )

@@ -7,7 +7,7 @@ from typing import Any
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs, Severity, StackValidationArgs
 
-from catalog import load_lambda_catalog
+from policies.catalog import load_lambda_catalog
 from policies.common import DATA_PORTS, Category, Rule, config_of, ranges_opened, resource_policy, stack_policy
 
 LAMBDA_INSTANCE = "pulumi-python:dynamic/lambda:Instance"

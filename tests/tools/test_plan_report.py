@@ -14,7 +14,7 @@ from tools.harness import run_stack
 from tools.plan_cost import stack_cost
 from tools.plan_report import COMMENT_MARKER, compare, cost_by_component, mermaid
 
-AI_CORE_HOURLY = 1.49  # gpu_1x_gh200 in catalog/lambda_catalog.json
+AI_CORE_HOURLY = 1.49  # gpu_1x_gh200 in policies/catalog/lambda_catalog.json
 
 
 def run_plan(*argv: str) -> tuple[int, str, str]:

@@ -3,6 +3,6 @@
 Standard library only: the policy pack imports it from its own virtualenv.
 """
 
-from costing.model import CostItem, CostReport, ResourceLike, estimate
+from policies.costing.model import CostItem, CostReport, ResourceLike, estimate
 
 __all__ = ["CostItem", "CostReport", "ResourceLike", "estimate"]

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
 
-from catalog.aws_prices import AwsPrices, load_aws_prices
-from catalog.lambda_catalog import HOURS_PER_MONTH, LambdaCatalog, load_lambda_catalog
+from policies.catalog.aws_prices import AwsPrices, load_aws_prices
+from policies.catalog.lambda_catalog import HOURS_PER_MONTH, LambdaCatalog, load_lambda_catalog
 
 LAMBDA_INSTANCE = "pulumi-python:dynamic/lambda:Instance"
 
