@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Fetches the public reference documents the tests read from ../shared/reference (the Lambda
-# Cloud OpenAPI document and the CRDs) into DEST, and refuses any whose sha256 differs from the
+# Cloud OpenAPI document, the CRDs, and the remote manifests the program applies, which the harness
+# expands as the Kubernetes provider would) into DEST, and refuses any whose sha256 differs from the
 # copy the tests were written against. GitHub Actions runs this; locally shared/ is already there.
 set -euo pipefail
 
 DEST="${1:-../shared/reference}"
 CNPG="https://raw.githubusercontent.com/cloudnative-pg/cloudnative-pg/v1.30.0/config/crd/bases"
 PROM="https://raw.githubusercontent.com/prometheus-operator/prometheus-operator/v0.93.0/example/prometheus-operator-crd"
+# The operator manifest components/data/postgres_cluster.py applies (CNPG_MANIFEST).
+CNPG_RELEASE="https://raw.githubusercontent.com/cloudnative-pg/cloudnative-pg/release-1.30/releases/cnpg-1.30.0.yaml"
 
 # path | sha256 | source URL
 files=(
@@ -18,9 +21,10 @@ files=(
   "crds/monitoring.coreos.com_podmonitors.yaml|45a93443daa687d3654f7e9631909ff7edcdf3ec09c5e60251b74aa2722aee5d|$PROM/monitoring.coreos.com_podmonitors.yaml"
   "crds/monitoring.coreos.com_prometheusrules.yaml|78be98554b9c8506ab2b4f4feb91c5f3a56e536a0a510f3a8e876a459970d56d|$PROM/monitoring.coreos.com_prometheusrules.yaml"
   "crds/monitoring.coreos.com_servicemonitors.yaml|a99047972c9dd7679ce2050b9968e8a08773492e671b3e17abd476d42aa78a32|$PROM/monitoring.coreos.com_servicemonitors.yaml"
+  "manifests/cnpg-1.30.0.yaml|f8bede43fe4ee0d478c2355b204a36876b2ae4faac60f2a9452280b293da3b88|$CNPG_RELEASE"
 )
 
-mkdir -p "$DEST/crds"
+mkdir -p "$DEST/crds" "$DEST/manifests"
 for entry in "${files[@]}"; do
   IFS='|' read -r path sum url <<<"$entry"
   target="$DEST/$path"

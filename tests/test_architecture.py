@@ -55,6 +55,7 @@ def tree_copy(tmp_path: Path) -> Path:
         ("policies/costing/model.py", "import tools.harness", "pack-self-contained"),
         ("components/platform.py", "import policies.pack", "program-uses-pack-data-only"),
         ("policies/costing/model.py", "import policies.rules.cost", "pack-data-below-rules"),
+        ("policies/model/workloads.py", "import policies.rules.kubernetes", "pack-layers"),
     ],
 )
 def test_a_forbidden_import_breaks_its_contract(tree_copy: Path, module: str, bad_import: str, contract: str) -> None:

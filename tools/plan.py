@@ -57,7 +57,12 @@ def plan_document(
             "monthlyUsd": round(float(cost.monthly_usd), 2),
             "hourlyUsd": round(float(cost.hourly_usd), 4),
             "byGroup": {group: round(float(amount), 2) for group, amount in cost.by_group().items()},
-            "unpriced": list(cost.unpriced),
+            "unpriced": [
+                {"urn": u.urn, "name": u.name, "type": u.resource_type, "reason": u.reason} for u in cost.unpriced
+            ],
+            "unknown": [
+                {"urn": u.urn, "name": u.name, "type": u.resource_type, "reason": u.reason} for u in cost.unknown
+            ],
             "items": [
                 {"urn": i.urn, "name": i.name, "group": i.group, "monthlyUsd": round(float(i.monthly_usd), 2)}
                 for i in cost.items
@@ -93,8 +98,10 @@ def render_cost(cost: CostReport, budget: float | None, out: TextIO) -> None:
     total = cost.monthly_usd
     share = f" of ${budget:,.0f} budget ({float(total) / budget:.0%})" if budget else ""
     out.write(f"  {'total':<{width}}  ${total:>12,.2f}{share}\n")
-    if cost.unpriced:
-        out.write(f"  not priced (inputs unknown or not in the price tables): {len(cost.unpriced)}\n")
+    for item in cost.unpriced:
+        out.write(f"  not priced: {item.name} ({item.resource_type}): {item.reason}\n")
+    if cost.unknown:
+        out.write(f"  not priced yet (a price input is unknown until deployment): {len(cost.unknown)}\n")
 
 
 def render_policies(evaluation: Evaluation, config_path: Path, out: TextIO) -> None:
