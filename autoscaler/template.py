@@ -25,7 +25,7 @@ from decimal import Decimal
 
 from autoscaler.config import PROVIDER_ID_PREFIX, PoolSpec, pool_labels
 from autoscaler.protos import k8s_core_v1_pb2 as core
-from catalog import load_lambda_catalog
+from policies.catalog import load_lambda_catalog
 
 GPU_RESOURCE = "nvidia.com/gpu"
 MAX_PODS = 110  # the kubelet's default

@@ -43,8 +43,8 @@ from autoscaler.groups import NodeGroups
 from autoscaler.protos import externalgrpc_pb2 as pb
 from autoscaler.protos import externalgrpc_pb2_grpc as pb_grpc
 from autoscaler.server import running
-from catalog import load_lambda_catalog
 from components.compute.autoscaler import pool_spec
+from policies.catalog import load_lambda_catalog
 from providers.lambda_cloud.client import ApiKey, LambdaCloudClient
 from providers.lambda_cloud.endpoint import Endpoint
 from providers.lambda_cloud.launcher import LAUNCH_KEY_TAG

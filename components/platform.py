@@ -7,7 +7,6 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from catalog import load_lambda_catalog
 from components.backup.bucket import QDRANT_PREFIX, BackupBucket, BackupBucketArgs
 from components.backup.restore_checks import RestoreChecks, RestoreChecksArgs
 from components.compute.autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs
@@ -25,6 +24,7 @@ from components.observability.alert_rules import CostFacts, PoolFacts
 from components.observability.monitoring import Monitoring, MonitoringArgs
 from components.tags import cost_tags
 from failover.stack_lease import LeaseView
+from policies.catalog import load_lambda_catalog
 from settings.backup import BackupSettings
 from settings.base import Environment
 from settings.model import StackSettings

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import AfterValidator, Field, Strict, field_validator, model_validator
 
-from catalog import load_lambda_catalog
+from policies.catalog import load_lambda_catalog
 from settings.base import (
     MAX_POOL_INSTANCES,
     MAX_POOLS,
@@ -73,7 +73,7 @@ class GpuPoolSettings(SettingsModel):
     name: str
     """Pool name, lowercase letters, digits and dashes (used in instance names and tags)."""
     instance_type: str
-    """Lambda instance type; must be in the price catalog (`catalog/lambda_catalog.json`)."""
+    """Lambda instance type; must be in the price catalog (`policies/catalog/lambda_catalog.json`)."""
     min: Annotated[int, Strict(), Field(ge=0, le=MAX_POOL_INSTANCES)]
     """Fewest instances the pool may run."""
     desired: Annotated[int, Strict(), Field(ge=0, le=MAX_POOL_INSTANCES)]

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from catalog import load_lambda_catalog
+from policies.catalog import load_lambda_catalog
 from tests.providers.lambda_cloud import openapi
 
 JsonBody = Any
