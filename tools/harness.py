@@ -71,6 +71,8 @@ class RegisteredResource:
     additional_secret_outputs: tuple[str, ...] = ()
     custom_timeouts: tuple[str, str, str] = ("", "", "")
     """create, update, delete timeouts as Go durations ('' when unset)."""
+    transforms: int = 0
+    """How many `transforms` the resource registers (callbacks the engine runs on it and its children)."""
 
 
 @dataclass(frozen=True)
@@ -186,6 +188,7 @@ class RecordingMonitor(mocks.MockMonitor):
                     request.customTimeouts.update,
                     request.customTimeouts.delete,
                 ),
+                transforms=len(request.transforms),
             )
         )
         return response

@@ -60,13 +60,38 @@ class PostgresClusterArgs:
     """DR holds the lease on the primary role: every instance stays fenced (no postmaster runs)."""
 
 
+CRD_TYPE = "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition"
+
+
+def protect_crds(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTransformResult | None:
+    """A `transforms` entry for an operator's manifest: its CustomResourceDefinitions are protected,
+    nothing else in it is. Deleting a CRD deletes every object of its kind (every Postgres cluster);
+    a Deployment, a webhook or an RBAC object must stay free to go, or an operator upgrade that drops
+    or replaces one fails on it. The engine runs a component's transforms on every resource
+    registered beneath it, the ConfigFile's children included (the provider registers them)."""
+    if args.type_ != CRD_TYPE:
+        return None
+    return pulumi.ResourceTransformResult(
+        props=args.props, opts=pulumi.ResourceOptions.merge(args.opts, pulumi.ResourceOptions(protect=True))
+    )
+
+
 def operator_manifests(
     name: str, protect: bool, parent: pulumi.Resource, *, barman_plugin: bool = True
 ) -> list[pulumi.Resource]:
-    """CloudNativePG and the Barman Cloud plugin from their pinned release manifests. The CRDs are in
-    them, and deleting a CRD deletes every object of its kind (every Postgres cluster): the
-    manifests are kept in the cluster when removed from the stack, and protected where data is."""
-    keep = pulumi.ResourceOptions(parent=parent, protect=protect, retain_on_delete=True)
+    """CloudNativePG and the Barman Cloud plugin from their pinned release manifests.
+
+    Every object of a manifest is kept in the cluster when it leaves the stack (`retainOnDelete`,
+    which the engine passes from the ConfigFile to each child). Only the CRDs are protected, and
+    only where data is (`protect_crds`): protect set on the ConfigFile itself would reach every
+    child the same way, and an upgrade that removes or replaces a Deployment or webhook would fail."""
+    keep = pulumi.ResourceOptions(
+        parent=parent,
+        # Explicitly false: a child inherits its parent's protect, and these must not.
+        protect=False,
+        retain_on_delete=True,
+        transforms=[protect_crds] if protect else None,
+    )
     operator = k8s.yaml.v2.ConfigFile(f"{name}-operator", file=CNPG_MANIFEST, opts=keep)
     if not barman_plugin:
         return [operator]
