@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.data.certificate import ServiceCertificate, ServiceCertificateArgs
+from components.data.certificate import ServiceCertificate, ServiceCertificateArgs, leaf_secret_name
 from components.data.placement import PLATFORM_RELABELING, BackupSource, StorePlacement, backup_jobs_ingress, labels
 from components.data.postgres_config import replication_parameters, synchronous_replication
 from components.kube import dns_egress, namespace_selector
@@ -131,8 +131,9 @@ class PostgresCluster(pulumi.ComponentResource):
         self.read_write_endpoint = f"{name}-rw.{ns}.svc:{POSTGRES_PORT}"
         self.read_only_endpoint = f"{name}-ro.{ns}.svc:{POSTGRES_PORT}"
         # The server certificate is ours (cert-manager, from the stack's CA), so its CA is in Secret
-        # `<name>-server-tls` (ca.crt) in every stack; `<name>-app` holds the application user's password.
-        server_secret = f"{name}-server-tls"
+        # `<name>-server-tls-cert-manager` (ca.crt) in every stack; `<name>-app` holds the
+        # application user's password.
+        server_secret = leaf_secret_name(f"{name}-server-tls")
         self.backup_source = BackupSource(
             store=name,
             hosts=[f"{name}-rw.{ns}.svc"],
@@ -142,7 +143,7 @@ class PostgresCluster(pulumi.ComponentResource):
             storage_gib=args.postgres.storage_gib,
         )
         operators = operator_manifests(name, args.placement.protect, self) if args.install_operator else []
-        self.server_certificate = self._server_certificate(name, args, server_secret)
+        self.server_certificate = self._server_certificate(name, args, f"{name}-server-tls")
         certificates = {"serverCASecret": server_secret, "serverTLSSecret": server_secret}
         self.replication: ReplicationEndpoint | None = None
         if args.postgres.dr_replication is not None:

@@ -9,7 +9,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from components.data.certificate import ServiceCertificate, ServiceCertificateArgs
+from components.data.certificate import ServiceCertificate, ServiceCertificateArgs, leaf_secret_name
 from components.data.placement import SCRAPED, BackupSource, ScrapeTarget, StorePlacement, backup_jobs_ingress, labels
 from components.data.redis_config import (
     BUS_PORT,
@@ -76,6 +76,7 @@ class RedisCluster(pulumi.ComponentResource):
 
     endpoint: str
     auth_secret_name: str
+    tls_secret_name: str
 
     def __init__(self, name: str, args: RedisClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("sophia:data:RedisCluster", name, None, opts)
@@ -88,6 +89,8 @@ class RedisCluster(pulumi.ComponentResource):
         self.endpoint = f"{name}.{ns}.svc:{CLIENT_PORT}"
         self.scrape_target = ScrapeTarget(name, ns, {**labels(name, "redis-cluster"), **SCRAPED}, "metrics")
         self.auth_secret_name = f"{name}-auth"
+        # cert-manager's Secret: tls.crt, tls.key and the CA (ca.crt) clients verify the servers with.
+        self.tls_secret_name = leaf_secret_name(f"{name}-tls")
         # The snapshot job asks the seed for the current masters, then reads each of them.
         self.backup_source = BackupSource(
             store=name,
@@ -97,7 +100,7 @@ class RedisCluster(pulumi.ComponentResource):
             ],
             port=CLIENT_PORT,
             credentials=(self.auth_secret_name, "backup-password"),
-            ca_secret=f"{name}-tls",
+            ca_secret=self.tls_secret_name,
             storage_gib=args.redis.storage_gib,
         )
 
@@ -133,7 +136,7 @@ class RedisCluster(pulumi.ComponentResource):
             f"{name}-tls",
             ServiceCertificateArgs(
                 namespace=ns,
-                secret_name=f"{name}-tls",
+                secret_name=f"{name}-tls",  # the Secret itself is self.tls_secret_name
                 dns_names=[f"{name}.{ns}.svc", f"*.{headless}.{ns}.svc", f"{name}.{ns}.svc.cluster.local", "localhost"],
             ),
             child,
@@ -181,7 +184,9 @@ class RedisCluster(pulumi.ComponentResource):
             k8s.core.v1.VolumeArgs(
                 name="config", config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name=f"{name}-config")
             ),
-            k8s.core.v1.VolumeArgs(name="tls", secret=k8s.core.v1.SecretVolumeSourceArgs(secret_name=f"{name}-tls")),
+            k8s.core.v1.VolumeArgs(
+                name="tls", secret=k8s.core.v1.SecretVolumeSourceArgs(secret_name=certificate.secret_name)
+            ),
             k8s.core.v1.VolumeArgs(
                 name="scripts",
                 config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name=f"{name}-scripts", default_mode=0o555),

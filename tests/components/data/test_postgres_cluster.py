@@ -121,8 +121,8 @@ def test_prod_exposes_replication_only_to_the_dr_egress_addresses_with_its_own_c
     assert service["selector"] == {"cnpg.io/cluster": "postgres", "cnpg.io/instanceRole": "primary"}
     (cluster,) = [c for c in run.by_type("kubernetes:postgresql.cnpg.io/v1:Cluster") if c.name == "postgres"]
     assert cluster.inputs["spec"]["certificates"] == {
-        "serverCASecret": "postgres-server-tls",
-        "serverTLSSecret": "postgres-server-tls",
+        "serverCASecret": "postgres-server-tls-cert-manager",
+        "serverTLSSecret": "postgres-server-tls-cert-manager",
         "clientCASecret": "postgres-replication-tls",
         "replicationTLSSecret": "postgres-replication-tls",
     }
