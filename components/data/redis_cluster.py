@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,6 +48,11 @@ TLS_DIR = "/etc/redis/tls"
 SCRIPTS = Path(__file__).with_name("scripts")
 START_SCRIPT = SCRIPTS / "redis_start.sh"
 """The redis container's command: current peer addresses into nodes.conf, then redis-server."""
+RESOLVE_SECONDS = 15
+"""How long the start-up script waits for peers' names before it starts redis-server (its default too)."""
+STARTUP_SECONDS = RESOLVE_SECONDS + 60
+"""How long a pod may take to listen: the wait above, then redis-server's start (it listens while
+it loads its data). Until then only the startupProbe runs; the liveness probe cannot kill the pod."""
 CLUSTER_SCRIPT = SCRIPTS / "redis_cluster.sh"
 """The cluster Job: create, grow, shrink, re-join replaced pods."""
 TLS_RELOAD_SCRIPT = SCRIPTS / "redis_tls_reload.sh"
@@ -225,6 +231,7 @@ class RedisCluster(pulumi.ComponentResource):
                 k8s.core.v1.EnvVarArgs(name="ANNOUNCE_HOSTNAME", value=f"$(POD_NAME).{headless}.{ns}.svc"),
                 k8s.core.v1.EnvVarArgs(name="REDIS_CONF", value="/etc/redis/redis.conf"),
                 k8s.core.v1.EnvVarArgs(name="DATA_DIR", value="/data"),
+                k8s.core.v1.EnvVarArgs(name="RESOLVE_SECONDS", value=str(RESOLVE_SECONDS)),
                 password_of("exporter"),  # the readiness probe's user
             ],
             ports=[
@@ -236,11 +243,8 @@ class RedisCluster(pulumi.ComponentResource):
                 period_seconds=5,
                 timeout_seconds=3,
             ),
-            liveness_probe=k8s.core.v1.ProbeArgs(
-                tcp_socket=k8s.core.v1.TCPSocketActionArgs(port=CLIENT_PORT),
-                initial_delay_seconds=15,
-                period_seconds=10,
-            ),
+            startup_probe=startup_probe(),
+            liveness_probe=liveness_probe(),
             resources=resources(args.cpu, args.memory, cpu_limit="2"),
             security_context=container_security(),
             volume_mounts=[
@@ -504,6 +508,31 @@ class RedisCluster(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.statefulset, account, role, binding]),
         )
+
+
+PROBE_PERIOD_SECONDS = 5
+
+
+def startup_probe() -> k8s.core.v1.ProbeArgs:
+    """Until the port answers, for up to STARTUP_SECONDS: while the start-up script waits for its
+    peers' names, nothing may kill the pod (Kubernetes runs no liveness probe before the startup
+    probe has passed). A liveness probe alone killed it after 35 s of a 60 s wait, and a peer that
+    never came back kept every pod of a full restart crash-looping."""
+    return k8s.core.v1.ProbeArgs(
+        tcp_socket=k8s.core.v1.TCPSocketActionArgs(port=CLIENT_PORT),
+        period_seconds=PROBE_PERIOD_SECONDS,
+        # Probed at 0, 5, 10 ... s: the failure that restarts the container comes at STARTUP_SECONDS
+        # at the earliest (rounded up to a whole period).
+        failure_threshold=math.ceil(STARTUP_SECONDS / PROBE_PERIOD_SECONDS) + 1,
+    )
+
+
+def liveness_probe() -> k8s.core.v1.ProbeArgs:
+    """Once started (never before the startup probe has passed): three probes 10 s apart that find
+    the port closed restart the container."""
+    return k8s.core.v1.ProbeArgs(
+        tcp_socket=k8s.core.v1.TCPSocketActionArgs(port=CLIENT_PORT), period_seconds=10, failure_threshold=3
+    )
 
 
 def _mebibytes(quantity: str) -> int:
