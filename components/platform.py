@@ -173,6 +173,7 @@ class SophiaPlatform(pulumi.ComponentResource):
                 postgres=postgres.backup_source,
                 redis=self.redis.backup_source,
                 qdrant=[q.backup_source for q in self.qdrant],
+                scratch_storage=kubernetes.scratch_storage,
             ),
             pulumi.ResourceOptions(parent=data, provider=data.provider, depends_on=data.ready),
         )

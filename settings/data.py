@@ -18,6 +18,31 @@ from settings.base import (
 from settings.errors import RuleError
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+# A provisioner: a CSI driver name (`ebs.csi.aws.com`) or a prefixed in-tree one (`rancher.io/local-path`).
+_PROVISIONER = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9.]*[a-z0-9])?(/[a-z0-9]([-a-z0-9.]*[a-z0-9])?)?$")
+
+
+class ScratchStorageSettings(SettingsModel):
+    """The StorageClass the stack creates for the backup jobs' scratch volumes (`<dataNamespace>-scratch`,
+    reclaim policy Delete, bound where the pod runs): each run claims a volume the size of one store
+    node and the volume goes with the pod, so no run keeps storage and no pod waits for a node with
+    that much free local disk."""
+
+    provisioner: str = "rancher.io/local-path"
+    """Who makes the volumes: k3s bundles `rancher.io/local-path` (a directory on the node's disk);
+    any dynamic provisioner of the cluster works (e.g. its block-storage CSI driver)."""
+    parameters: Annotated[dict[str, str], Field(default_factory=dict, max_length=16)]
+    """The StorageClass's `parameters` for that provisioner (e.g. `type`, `encrypted`)."""
+
+    @field_validator("provisioner")
+    @classmethod
+    def _provisioner(cls, value: str) -> str:
+        """A provisioner name."""
+        if not _PROVISIONER.match(value):
+            raise ValueError(
+                f"must be a provisioner name such as rancher.io/local-path or ebs.csi.aws.com, got {value!r}"
+            )
+        return value
 
 
 class KubernetesSettings(SettingsModel):
@@ -33,6 +58,8 @@ class KubernetesSettings(SettingsModel):
     """Namespaces whose pods may reach the stores' client ports."""
     monitoring_namespace: str = "monitoring"
     """Namespace whose Prometheus may scrape the exporters."""
+    scratch_storage: ScratchStorageSettings = ScratchStorageSettings()
+    """Where the backup and restore-check jobs put their scratch copies."""
 
     @field_validator("version")
     @classmethod

@@ -14,7 +14,9 @@ the stack uses (and must never reconcile the same objects a second time)."""
 class OperatorsSettings(SettingsModel):
     """Operators on the stack's Kubernetes clusters. The default installs each pinned release: the
     stacks' clusters (k3s on Lambda, the DR region's EKS) start without any of them. Switching one
-    to `existing` stops managing it but leaves it and its CRDs in the cluster (protected, kept on delete)."""
+    to `existing` stops managing it and deletes nothing in the cluster: what it installed is kept on
+    delete (`retainOnDelete`). CloudNativePG's CRDs are also protected in prod and dr: unprotect them
+    first (`pulumi state unprotect`), or the engine refuses to drop them."""
 
     cloudnative_pg: Source = "install"
     """CloudNativePG 1.30.0 (release manifest) and its Barman Cloud plugin v0.14.0."""

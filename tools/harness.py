@@ -88,6 +88,8 @@ class RegisteredResource:
     additional_secret_outputs: tuple[str, ...] = ()
     custom_timeouts: tuple[str, str, str] = ("", "", "")
     """create, update, delete timeouts as Go durations ('' when unset)."""
+    transforms: int = 0
+    """How many `transforms` the resource registers (callbacks the engine runs on it and its children)."""
     outputs: Mapping[str, Any] | None = None
     """The resource's state as the engine holds it during the preview (None: as its inputs)."""
 
@@ -283,6 +285,7 @@ class RecordingMonitor(mocks.MockMonitor):
                     request.customTimeouts.delete,
                 ),
                 outputs=outputs,
+                transforms=len(request.transforms),
             )
         )
         if request.type in REMOTE_COMPONENTS:

@@ -2,8 +2,9 @@
 
 Postgres backs itself up (CloudNativePG: WAL archive and a daily base backup). Redis and Qdrant
 get a nightly snapshot CronJob. Every store gets a restore-check CronJob that restores the latest
-backup into a scratch instance inside its own pod (on an emptyDir with a size limit: node-local
-disk that goes with the pod, so a finished job keeps no storage),
+backup into a scratch instance inside its own pod (on a generic ephemeral volume of the
+`<namespace>-scratch` StorageClass, reclaim policy Delete: the volume is made for the pod and goes
+with it, so a finished job keeps no storage and no pod waits for a node with that much local disk),
 checks it against the figures the source published, and pushes the result to the Pushgateway,
 where the `RestoreVerification*` alerts watch it. The scripts in `components/backup/scripts/` are the
 jobs' steps; the real-server tests run the Postgres and Redis ones as they are.
@@ -25,6 +26,7 @@ from components.data.qdrant_cluster import QDRANT_IMAGE
 from components.data.redis_cluster import REDIS_IMAGE
 from components.kube import AWS_CLI_IMAGE, container_security, dns_egress, pod_security, resources, secret_env
 from settings.backup import BackupSettings, RestoreVerificationSettings
+from settings.data import ScratchStorageSettings
 
 SCRIPTS = Path(__file__).with_name("scripts")
 POSTGRES_CHECK_SCRIPT = SCRIPTS / "postgres_restore_check.sh"
@@ -60,6 +62,8 @@ class RestoreChecksArgs:
     postgres: BackupSource
     redis: BackupSource
     qdrant: Sequence[BackupSource]
+    scratch_storage: ScratchStorageSettings
+    """The provisioner of the scratch volumes' StorageClass (`sophia:kubernetes.scratchStorage`)."""
 
 
 def step_container(
@@ -89,11 +93,20 @@ def step_mounts(names: Sequence[str]) -> list[k8s.core.v1.VolumeMountArgs]:
     return [k8s.core.v1.VolumeMountArgs(name=n, mount_path=paths[n], read_only=n in ("scripts", "ca")) for n in names]
 
 
-def job_volumes(ca_secret: str, scratch_gib: int | None = None) -> list[k8s.core.v1.VolumeArgs]:
+@dataclass(frozen=True)
+class Scratch:
+    """A job's scratch volume: `gib` on StorageClass `storage_class` (one whose reclaim policy is Delete)."""
+
+    gib: int
+    storage_class: str
+
+
+def job_volumes(ca_secret: str, scratch: Scratch | None = None) -> list[k8s.core.v1.VolumeArgs]:
     """The volumes `step_mounts` names: scripts, results, tmp, the store's CA, and scratch if any.
 
-    Every one is gone with the pod: emptyDirs (each with a size limit) and projections of a
-    ConfigMap or Secret. A job never claims a PersistentVolume, so nothing outlives it."""
+    Every one is gone with the pod: emptyDirs (each with a size limit and small), projections of a
+    ConfigMap or Secret, and the scratch volume: a generic ephemeral volume, whose claim the pod
+    owns (Kubernetes deletes it with the pod) on a class that deletes the volume with its claim."""
     volumes = [
         k8s.core.v1.VolumeArgs(
             name="scripts",
@@ -108,24 +121,36 @@ def job_volumes(ca_secret: str, scratch_gib: int | None = None) -> list[k8s.core
             ),
         ),
     ]
-    if scratch_gib is not None:
+    if scratch is not None:
+        claim = k8s.core.v1.PersistentVolumeClaimSpecArgs(
+            access_modes=["ReadWriteOnce"],
+            storage_class_name=scratch.storage_class,
+            resources=k8s.core.v1.VolumeResourceRequirementsArgs(requests={"storage": f"{scratch.gib}Gi"}),
+        )
         volumes.insert(
             1,
             k8s.core.v1.VolumeArgs(
-                name="scratch", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit=f"{scratch_gib}Gi")
+                name="scratch",
+                ephemeral=k8s.core.v1.EphemeralVolumeSourceArgs(
+                    volume_claim_template=k8s.core.v1.PersistentVolumeClaimTemplateArgs(spec=claim)
+                ),
             ),
         )
     return volumes
 
 
-def with_scratch_disk(limits: k8s.core.v1.ResourceRequirementsArgs, gib: int) -> k8s.core.v1.ResourceRequirementsArgs:
-    """`limits` plus a request for the node-local disk the scratch emptyDir may fill, so the scheduler
-    picks a node that has it. A pod's request is the larger of its biggest init step's and the sum of
-    its main containers', so the main container carries it for the whole pod."""
-    requests = limits.requests
-    assert isinstance(requests, dict)
-    return k8s.core.v1.ResourceRequirementsArgs(
-        requests={**requests, "ephemeral-storage": f"{gib}Gi"}, limits=limits.limits
+def scratch_storage_class(
+    resource_name: str, class_name: str, settings: ScratchStorageSettings, opts: pulumi.ResourceOptions
+) -> k8s.storage.v1.StorageClass:
+    """The scratch volumes' class: deleted with their claim, made on the node the pod is scheduled to."""
+    return k8s.storage.v1.StorageClass(
+        resource_name,
+        metadata=k8s.meta.v1.ObjectMetaArgs(name=class_name, labels={"app.kubernetes.io/part-of": "sophia"}),
+        provisioner=settings.provisioner,
+        parameters=dict(settings.parameters) or None,
+        reclaim_policy="Delete",
+        volume_binding_mode="WaitForFirstConsumer",
+        opts=opts,
     )
 
 
@@ -199,6 +224,8 @@ class RestoreChecks(pulumi.ComponentResource):
         self._args = args
         self._ns = args.placement.namespace
         self._child = pulumi.ResourceOptions(parent=self)
+        self._scratch_class = f"{self._ns}-scratch"
+        storage = scratch_storage_class(f"{name}-scratch", self._scratch_class, args.scratch_storage, self._child)
         scripts = k8s.core.v1.ConfigMap(
             f"{name}-scripts",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=SCRIPTS_CONFIG_MAP, namespace=self._ns),
@@ -211,7 +238,7 @@ class RestoreChecks(pulumi.ComponentResource):
             string_data={"username": PUSH_USER, "password": pulumi.Output.secret(args.push_password)},
             opts=self._child,
         )
-        self._after_scripts = pulumi.ResourceOptions(parent=self, depends_on=[scripts, push])
+        self._after_scripts = pulumi.ResourceOptions(parent=self, depends_on=[scripts, push, storage])
         self._network_policy(name)
         self._postgres(args.postgres)
         self._redis(args.redis)
@@ -276,7 +303,6 @@ class RestoreChecks(pulumi.ComponentResource):
             "upload",
             "upload_snapshot.sh",
             {"SOURCE_DIR": "/scratch/snapshot", "DESTINATION": destination},
-            scratch_gib=source.storage_gib,
         )
         self._cron_job(
             f"{source.store}-snapshot", source, args.backups.snapshot_schedule, REDIS_UID, init=[snapshot], main=upload
@@ -330,7 +356,6 @@ class RestoreChecks(pulumi.ComponentResource):
             "upload",
             "upload_snapshot.sh",
             {"SOURCE_DIR": "/scratch/manifest", "DESTINATION": f"{prefix}/manifests"},
-            scratch_gib=source.storage_gib,
         )
         self._cron_job(
             f"{source.store}-snapshot", source, args.backups.snapshot_schedule, QDRANT_UID, init=[snapshot], main=upload
@@ -392,11 +417,8 @@ class RestoreChecks(pulumi.ComponentResource):
             k8s.core.v1.EnvVarArgs(name="AWS_DEFAULT_REGION", value=self._args.backups.s3_region),
         ]
 
-    def _aws_step(
-        self, step: str, script: str, env: Mapping[str, str], scratch_gib: int | None = None
-    ) -> k8s.core.v1.ContainerArgs:
-        """An aws-cli step; as a snapshot job's main container it carries the pod's scratch disk request."""
-        limits = resources("100m", "256Mi", "1")
+    def _aws_step(self, step: str, script: str, env: Mapping[str, str]) -> k8s.core.v1.ContainerArgs:
+        """An aws-cli step."""
         return step_container(
             step,
             AWS_CLI_IMAGE,
@@ -404,11 +426,11 @@ class RestoreChecks(pulumi.ComponentResource):
             env={**env, "HOME": POD_TMP},
             secret_envs=self._aws_env(),
             volumes=["scripts", "scratch", "results", "tmp"],
-            limits=limits if scratch_gib is None else with_scratch_disk(limits, scratch_gib),
+            limits=resources("100m", "256Mi", "1"),
         )
 
     def _report(self, source: BackupSource) -> k8s.core.v1.ContainerArgs:
-        """The main container of every restore check (it carries the pod's scratch disk request)."""
+        """The main container of every restore check."""
         return step_container(
             "report",
             CURL_IMAGE,
@@ -419,7 +441,7 @@ class RestoreChecks(pulumi.ComponentResource):
                 secret_env("PUSH_PASSWORD", PUSH_SECRET, "password"),
             ],
             volumes=["scripts", "results"],
-            limits=with_scratch_disk(resources("10m", "32Mi", "100m"), source.storage_gib),
+            limits=resources("10m", "32Mi", "100m"),
         )
 
     def _cron_job(
@@ -449,7 +471,7 @@ class RestoreChecks(pulumi.ComponentResource):
                 init=init,
                 main=main,
                 # A restore's scratch copy can be as large as one node's data.
-                volumes=job_volumes(source.ca_secret, scratch_gib=source.storage_gib),
+                volumes=job_volumes(source.ca_secret, Scratch(source.storage_gib, self._scratch_class)),
                 retries=0,
             ),
             opts=self._after_scripts,

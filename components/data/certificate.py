@@ -2,7 +2,7 @@
 
 The CA (five years) is made by pulumi-tls and lives in Pulumi state and, for cert-manager's CA
 Issuer, in the Secret `<secret>-issuer`. The leaf certificate is issued and renewed by cert-manager
-inside the cluster (`Certificate` -> the Secret `<secret>`: tls.crt, tls.key, ca.crt), so it
+inside the cluster (`Certificate` -> the Secret `<secret>-cert-manager`: tls.crt, tls.key, ca.crt), so it
 renews without a `pulumi up`; each store picks up the renewed files itself (Redis: its tls-reload
 sidecar; PostgreSQL: CloudNativePG reloads on the `cnpg.io/reload` label; Qdrant: HTTPS every
 hour, gRPC and p2p by the tls-rollout job's rolling restart). A certificate used outside the
@@ -27,17 +27,33 @@ EARLY_RENEWAL_HOURS = 30 * 24
 # Leaves issued by cert-manager: 90 days, renewed in the cluster 30 days before they expire.
 CERT_MANAGER_DURATION = "2160h"
 CERT_MANAGER_RENEW_BEFORE = "720h"
+# The Secrets cert-manager writes are named apart from any Secret the program writes itself.
+CERT_MANAGER_SECRET_SUFFIX = "-cert-manager"  # noqa: S105 - part of a Secret's name
+
+Issuer = Literal["cert-manager", "pulumi"]
+
+
+def leaf_secret_name(base: str, issuer: Issuer = "cert-manager") -> str:
+    """The Secret that holds a store's leaf certificate (tls.crt, tls.key, ca.crt), for `base` the
+    name the program gave it (`redis-tls`). pulumi-tls leaves are in `base` itself. cert-manager's
+    are in `<base>-cert-manager`: before cert-manager issued them, the program wrote `base` as a
+    Pulumi-managed Secret, and the engine deletes a Secret that leaves the program at the end of the
+    update, after cert-manager had taken it over. Under a name of its own, nothing of cert-manager's
+    is ever a Secret the engine manages: the old one goes once the stores mount the new one."""
+    return f"{base}{CERT_MANAGER_SECRET_SUFFIX}" if issuer == "cert-manager" else base
 
 
 @dataclass(frozen=True)
 class ServiceCertificateArgs:
     namespace: str
     secret_name: str
+    """The base name of the leaf's Secret: `leaf_secret_name(secret_name, issuer)` is the Secret itself
+    (`ServiceCertificate.secret_name`); the CA Issuer's Secret is `<secret_name>-issuer`."""
     dns_names: Sequence[str]
     """Every name clients and peers use, e.g. `*.redis-headless.sophia-data.svc`."""
     common_name: str | None = None
     """Subject CN; defaults to the first DNS name (a client certificate names its user here)."""
-    issuer: Literal["cert-manager", "pulumi"] = "cert-manager"
+    issuer: Issuer = "cert-manager"
     """Who issues and renews the leaf: cert-manager in the cluster, or pulumi-tls on `pulumi up`."""
     secret_labels: Mapping[str, str] = field(default_factory=dict)
     """Labels on the certificate's Secret (e.g. `cnpg.io/reload` so CloudNativePG reloads it)."""
@@ -47,6 +63,7 @@ class ServiceCertificate(pulumi.ComponentResource):
     """The CA key lives in Pulumi state (a secret), in the issuer Secret, and nowhere else."""
 
     secret_name: str
+    """The Secret the leaf is in (`leaf_secret_name`): what the stores mount."""
     cert_pem: pulumi.Output[str] | None
     """The leaf certificate, where pulumi-tls issues it."""
     private_key_pem: pulumi.Output[str] | None
@@ -67,7 +84,7 @@ class ServiceCertificate(pulumi.ComponentResource):
             ),
             child,
         )
-        self.secret_name = args.secret_name
+        self.secret_name = leaf_secret_name(args.secret_name, args.issuer)
         self.ca_cert_pem = ca.cert_pem
         self.cert_pem = None
         self.private_key_pem = None
@@ -75,7 +92,7 @@ class ServiceCertificate(pulumi.ComponentResource):
             self._pulumi_leaf(name, args, ca_key, ca)
         else:
             self._cert_manager_leaf(name, args, ca_key, ca)
-        self.register_outputs({"secretName": args.secret_name})
+        self.register_outputs({"secretName": self.secret_name})
 
     def _cert_manager_leaf(
         self, name: str, args: ServiceCertificateArgs, ca_key: tls.PrivateKey, ca: tls.SelfSignedCert
@@ -100,9 +117,10 @@ class ServiceCertificate(pulumi.ComponentResource):
             f"{name}-certificate",
             api_version="cert-manager.io/v1",
             kind="Certificate",
+            # The Certificate keeps its name (updated in place); the Secret it fills has its own.
             metadata=k8s.meta.v1.ObjectMetaArgs(name=args.secret_name, namespace=args.namespace),
             spec={
-                "secretName": args.secret_name,
+                "secretName": self.secret_name,
                 **({"secretTemplate": {"labels": dict(args.secret_labels)}} if args.secret_labels else {}),
                 "commonName": args.common_name or args.dns_names[0],
                 "dnsNames": list(args.dns_names),

@@ -92,17 +92,23 @@ class DataNamespace(pulumi.ComponentResource):
         if self.backup_secret is not None:
             self.ready.append(self.backup_secret)
         if args.install_cert_manager:
-            self.ready.append(self._cert_manager(name, child, args.protect))
+            self.ready.append(self._cert_manager(name, child))
         self.register_outputs({"namespace": self.namespace})
 
     @staticmethod
-    def _cert_manager(name: str, child: pulumi.ResourceOptions, protect: bool) -> pulumi.Resource:
+    def _cert_manager(name: str, child: pulumi.ResourceOptions) -> pulumi.Resource:
         """cert-manager from its pinned chart, CRDs included and kept when the release goes
-        (`crds.keep`: Helm leaves them, so no Certificate is deleted with the release)."""
+        (`crds.keep`: Helm leaves them, so no Certificate is deleted with the release).
+
+        Both the namespace and the release are `retainOnDelete`: switching `operators.certManager`
+        to `existing` (or leaving the stack) drops them from the state and leaves cert-manager
+        running. Not `protect`: the engine refuses to drop a protected resource even when it is
+        retained, and the switch would fail instead."""
+        kept = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(retain_on_delete=True))
         namespace = k8s.core.v1.Namespace(
             f"{name}-cert-manager-namespace",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=CERT_MANAGER_NAMESPACE),
-            opts=child,
+            opts=kept,
         )
         return k8s.helm.v3.Release(
             f"{name}-cert-manager",
@@ -115,7 +121,5 @@ class DataNamespace(pulumi.ComponentResource):
                 values={"crds": {"enabled": True, "keep": True}},
                 atomic=True,
             ),
-            opts=pulumi.ResourceOptions.merge(
-                child, pulumi.ResourceOptions(depends_on=[namespace], protect=protect, retain_on_delete=True)
-            ),
+            opts=pulumi.ResourceOptions.merge(kept, pulumi.ResourceOptions(depends_on=[namespace])),
         )

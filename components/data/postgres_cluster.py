@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.data.certificate import ServiceCertificate, ServiceCertificateArgs
+from components.data.certificate import ServiceCertificate, ServiceCertificateArgs, leaf_secret_name
 from components.data.placement import PLATFORM_RELABELING, BackupSource, StorePlacement, backup_jobs_ingress, labels
 from components.data.postgres_config import replication_parameters, synchronous_replication
 from components.kube import dns_egress, namespace_selector
@@ -60,13 +60,38 @@ class PostgresClusterArgs:
     """DR holds the lease on the primary role: every instance stays fenced (no postmaster runs)."""
 
 
+CRD_TYPE = "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition"
+
+
+def protect_crds(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTransformResult | None:
+    """A `transforms` entry for an operator's manifest: its CustomResourceDefinitions are protected,
+    nothing else in it is. Deleting a CRD deletes every object of its kind (every Postgres cluster);
+    a Deployment, a webhook or an RBAC object must stay free to go, or an operator upgrade that drops
+    or replaces one fails on it. The engine runs a component's transforms on every resource
+    registered beneath it, the ConfigFile's children included (the provider registers them)."""
+    if args.type_ != CRD_TYPE:
+        return None
+    return pulumi.ResourceTransformResult(
+        props=args.props, opts=pulumi.ResourceOptions.merge(args.opts, pulumi.ResourceOptions(protect=True))
+    )
+
+
 def operator_manifests(
     name: str, protect: bool, parent: pulumi.Resource, *, barman_plugin: bool = True
 ) -> list[pulumi.Resource]:
-    """CloudNativePG and the Barman Cloud plugin from their pinned release manifests. The CRDs are in
-    them, and deleting a CRD deletes every object of its kind (every Postgres cluster): the
-    manifests are kept in the cluster when removed from the stack, and protected where data is."""
-    keep = pulumi.ResourceOptions(parent=parent, protect=protect, retain_on_delete=True)
+    """CloudNativePG and the Barman Cloud plugin from their pinned release manifests.
+
+    Every object of a manifest is kept in the cluster when it leaves the stack (`retainOnDelete`,
+    which the engine passes from the ConfigFile to each child). Only the CRDs are protected, and
+    only where data is (`protect_crds`): protect set on the ConfigFile itself would reach every
+    child the same way, and an upgrade that removes or replaces a Deployment or webhook would fail."""
+    keep = pulumi.ResourceOptions(
+        parent=parent,
+        # Explicitly false: a child inherits its parent's protect, and these must not.
+        protect=False,
+        retain_on_delete=True,
+        transforms=[protect_crds] if protect else None,
+    )
     operator = k8s.yaml.v2.ConfigFile(f"{name}-operator", file=CNPG_MANIFEST, opts=keep)
     if not barman_plugin:
         return [operator]
@@ -106,8 +131,9 @@ class PostgresCluster(pulumi.ComponentResource):
         self.read_write_endpoint = f"{name}-rw.{ns}.svc:{POSTGRES_PORT}"
         self.read_only_endpoint = f"{name}-ro.{ns}.svc:{POSTGRES_PORT}"
         # The server certificate is ours (cert-manager, from the stack's CA), so its CA is in Secret
-        # `<name>-server-tls` (ca.crt) in every stack; `<name>-app` holds the application user's password.
-        server_secret = f"{name}-server-tls"
+        # `<name>-server-tls-cert-manager` (ca.crt) in every stack; `<name>-app` holds the
+        # application user's password.
+        server_secret = leaf_secret_name(f"{name}-server-tls")
         self.backup_source = BackupSource(
             store=name,
             hosts=[f"{name}-rw.{ns}.svc"],
@@ -117,7 +143,7 @@ class PostgresCluster(pulumi.ComponentResource):
             storage_gib=args.postgres.storage_gib,
         )
         operators = operator_manifests(name, args.placement.protect, self) if args.install_operator else []
-        self.server_certificate = self._server_certificate(name, args, server_secret)
+        self.server_certificate = self._server_certificate(name, args, f"{name}-server-tls")
         certificates = {"serverCASecret": server_secret, "serverTLSSecret": server_secret}
         self.replication: ReplicationEndpoint | None = None
         if args.postgres.dr_replication is not None:

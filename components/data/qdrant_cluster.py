@@ -10,7 +10,7 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 import yaml
 
-from components.data.certificate import ServiceCertificate, ServiceCertificateArgs
+from components.data.certificate import ServiceCertificate, ServiceCertificateArgs, leaf_secret_name
 from components.data.placement import SCRAPED, BackupSource, ScrapeTarget, StorePlacement, backup_jobs_ingress, labels
 from components.kube import (
     RETAIN_VOLUMES,
@@ -117,6 +117,7 @@ class QdrantCluster(pulumi.ComponentResource):
 
     endpoint: str
     keys_secret_name: str
+    tls_secret_name: str
 
     def __init__(self, name: str, args: QdrantClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("sophia:data:QdrantCluster", name, None, opts)
@@ -126,13 +127,15 @@ class QdrantCluster(pulumi.ComponentResource):
         match = {"app.kubernetes.io/name": name}
         pod_labels = labels(name, "qdrant")
         self.endpoint = f"{name}.{ns}.svc:{HTTP_PORT}"
+        self.tls_secret_name = leaf_secret_name(f"{name}-tls")
+        """cert-manager's Secret: the peers' certificate and the CA (ca.crt) clients verify them with."""
         # /metrics needs an API key: Prometheus sends the read-only one, and checks the TLS certificate.
         self.scrape_target = ScrapeTarget(
             name,
             ns,
             {**labels(name, "qdrant"), **SCRAPED},
             "http",
-            tls_ca_secret=f"{name}-tls",
+            tls_ca_secret=self.tls_secret_name,
             tls_server_name=f"{name}.{ns}.svc",
             bearer_secret=(f"{name}-keys", "read-only-api-key"),
         )
@@ -144,7 +147,7 @@ class QdrantCluster(pulumi.ComponentResource):
             hosts=[f"{name}-{i}.{name}-headless.{ns}.svc" for i in range(args.qdrant.nodes_per_cluster)],
             port=HTTP_PORT,
             credentials=(self.keys_secret_name, "api-key"),
-            ca_secret=f"{name}-tls",
+            ca_secret=self.tls_secret_name,
             storage_gib=args.qdrant.storage_gib,
             object_prefix=self.snapshot_key_prefix,
         )
@@ -256,7 +259,8 @@ class QdrantCluster(pulumi.ComponentResource):
                                 config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name=f"{name}-config"),
                             ),
                             k8s.core.v1.VolumeArgs(
-                                name="tls", secret=k8s.core.v1.SecretVolumeSourceArgs(secret_name=f"{name}-tls")
+                                name="tls",
+                                secret=k8s.core.v1.SecretVolumeSourceArgs(secret_name=certificate.secret_name),
                             ),
                             # Qdrant builds each snapshot here before its multipart upload to S3.
                             k8s.core.v1.VolumeArgs(
@@ -304,7 +308,7 @@ class QdrantCluster(pulumi.ComponentResource):
             metadata=meta,
             rules=[
                 k8s.rbac.v1.PolicyRuleArgs(
-                    api_groups=[""], resources=["secrets"], resource_names=[f"{name}-tls"], verbs=["get"]
+                    api_groups=[""], resources=["secrets"], resource_names=[self.tls_secret_name], verbs=["get"]
                 ),
                 k8s.rbac.v1.PolicyRuleArgs(
                     api_groups=["apps"], resources=["statefulsets"], resource_names=[name], verbs=["get", "patch"]
@@ -341,7 +345,7 @@ class QdrantCluster(pulumi.ComponentResource):
             env=[
                 k8s.core.v1.EnvVarArgs(name="NAMESPACE", value=ns),
                 k8s.core.v1.EnvVarArgs(name="STATEFULSET", value=name),
-                k8s.core.v1.EnvVarArgs(name="CERTIFICATE_NAME", value=f"{name}-tls"),
+                k8s.core.v1.EnvVarArgs(name="CERTIFICATE_NAME", value=self.tls_secret_name),
             ],
             resources=resources("10m", "32Mi", "100m"),
             security_context=container_security(),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from components.data.certificate import ServiceCertificate, ServiceCertificateArgs
+from components.data.certificate import ServiceCertificate, ServiceCertificateArgs, leaf_secret_name
 from components.data.placement import SCRAPED, BackupSource, ScrapeTarget, StorePlacement, backup_jobs_ingress, labels
 from components.data.redis_config import (
     BUS_PORT,
@@ -47,6 +48,11 @@ TLS_DIR = "/etc/redis/tls"
 SCRIPTS = Path(__file__).with_name("scripts")
 START_SCRIPT = SCRIPTS / "redis_start.sh"
 """The redis container's command: current peer addresses into nodes.conf, then redis-server."""
+RESOLVE_SECONDS = 15
+"""How long the start-up script waits for peers' names before it starts redis-server (its default too)."""
+STARTUP_SECONDS = RESOLVE_SECONDS + 60
+"""How long a pod may take to listen: the wait above, then redis-server's start (it listens while
+it loads its data). Until then only the startupProbe runs; the liveness probe cannot kill the pod."""
 CLUSTER_SCRIPT = SCRIPTS / "redis_cluster.sh"
 """The cluster Job: create, grow, shrink, re-join replaced pods."""
 TLS_RELOAD_SCRIPT = SCRIPTS / "redis_tls_reload.sh"
@@ -76,6 +82,7 @@ class RedisCluster(pulumi.ComponentResource):
 
     endpoint: str
     auth_secret_name: str
+    tls_secret_name: str
 
     def __init__(self, name: str, args: RedisClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("sophia:data:RedisCluster", name, None, opts)
@@ -88,6 +95,8 @@ class RedisCluster(pulumi.ComponentResource):
         self.endpoint = f"{name}.{ns}.svc:{CLIENT_PORT}"
         self.scrape_target = ScrapeTarget(name, ns, {**labels(name, "redis-cluster"), **SCRAPED}, "metrics")
         self.auth_secret_name = f"{name}-auth"
+        # cert-manager's Secret: tls.crt, tls.key and the CA (ca.crt) clients verify the servers with.
+        self.tls_secret_name = leaf_secret_name(f"{name}-tls")
         # The snapshot job asks the seed for the current masters, then reads each of them.
         self.backup_source = BackupSource(
             store=name,
@@ -97,7 +106,7 @@ class RedisCluster(pulumi.ComponentResource):
             ],
             port=CLIENT_PORT,
             credentials=(self.auth_secret_name, "backup-password"),
-            ca_secret=f"{name}-tls",
+            ca_secret=self.tls_secret_name,
             storage_gib=args.redis.storage_gib,
         )
 
@@ -133,7 +142,7 @@ class RedisCluster(pulumi.ComponentResource):
             f"{name}-tls",
             ServiceCertificateArgs(
                 namespace=ns,
-                secret_name=f"{name}-tls",
+                secret_name=f"{name}-tls",  # the Secret itself is self.tls_secret_name
                 dns_names=[f"{name}.{ns}.svc", f"*.{headless}.{ns}.svc", f"{name}.{ns}.svc.cluster.local", "localhost"],
             ),
             child,
@@ -181,7 +190,9 @@ class RedisCluster(pulumi.ComponentResource):
             k8s.core.v1.VolumeArgs(
                 name="config", config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name=f"{name}-config")
             ),
-            k8s.core.v1.VolumeArgs(name="tls", secret=k8s.core.v1.SecretVolumeSourceArgs(secret_name=f"{name}-tls")),
+            k8s.core.v1.VolumeArgs(
+                name="tls", secret=k8s.core.v1.SecretVolumeSourceArgs(secret_name=certificate.secret_name)
+            ),
             k8s.core.v1.VolumeArgs(
                 name="scripts",
                 config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name=f"{name}-scripts", default_mode=0o555),
@@ -220,6 +231,7 @@ class RedisCluster(pulumi.ComponentResource):
                 k8s.core.v1.EnvVarArgs(name="ANNOUNCE_HOSTNAME", value=f"$(POD_NAME).{headless}.{ns}.svc"),
                 k8s.core.v1.EnvVarArgs(name="REDIS_CONF", value="/etc/redis/redis.conf"),
                 k8s.core.v1.EnvVarArgs(name="DATA_DIR", value="/data"),
+                k8s.core.v1.EnvVarArgs(name="RESOLVE_SECONDS", value=str(RESOLVE_SECONDS)),
                 password_of("exporter"),  # the readiness probe's user
             ],
             ports=[
@@ -231,11 +243,8 @@ class RedisCluster(pulumi.ComponentResource):
                 period_seconds=5,
                 timeout_seconds=3,
             ),
-            liveness_probe=k8s.core.v1.ProbeArgs(
-                tcp_socket=k8s.core.v1.TCPSocketActionArgs(port=CLIENT_PORT),
-                initial_delay_seconds=15,
-                period_seconds=10,
-            ),
+            startup_probe=startup_probe(),
+            liveness_probe=liveness_probe(),
             resources=resources(args.cpu, args.memory, cpu_limit="2"),
             security_context=container_security(),
             volume_mounts=[
@@ -499,6 +508,31 @@ class RedisCluster(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.statefulset, account, role, binding]),
         )
+
+
+PROBE_PERIOD_SECONDS = 5
+
+
+def startup_probe() -> k8s.core.v1.ProbeArgs:
+    """Until the port answers, for up to STARTUP_SECONDS: while the start-up script waits for its
+    peers' names, nothing may kill the pod (Kubernetes runs no liveness probe before the startup
+    probe has passed). A liveness probe alone killed it after 35 s of a 60 s wait, and a peer that
+    never came back kept every pod of a full restart crash-looping."""
+    return k8s.core.v1.ProbeArgs(
+        tcp_socket=k8s.core.v1.TCPSocketActionArgs(port=CLIENT_PORT),
+        period_seconds=PROBE_PERIOD_SECONDS,
+        # Probed at 0, 5, 10 ... s: the failure that restarts the container comes at STARTUP_SECONDS
+        # at the earliest (rounded up to a whole period).
+        failure_threshold=math.ceil(STARTUP_SECONDS / PROBE_PERIOD_SECONDS) + 1,
+    )
+
+
+def liveness_probe() -> k8s.core.v1.ProbeArgs:
+    """Once started (never before the startup probe has passed): three probes 10 s apart that find
+    the port closed restart the container."""
+    return k8s.core.v1.ProbeArgs(
+        tcp_socket=k8s.core.v1.TCPSocketActionArgs(port=CLIENT_PORT), period_seconds=10, failure_threshold=3
+    )
 
 
 def _mebibytes(quantity: str) -> int:

@@ -113,7 +113,7 @@ class DrQdrant(pulumi.ComponentResource):
                     QDRANT_UID,
                     init=[plan],
                     main=restore,
-                    volumes=job_volumes(f"{cluster_name}-tls"),
+                    volumes=job_volumes(cluster.tls_secret_name),
                     retries=1,
                 ),
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[scripts, cluster]),

@@ -149,6 +149,12 @@ class Monitoring(pulumi.ComponentResource):
         self._push_password = push_password
         settings = args.settings
         ns_resources: list[pulumi.Resource] = []
+        # What only the installed stack has (its namespace, release and Grafana login) is kept in the
+        # cluster when it leaves the program: switching `operators.prometheusStack` to `existing`
+        # must not uninstall the chart nor delete the namespace, and with it the Pushgateway's
+        # volume. Not `protect`: the engine refuses to drop a protected resource even when it is
+        # retained, and the switch would fail instead.
+        installed = pulumi.ResourceOptions(parent=self, retain_on_delete=True)
         if args.install_stack:
             ns_resources.append(
                 k8s.core.v1.Namespace(
@@ -158,7 +164,7 @@ class Monitoring(pulumi.ComponentResource):
                         # node-exporter and the GPU exporter read the host: the namespace cannot be restricted.
                         labels={"pod-security.kubernetes.io/enforce": "privileged", "sophia.ai/tier": "monitoring"},
                     ),
-                    opts=child,
+                    opts=installed,
                 )
             )
         in_namespace = pulumi.ResourceOptions(parent=self, depends_on=ns_resources)
@@ -179,7 +185,7 @@ class Monitoring(pulumi.ComponentResource):
                 f"{name}-grafana-admin",
                 metadata=k8s.meta.v1.ObjectMetaArgs(name=GRAFANA_ADMIN_SECRET, namespace=ns),
                 string_data={"admin-user": "admin", "admin-password": grafana_password.result},
-                opts=in_namespace,
+                opts=pulumi.ResourceOptions.merge(in_namespace, installed),
             )
             self.release = k8s.helm.v3.Release(
                 f"{name}-stack",
@@ -192,7 +198,9 @@ class Monitoring(pulumi.ComponentResource):
                     values=chart_values(args),
                     atomic=True,
                 ),
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[*ns_resources, receivers, grafana_admin]),
+                opts=pulumi.ResourceOptions.merge(
+                    installed, pulumi.ResourceOptions(depends_on=[*ns_resources, receivers, grafana_admin])
+                ),
             )
             stack.append(self.release)
         else:

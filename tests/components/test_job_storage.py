@@ -1,9 +1,11 @@
-"""No job keeps storage after it ends: the storage its runs leave behind per day is zero in every stack.
+"""No job keeps storage after it ends, and none waits for a node with a store's worth of local disk.
 
 Each Job and CronJob pod's volumes are walked. A volume backed by a claim (a PersistentVolumeClaim
 or a generic ephemeral volume) is retained after the run unless its class is one the stack
 creates with `reclaimPolicy: Delete`; its size counts once per run. Every emptyDir must have a
-size limit (node-local disk that goes with the pod, bounded so a run cannot fill a node).
+size limit (node-local disk that goes with the pod, bounded so a run cannot fill a node), and what
+a pod takes of its node's disk (its emptyDirs' limits, or its ephemeral-storage request if larger)
+stays small: a request as large as a store (500 GiB in prod) leaves the pod Pending on every node.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from tools.harness import StackRun, run_stack
 JOB = "kubernetes:batch/v1:Job"
 CRONJOB = "kubernetes:batch/v1:CronJob"
 STORAGE_CLASS = "kubernetes:storage.k8s.io/v1:StorageClass"
+NODE_DISK_BOUND_GIB = 4.0
+"""The most node-local disk a job pod may take: scripts' scratch files, never a store's data."""
 
 
 def runs_per_day(schedule: str) -> int:
@@ -92,3 +96,35 @@ def test_the_measure_counts_a_claim_on_a_retaining_class() -> None:
     assert tally([("postgres-restore-check", pod, 1)], {"fast-ssd-retain"}) == (0, [])
     assert tally([("x", {"volumes": [{"name": "tmp", "emptyDir": {}}]}, 1)], set()) == (0, ["x/tmp"])
     assert runs_per_day("*/15 * * * *") == 96
+
+
+def job_pods(run: StackRun) -> list[tuple[str, Mapping[str, Any]]]:
+    pods = [(r.name, r.inputs["spec"]["template"]["spec"]) for r in run.by_type(JOB)]
+    return pods + [(r.name, r.inputs["spec"]["jobTemplate"]["spec"]["template"]["spec"]) for r in run.by_type(CRONJOB)]
+
+
+def node_disk_gib(pod: Mapping[str, Any]) -> float:
+    """What a pod takes of its node's disk: its emptyDirs' limits, or its ephemeral-storage request
+    (the larger of its biggest init container's and the sum of its main containers') if larger."""
+    empty_dirs = sum(gib(v["emptyDir"].get("sizeLimit", "0Gi")) for v in pod.get("volumes", []) if "emptyDir" in v)
+
+    def requested(container: Mapping[str, Any]) -> float:
+        return gib(container.get("resources", {}).get("requests", {}).get("ephemeral-storage", "0Gi"))
+
+    init = max((requested(c) for c in pod.get("initContainers", [])), default=0.0)
+    return max(empty_dirs, init, sum(requested(c) for c in pod["containers"]))
+
+
+@pytest.mark.parametrize("stack", ["prod", "dev", "dr"])
+def test_no_job_pod_needs_a_node_with_a_stores_worth_of_local_disk(stack: str) -> None:
+    taken = {name: node_disk_gib(pod) for name, pod in job_pods(run_stack(stack))}
+    assert taken
+    assert {name: size for name, size in taken.items() if size > NODE_DISK_BOUND_GIB} == {}
+
+
+def test_the_disk_measure_counts_a_scheduler_request() -> None:
+    """What the restore checks did before: 500 GiB of ephemeral-storage on the main container."""
+    container = {"resources": {"requests": {"ephemeral-storage": "500Gi"}}}
+    pod = {"containers": [container], "volumes": [{"name": "scratch", "emptyDir": {"sizeLimit": "500Gi"}}]}
+    assert node_disk_gib(pod) == 500
+    assert node_disk_gib({"containers": [{}], "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}}]}) == 1

@@ -24,7 +24,7 @@ import redis
 from redis.cluster import ClusterNode
 from redis.cluster import RedisCluster as ClusterClient
 
-from components.data.redis_cluster import CLUSTER_SCRIPT, START_SCRIPT
+from components.data.redis_cluster import CLUSTER_SCRIPT, RESOLVE_SECONDS, START_SCRIPT
 from components.data.redis_config import RedisNodeConfig, RedisTls, render_auth_conf, render_redis_conf
 from tests.realservers.certs import ServerCerts, make_certs
 from tests.realservers.ports import free_port
@@ -133,7 +133,7 @@ class PodSet:
             "ANNOUNCE_HOSTNAME": pod.name,
             "REDIS_CONF": str(conf),
             "DATA_DIR": str(pod.data),
-            "RESOLVE_SECONDS": "20",
+            "RESOLVE_SECONDS": str(RESOLVE_SECONDS),  # what the pods are given
         }
         log = (pod.data / "redis.log").open("ab")
         # The pods' start-up script; `--bind` only because here every pod shares one host.
@@ -234,16 +234,21 @@ def answers(pods: PodSet, ordinal: int) -> bool:
     return bool(pods.client(ordinal).ping())
 
 
-def healthy(pods: PodSet, ordinal: int) -> bool:
+def healthy(pods: PodSet, ordinal: int, gone: frozenset[str] = frozenset()) -> bool:
     """cluster_state:ok is not enough: a node that cannot reach anyone may never flag a peer as failing.
     Here the node also has a live bus link to every running pod at its current address, no peer is
-    flagged failing, and a replica's replication link to its master is up."""
+    flagged failing but the nodes `gone` for good (by node id), which must be, and a replica's
+    replication link to its master is up."""
     if not cluster_ok(pods, ordinal):
         return False
     current = {p.ip for p in pods.pods.values() if p.up}
     seen = set()
     for fields in pods.nodes(ordinal):
         flags = fields[2].split(",")
+        if fields[0] in gone:
+            if "fail" not in flags:
+                return False
+            continue
         if "fail" in flags or "fail?" in flags or "handshake" in flags or fields[7] != "connected":
             return False
         seen.add(fields[1].split(":")[0])

@@ -165,6 +165,13 @@ BOUNDS: list[tuple[str, str, Any, str, str]] = [
         "sophia:kubernetes.clientNamespaces",
         "64",
     ),
+    (
+        "prod",
+        "sophia:kubernetes",
+        _kubernetes(scratchStorage={"parameters": {f"key-{i}": "value" for i in range(17)}}),
+        "sophia:kubernetes.scratchStorage.parameters",
+        "16",
+    ),
     ("prod", "sophia:backups", backups(retentionDays=3651), "sophia:backups.retentionDays", "3650"),
     (
         "prod",

@@ -54,6 +54,8 @@ def test_each_broken_rule_names_its_key(case: str, key: str, value: Any, expecte
         ({"version": "latest"}, "sophia:kubernetes.version"),
         ({"storageClass": "Fast_SSD"}, "sophia:kubernetes.storageClass"),
         ({"clientNamespaces": ["ok", "Not OK"]}, "sophia:kubernetes.clientNamespaces"),
+        ({"scratchStorage": {"provisioner": "Local Path"}}, "sophia:kubernetes.scratchStorage.provisioner"),
+        ({"scratchStorage": {"provisioner": "a/b/c"}}, "sophia:kubernetes.scratchStorage.provisioner"),
     ],
 )
 def test_kubernetes_settings(change: dict[str, Any], key: str) -> None:

@@ -13,9 +13,14 @@ set -eu
 : "${ANNOUNCE_HOSTNAME:?the stable DNS name of this pod, e.g. redis-0.redis-headless.sophia-data.svc}"
 : "${REDIS_CONF:?path of redis.conf}"
 : "${DATA_DIR:?directory holding nodes.conf}"
-# How long to wait for peers' names to resolve (they start in parallel; a peer gone for good is
-# found by gossip later, once any node that knows its address talks to it).
-RESOLVE_SECONDS="${RESOLVE_SECONDS:-60}"
+# How long to wait for peers' names to resolve: pods start in parallel and a peer's name resolves
+# once its pod has an address (the headless Service publishes not-ready pods). Short and bounded:
+# a peer that is not back by then does not hold this node back. Its old address stays in
+# nodes.conf, and the cluster finds its new one by itself: when it starts, it dials the others
+# at the addresses it resolves, and a node takes a known node's new address from its PING
+# (nodeUpdateAddressIfNeeded, cluster_legacy.c), or from the gossip of a node that reaches it. The
+# pod's startupProbe leaves room for this wait (components/data/redis_cluster.py).
+RESOLVE_SECONDS="${RESOLVE_SECONDS:-15}"
 
 nodes="$DATA_DIR/nodes.conf"
 

@@ -78,11 +78,29 @@ def test_postgres_check_restores_from_where_the_cluster_archives() -> None:
     assert env["COUNT_TOLERANCE"] == "0.05"
 
 
-def test_scratch_is_node_local_disk_sized_like_a_node_and_requested() -> None:
-    spec = pod(cron_jobs(run_stack("prod"))["postgres-restore-check"])
+def test_scratch_is_a_volume_of_its_own_sized_like_a_node_on_a_deleting_class() -> None:
+    """Not node-local disk requested from the scheduler (500 GiB of ephemeral-storage is more than
+    any node offers, and the pod stayed Pending): a volume made for the pod and gone with it."""
+    run = run_stack("prod")
+    spec = pod(cron_jobs(run)["postgres-restore-check"])
     scratch = next(v for v in spec["volumes"] if v["name"] == "scratch")
-    assert scratch == {"name": "scratch", "emptyDir": {"sizeLimit": "500Gi"}}
-    assert spec["containers"][0]["resources"]["requests"]["ephemeral-storage"] == "500Gi"
+    claim = scratch["ephemeral"]["volumeClaimTemplate"]["spec"]
+    assert claim == {
+        "accessModes": ["ReadWriteOnce"],
+        "storageClassName": "sophia-data-scratch",
+        "resources": {"requests": {"storage": "500Gi"}},
+    }
+    containers = [*spec.get("initContainers", []), *spec["containers"]]
+    assert all("ephemeral-storage" not in c["resources"].get("requests", {}) for c in containers)
+    (storage_class,) = run.by_type("kubernetes:storage.k8s.io/v1:StorageClass")
+    assert storage_class.inputs == {
+        "apiVersion": "storage.k8s.io/v1",
+        "kind": "StorageClass",
+        "metadata": {"name": "sophia-data-scratch", "labels": {"app.kubernetes.io/part-of": "sophia"}},
+        "provisioner": "rancher.io/local-path",
+        "reclaimPolicy": "Delete",
+        "volumeBindingMode": "WaitForFirstConsumer",
+    }
 
 
 def test_the_config_map_carries_the_scripts_the_real_server_tests_run() -> None:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import pulumi
+import pytest
+
 from components.data.placement import PLATFORM_RELABELING
-from components.data.postgres_cluster import CNPG_MANIFEST, CNPG_VERSION
+from components.data.postgres_cluster import CNPG_MANIFEST, CNPG_VERSION, CRD_TYPE, protect_crds
 from components.data.postgres_config import replication_parameters
 from tools.harness import RegisteredResource, StackRun, run_stack
 from tools.redact import is_secret
@@ -56,10 +59,57 @@ def test_backup_credentials_stay_secret_and_operator_matches_the_crds() -> None:
     operator = run.named("postgres-operator")
     assert operator.inputs["file"] == CNPG_MANIFEST
     assert CNPG_VERSION == "1.30.0"  # the CloudNativePG release of ../shared/reference/crds
-    # The CRDs hang off these: protected in prod, and kept in the cluster if they leave the stack.
+    # Every object of the manifests stays in the cluster if they leave the stack; protect reaches
+    # only the CRDs, through the transform (a ConfigFile's own protect would reach every child).
     for manifest in (operator, run.named("postgres-barman-plugin")):
-        assert manifest.protect is True
+        assert manifest.protect is False
         assert manifest.retain_on_delete is True
+        assert manifest.transforms == 1
+
+
+@pytest.mark.parametrize("stack", ["dev", "dr"])
+def test_the_crds_are_protected_where_data_is(stack: str) -> None:
+    """dev protects nothing (no transform); dr, like prod, protects its CRDs."""
+    run = run_stack(stack)
+    (operator,) = [r for r in run.resources if r.name.endswith("-operator") and r.inputs.get("file") == CNPG_MANIFEST]
+    assert (operator.protect, operator.retain_on_delete) == (False, True)
+    assert operator.transforms == (1 if stack == "dr" else 0)
+
+
+# What CloudNativePG 1.30.0's and the Barman Cloud plugin's release manifests hold, as the
+# ConfigFile registers them (`kubernetes:<group>/<version>:<Kind>`).
+MANIFEST_TYPES = [
+    CRD_TYPE,
+    "kubernetes:core/v1:Namespace",
+    "kubernetes:core/v1:ServiceAccount",
+    "kubernetes:core/v1:ConfigMap",
+    "kubernetes:core/v1:Service",
+    "kubernetes:apps/v1:Deployment",
+    "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole",
+    "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding",
+    "kubernetes:rbac.authorization.k8s.io/v1:Role",
+    "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding",
+    "kubernetes:admissionregistration.k8s.io/v1:MutatingWebhookConfiguration",
+    "kubernetes:admissionregistration.k8s.io/v1:ValidatingWebhookConfiguration",
+    "kubernetes:cert-manager.io/v1:Certificate",
+    "kubernetes:cert-manager.io/v1:Issuer",
+]
+
+
+@pytest.mark.parametrize("type_", MANIFEST_TYPES)
+def test_the_transform_protects_crds_and_nothing_else(type_: str) -> None:
+    """What the engine gets back for each child of the manifests (it inherits retainOnDelete and an
+    explicit protect=false from the ConfigFile before the transform runs)."""
+    inherited = pulumi.ResourceOptions(protect=False, retain_on_delete=True)
+    args = pulumi.ResourceTransformArgs(True, type_, "cnpg-system/x", {"metadata": {"name": "x"}}, inherited)
+    result = protect_crds(args)
+    if type_ == CRD_TYPE:
+        assert result is not None
+        assert result.opts.protect is True
+        assert result.opts.retain_on_delete is True
+        assert result.props == args.props
+    else:
+        assert result is None  # untouched: not protected, still retained
 
 
 def test_prod_exposes_replication_only_to_the_dr_egress_addresses_with_its_own_certificates() -> None:
@@ -71,8 +121,8 @@ def test_prod_exposes_replication_only_to_the_dr_egress_addresses_with_its_own_c
     assert service["selector"] == {"cnpg.io/cluster": "postgres", "cnpg.io/instanceRole": "primary"}
     (cluster,) = [c for c in run.by_type("kubernetes:postgresql.cnpg.io/v1:Cluster") if c.name == "postgres"]
     assert cluster.inputs["spec"]["certificates"] == {
-        "serverCASecret": "postgres-server-tls",
-        "serverTLSSecret": "postgres-server-tls",
+        "serverCASecret": "postgres-server-tls-cert-manager",
+        "serverTLSSecret": "postgres-server-tls-cert-manager",
         "clientCASecret": "postgres-replication-tls",
         "replicationTLSSecret": "postgres-replication-tls",
     }

@@ -58,16 +58,20 @@ def test_renewed_certificates_reach_every_port_without_pulumi() -> None:
     )
     assert config["tls"]["cert_ttl"] == 3600  # HTTPS re-reads its certificate
     certificate = run.named("qdrant-1-tls-certificate").inputs["spec"]
-    assert certificate["secretName"] == "qdrant-1-tls"
+    assert certificate["secretName"] == "qdrant-1-tls-cert-manager"
     assert certificate["issuerRef"] == {"group": "cert-manager.io", "kind": "Issuer", "name": "qdrant-1-tls-issuer"}
     assert (certificate["duration"], certificate["renewBefore"]) == ("2160h", "720h")
     # gRPC and p2p: the rollout job restarts the peers one at a time once the Secret holds a new one.
     rollout = run.named("qdrant-1-tls-rollout")
     pod = rollout.inputs["spec"]["jobTemplate"]["spec"]["template"]["spec"]
     env = {e["name"]: e["value"] for e in pod["containers"][0]["env"]}
-    assert env == {"NAMESPACE": "sophia-data", "STATEFULSET": "qdrant-1", "CERTIFICATE_NAME": "qdrant-1-tls"}
+    assert env == {
+        "NAMESPACE": "sophia-data",
+        "STATEFULSET": "qdrant-1",
+        "CERTIFICATE_NAME": "qdrant-1-tls-cert-manager",
+    }
     rules = run.named("qdrant-1-tls-rollout-role").inputs["rules"]
     assert [(r["resources"], r["resourceNames"], r["verbs"]) for r in rules] == [
-        (["secrets"], ["qdrant-1-tls"], ["get"]),
+        (["secrets"], ["qdrant-1-tls-cert-manager"], ["get"]),
         (["statefulsets"], ["qdrant-1"], ["get", "patch"]),
     ]

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from components.data.redis_cluster import CLUSTER_SCRIPT, REDIS_IMAGE, SCRIPTS, START_SCRIPT, TLS_RELOAD_SCRIPT
+from typing import Any
+
+from components.data.redis_cluster import (
+    CLUSTER_SCRIPT,
+    REDIS_IMAGE,
+    RESOLVE_SECONDS,
+    SCRIPTS,
+    START_SCRIPT,
+    TLS_RELOAD_SCRIPT,
+)
 from tools.harness import RegisteredResource, StackRun, run_stack
 from tools.redact import is_secret
 
@@ -120,3 +129,44 @@ def test_each_client_of_redis_has_its_own_acl_user() -> None:
     env = {e["name"]: e.get("value", e.get("valueFrom")) for e in step["env"]}
     assert env["REDISCLI_AUTH"] == {"secretKeyRef": {"name": "redis-auth", "key": "backup-password"}}
     assert "--user backup" in env["REDIS_CLI_OPTIONS"]
+
+
+def seconds_until_killed(container: dict[str, Any]) -> float:
+    """How long the kubelet lets a container that never listens live: the probe runs first after
+    initialDelaySeconds, then every periodSeconds, and its failureThreshold-th failure restarts the
+    container. The startupProbe's if there is one (no liveness probe runs before it succeeds), else
+    the liveness probe's (Kubernetes' defaults: no delay, period 10 s, threshold 3)."""
+    probe = container.get("startupProbe") or container["livenessProbe"]
+    period, threshold = probe.get("periodSeconds", 10), probe.get("failureThreshold", 3)
+    return float(probe.get("initialDelaySeconds", 0) + period * (threshold - 1))
+
+
+def redis_container(stack: str) -> dict[str, Any]:
+    pod = named(run_stack(stack), "kubernetes:apps/v1:StatefulSet", "redis").inputs["spec"]["template"]["spec"]
+    container: dict[str, Any] = next(c for c in pod["containers"] if c["name"] == "redis")
+    return container
+
+
+def test_the_probes_leave_room_for_the_start_up_scripts_wait() -> None:
+    """A full restart: every pod waits up to RESOLVE_SECONDS for its peers' names before it
+    listens, and must not be killed meanwhile (it was after 35 s of a 60 s wait: crash loops)."""
+    redis = redis_container("prod")
+    env = {e["name"]: e.get("value") for e in redis["env"]}
+    # The script waits what the pod tells it (its own default is the same: test_redis_start_script).
+    assert env["RESOLVE_SECONDS"] == str(RESOLVE_SECONDS)
+    # The wait, then redis-server up to its listening port (it listens while it loads its data): 60 s.
+    startup = redis["startupProbe"]
+    assert startup["tcpSocket"]["port"] == 6379.0
+    assert seconds_until_killed(redis) >= RESOLVE_SECONDS + 60
+    assert startup["periodSeconds"] * startup["failureThreshold"] >= RESOLVE_SECONDS + 60
+    # The liveness probe runs only once the startup probe has passed, and from then on has no delay.
+    liveness = redis["livenessProbe"]
+    assert liveness["tcpSocket"]["port"] == 6379.0
+    assert "initialDelaySeconds" not in liveness
+    assert liveness["periodSeconds"] * liveness["failureThreshold"] == 30
+
+
+def test_the_measure_sees_the_old_liveness_probe() -> None:
+    """The probe the pods had: it killed a pod 35 s into a 60 s wait for a peer that never came back."""
+    old = {"livenessProbe": {"tcpSocket": {"port": 6379}, "initialDelaySeconds": 15, "periodSeconds": 10}}
+    assert seconds_until_killed(old) == 35  # failures at 15, 25 and 35 s
