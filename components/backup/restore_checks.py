@@ -145,8 +145,10 @@ def cron_job_spec(
     main: k8s.core.v1.ContainerArgs,
     volumes: list[k8s.core.v1.VolumeArgs],
     retries: int,
+    service_account: str | None = None,
 ) -> k8s.batch.v1.CronJobSpecArgs:
-    """A backup job's schedule: UTC, never two at once, kept three days, six hours at most."""
+    """A backup job's schedule: UTC, never two at once, kept three days, six hours at most;
+    `service_account` where the job's AWS rights come from EKS Pod Identity."""
     return k8s.batch.v1.CronJobSpecArgs(
         schedule=schedule,
         time_zone="Etc/UTC",
@@ -162,6 +164,7 @@ def cron_job_spec(
                 template=k8s.core.v1.PodTemplateSpecArgs(
                     metadata=k8s.meta.v1.ObjectMetaArgs(labels=dict(pod_labels)),
                     spec=k8s.core.v1.PodSpecArgs(
+                        service_account_name=service_account,
                         restart_policy="Never",
                         security_context=pod_security(uid),
                         init_containers=init,

@@ -28,7 +28,7 @@ from components.backup.restore_checks import (
 )
 from components.data.placement import BACKUP_JOB_LABEL, StorePlacement
 from components.data.qdrant_cluster import QdrantCluster, QdrantClusterArgs
-from components.kube import resources, secret_env
+from components.kube import pod_identity_egress, resources, secret_env
 from settings.backup import BackupSettings
 from settings.data import QdrantSettings
 
@@ -46,6 +46,10 @@ class DrQdrantArgs:
     placement: StorePlacement
     schedule: str
     """`sophia:dr.qdrantRestoreSchedule`."""
+    service_account: str
+    """The Qdrant peers' ServiceAccount: Pod Identity gives it write access under `dr/` only."""
+    jobs_service_account: str
+    """The restore jobs' ServiceAccount: Pod Identity gives it read access to the primary's snapshots."""
 
 
 class DrQdrant(pulumi.ComponentResource):
@@ -69,9 +73,10 @@ class DrQdrant(pulumi.ComponentResource):
                 QdrantClusterArgs(
                     qdrant=args.qdrant,
                     backups=args.replica_bucket,
-                    backup_secret_name=None,  # the nodes' IAM role
+                    backup_secret_name=None,  # Pod Identity, not keys
                     placement=args.placement,
                     snapshot_prefix="dr/qdrant",  # never over the primary's replicated snapshots
+                    service_account=args.service_account,
                 ),
                 pulumi.ResourceOptions(parent=self),
             )
@@ -115,6 +120,7 @@ class DrQdrant(pulumi.ComponentResource):
                     main=restore,
                     volumes=job_volumes(f"{cluster_name}-tls"),
                     retries=1,
+                    service_account=args.jobs_service_account,
                 ),
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[scripts, cluster]),
             )
@@ -133,6 +139,7 @@ class DrQdrant(pulumi.ComponentResource):
                 k8s.networking.v1.NetworkPolicyEgressRuleArgs(
                     ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="UDP", port=53)]
                 ),
+                pod_identity_egress(),
             ],
             pulumi.ResourceOptions(parent=self),
         )

@@ -11,11 +11,13 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from components.backup.bucket import POSTGRES_PREFIX, QDRANT_PREFIX, REDIS_PREFIX
 from components.data.namespace import DataNamespace, DataNamespaceArgs
 from components.data.placement import StorePlacement
 from components.dr.audit_trail import AuditTrail, AuditTrailArgs
 from components.dr.cache import DrCache, DrCacheArgs
-from components.dr.eks import DrKubernetes, DrKubernetesArgs
+from components.dr.data_key import DataKeyArgs, data_key, data_key_alias
+from components.dr.eks import DrKubernetes, DrKubernetesArgs, replica_bucket_policy
 from components.dr.failover import DrFailover, DrFailoverArgs
 from components.dr.network import DrNetwork, DrNetworkArgs
 from components.dr.postgres_replica import PostgresReplica, PostgresReplicaArgs, PrimaryEndpoint
@@ -49,11 +51,19 @@ DR_KUBERNETES = KubernetesSettings(
 )
 
 
+# The primary's backups in the replica bucket (read-only here), and the one prefix DR writes to.
+PRIMARY_BACKUP_PREFIXES = (POSTGRES_PREFIX, REDIS_PREFIX, QDRANT_PREFIX)
+DR_PREFIX = "dr/"
+BACKUP_READER_SERVICE_ACCOUNT = "dr-backup-reader"
+QDRANT_SERVICE_ACCOUNT = "qdrant"
+
+
 class DrRegion(pulumi.ComponentResource):
     """`backup_replica_bucket` (from prod), `cache_endpoint`, `worst_case_failover_seconds`."""
 
     def __init__(self, name: str, args: DrRegionArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("sophia:dr:Region", name, None, opts)
+        self._args = args
         dr, tags, provider = args.dr, dict(args.tags), args.provider
         primary = pulumi.StackReference(
             f"{name}-primary", stack_name=dr.primary_stack, opts=pulumi.ResourceOptions(parent=self)
@@ -68,15 +78,10 @@ class DrRegion(pulumi.ComponentResource):
             AuditTrailArgs(dr.audit_bucket, tags, provider, dr.audit_retention_days),
             pulumi.ResourceOptions(parent=self),
         )
-        # Encrypts the DR stores (ElastiCache at rest, EKS secrets and volumes).
-        self.data_key = aws.kms.Key(
-            f"{name}-data-key",
-            description="Encrypts the DR region's data stores",
-            enable_key_rotation=True,
-            deletion_window_in_days=30,
-            tags=tags,
-            opts=pulumi.ResourceOptions(parent=self, provider=provider, protect=True),
-        )
+        # The account id comes with the credentials: an invoke, not a setting.
+        account = aws.get_caller_identity(opts=pulumi.InvokeOptions(provider=provider)).account_id
+        # Encrypts the DR stores (ElastiCache at rest, EKS secrets, node and Kubernetes volumes).
+        self.data_key, key_alias = data_key(self, DataKeyArgs(name, account, tags, provider))
         self.network = DrNetwork(
             f"{name}-network",
             DrNetworkArgs(dr, tags, provider, audit.flow_log_destination),
@@ -99,13 +104,15 @@ class DrRegion(pulumi.ComponentResource):
             DrKubernetesArgs(
                 dr.eks,
                 dr.aws_region,
+                account,
                 self.network.private_subnet_ids,
                 self.data_key.arn,
+                data_key_alias(name),
                 tags,
                 provider,
-                dr.backup_replica_bucket,
             ),
-            pulumi.ResourceOptions(parent=self),
+            # IAM names the key by its alias: the alias first.
+            pulumi.ResourceOptions(parent=self, depends_on=[key_alias]),
         )
         self.postgres = self._postgres(name, args, primary)
         self.failover = DrFailover(
@@ -128,20 +135,24 @@ class DrRegion(pulumi.ComponentResource):
                 kubernetes=namespace_settings,
                 kubeconfig=self.kubernetes.kubeconfig,
                 protect=True,
-                backup_credentials=None,  # DR pods reach S3 through the nodes' IAM role
+                backup_credentials=None,  # DR pods reach S3 through Pod Identity roles
             ),
-            pulumi.ResourceOptions(parent=self, depends_on=[self.kubernetes.nodes]),
+            pulumi.ResourceOptions(parent=self, depends_on=self.kubernetes.ready),
         )
-        k8s.storage.v1.StorageClass(
+        storage = k8s.storage.v1.StorageClass(
             f"{name}-storage",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=namespace_settings.storage_class),
             provisioner="ebs.csi.aws.com",
             reclaim_policy="Retain",  # volumes outlive their claims
             volume_binding_mode="WaitForFirstConsumer",
             allow_volume_expansion=True,
-            parameters={"type": "gp3", "encrypted": "true"},
+            # The data key, named here: the account's default EBS key is not ours to change.
+            parameters={"type": "gp3", "encrypted": "true", "kmsKeyId": self.data_key.arn},
             opts=pulumi.ResourceOptions(parent=data, provider=data.provider),
         )
+        accounts = self._pod_identities(name, data, namespace_settings.data_namespace)
+        # Stores and jobs claim volumes of the class, and run as their service accounts.
+        ready = [*data.ready, storage, *accounts]
         placement = StorePlacement.in_cluster(namespace_settings, protect=True)
         DrQdrant(
             "qdrant",
@@ -150,8 +161,10 @@ class DrRegion(pulumi.ComponentResource):
                 replica_bucket=BackupSettings(s3_bucket=dr.backup_replica_bucket, s3_region=dr.aws_region),
                 placement=placement,
                 schedule=dr.qdrant_restore_schedule,
+                service_account=QDRANT_SERVICE_ACCOUNT,
+                jobs_service_account=BACKUP_READER_SERVICE_ACCOUNT,
             ),
-            pulumi.ResourceOptions(parent=data, provider=data.provider, depends_on=data.ready),
+            pulumi.ResourceOptions(parent=data, provider=data.provider, depends_on=ready),
         )
         return PostgresReplica(
             "postgres",
@@ -166,8 +179,33 @@ class DrRegion(pulumi.ComponentResource):
                 placement=placement,
                 promote=dr.promote_postgres,
             ),
-            pulumi.ResourceOptions(parent=data, provider=data.provider, depends_on=data.ready),
+            pulumi.ResourceOptions(parent=data, provider=data.provider, depends_on=ready),
         )
+
+    def _pod_identities(self, name: str, data: DataNamespace, namespace: str) -> list[pulumi.Resource]:
+        """Service accounts of the DR data pods and the one AWS role each gets (Pod Identity): the
+        restore jobs read the primary's backups, Qdrant writes its own snapshots under `dr/` only.
+        Returns what the pods must wait for: the accounts and their associations."""
+        bucket = self._args.dr.backup_replica_bucket
+        accounts: list[pulumi.Resource] = [
+            k8s.core.v1.ServiceAccount(
+                f"{name}-{account}-account",
+                metadata=k8s.meta.v1.ObjectMetaArgs(name=account, namespace=namespace),
+                opts=pulumi.ResourceOptions(parent=data, provider=data.provider, depends_on=data.ready),
+            )
+            for account in (BACKUP_READER_SERVICE_ACCOUNT, QDRANT_SERVICE_ACCOUNT)
+        ]
+        _, readers = self.kubernetes.pod_role(
+            "backup-reader",
+            replica_bucket_policy(bucket, PRIMARY_BACKUP_PREFIXES),
+            [(namespace, BACKUP_READER_SERVICE_ACCOUNT)],
+        )
+        _, writers = self.kubernetes.pod_role(
+            "qdrant",
+            replica_bucket_policy(bucket, (), write_prefix=DR_PREFIX),
+            [(namespace, QDRANT_SERVICE_ACCOUNT)],
+        )
+        return [*accounts, *readers, *writers]
 
 
 def _same_bucket(exported: str, configured: str) -> str:

@@ -158,8 +158,7 @@ def test_qdrant_is_restored_from_the_replicated_snapshots_on_schedule() -> None:
     config = next(r for r in run.resources if r.name == "qdrant-1-config").inputs["data"]["production.yaml"]
     assert "prefix: dr/qdrant/qdrant-1" in config
     (statefulset,) = [r for r in run.by_type("kubernetes:apps/v1:StatefulSet") if r.name == "qdrant-1"]
-    assert "ACCESS_KEY" not in json.dumps(statefulset.inputs)  # the node role, not keys
-    node_policy = json.loads(run.named("sophia-dr-dr-eks-node-replica-bucket").inputs["policy"])
-    assert {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::sophia-prod-backups-replica/*"} in (
-        node_policy["Statement"]
-    )
+    assert "ACCESS_KEY" not in json.dumps(statefulset.inputs)  # Pod Identity, not keys
+    reader = json.loads(run.named("sophia-dr-dr-eks-backup-reader-pods-policy").inputs["policy"])
+    (get,) = [s for s in reader["Statement"] if s["Action"] == "s3:GetObject"]
+    assert "arn:aws:s3:::sophia-prod-backups-replica/qdrant/*" in get["Resource"]
