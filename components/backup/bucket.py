@@ -168,6 +168,14 @@ def lifecycle_rules(retention_days: int) -> list[aws.s3.BucketLifecycleConfigura
     return rules
 
 
+def encryption_contexts(bucket_arn: str) -> list[str]:
+    """The `aws:s3:arn` KMS sees for objects of a bucket: the bucket ARN itself when the bucket uses
+    S3 Bucket Keys ("S3 Bucket Keys use the bucket ARN as encryption context", S3 User Guide,
+    "Reducing the cost of SSE-KMS with Amazon S3 Bucket Keys"), which both buckets do; the object
+    ARN for objects written without one."""
+    return [bucket_arn, f"{bucket_arn}/*"]
+
+
 def replication_policy(backups: BackupSettings) -> str:
     """What S3 replication needs: these two buckets, and KMS only as S3 uses it for them."""
     source_arn = f"arn:aws:s3:::{backups.s3_bucket}"
@@ -201,16 +209,18 @@ def replication_policy(backups: BackupSettings) -> str:
                     "Resource": "*",
                     "Condition": {
                         "StringEquals": {"kms:ViaService": f"s3.{backups.s3_region}.amazonaws.com"},
-                        "StringLike": {"kms:EncryptionContext:aws:s3:arn": f"{source_arn}/*"},
+                        "StringLike": {"kms:EncryptionContext:aws:s3:arn": encryption_contexts(source_arn)},
                     },
                 },
                 {
                     "Effect": "Allow",
-                    "Action": "kms:Encrypt",
+                    # Decrypt too: "the call to kms:Decrypt verifies the integrity of the S3 Bucket
+                    # Key before using it" (S3 User Guide, replicating encrypted objects).
+                    "Action": ["kms:Encrypt", "kms:Decrypt"],
                     "Resource": "*",
                     "Condition": {
                         "StringEquals": {"kms:ViaService": f"s3.{backups.replica_region}.amazonaws.com"},
-                        "StringLike": {"kms:EncryptionContext:aws:s3:arn": f"{replica_arn}/*"},
+                        "StringLike": {"kms:EncryptionContext:aws:s3:arn": encryption_contexts(replica_arn)},
                     },
                 },
             ],

@@ -51,8 +51,30 @@ def test_replication_role_reaches_only_the_two_buckets() -> None:
     # KMS is the only "*", and only as S3 uses it for these buckets.
     for statement in statements:
         if statement["Resource"] == "*":
-            assert statement["Action"] in ("kms:Decrypt", "kms:Encrypt")
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            assert set(actions) <= {"kms:Decrypt", "kms:Encrypt"}
             assert "kms:ViaService" in statement["Condition"]["StringEquals"]
+
+
+def test_replication_kms_conditions_match_the_bucket_key_encryption_context() -> None:
+    """Both buckets use S3 Bucket Keys, so KMS sees `aws:s3:arn` = the bucket ARN, which
+    `arn:aws:s3:::<bucket>/*` does not match: the role must name the bucket ARN itself."""
+    run = run_stack("prod")
+    encryptions = {
+        e.inputs["bucket"]: e.inputs["rules"][0]
+        for e in run.by_type("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration")
+    }
+    assert all(rule["bucketKeyEnabled"] for rule in encryptions.values())
+    (policy,) = run.by_type("aws:iam/rolePolicy:RolePolicy")
+    contexts = {
+        s["Condition"]["StringEquals"]["kms:ViaService"]: s["Condition"]["StringLike"][
+            "kms:EncryptionContext:aws:s3:arn"
+        ]
+        for s in json.loads(policy.inputs["policy"])["Statement"]
+        if s["Resource"] == "*"
+    }
+    assert "arn:aws:s3:::sophia-prod-backups" in contexts["s3.us-west-1.amazonaws.com"]
+    assert "arn:aws:s3:::sophia-prod-backups-replica" in contexts["s3.us-east-1.amazonaws.com"]
 
 
 def test_dev_keeps_one_unprotected_bucket_without_replica() -> None:
