@@ -90,6 +90,28 @@ class StackRun:
             raise KeyError(f"{len(matches)} resources named {name!r}")
         return matches[0]
 
+    def waits_for(self, resource: RegisteredResource, target: RegisteredResource) -> bool:
+        """Whether the engine creates `resource` only after `target`: a path of explicit
+        dependencies (`depends_on`), input dependencies (`property_dependencies`) and parents. A
+        child registers only once its parent has, and a component registers only once its own
+        dependencies exist, so a component's `depends_on` holds back everything under it."""
+        by_urn = {r.urn: r for r in self.resources}
+        seen: set[str] = set()
+        pending = [resource.urn]
+        while pending:
+            urn = pending.pop()
+            node = by_urn.get(urn)
+            if node is None or urn in seen:
+                continue
+            seen.add(urn)
+            edges = [*node.depends_on, *(u for urns in node.property_dependencies.values() for u in urns)]
+            if node.parent is not None:
+                edges.append(node.parent)
+            if target.urn in edges:
+                return True
+            pending.extend(edges)
+        return False
+
 
 CANNED_INVOKES: dict[str, dict[str, Any]] = {
     "aws:index/getCallerIdentity:getCallerIdentity": {

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.backup.hardened_bucket import HardenedBucketArgs, hardened_bucket
+from components.backup.hardened_bucket import HardenedBucket, HardenedBucketArgs, hardened_bucket
 from settings.backup import BackupSettings
 
 # Where each store writes inside the bucket.
@@ -56,14 +56,15 @@ class BackupBucket(pulumi.ComponentResource):
         self.bucket_name = settings.s3_bucket
         self.replica_bucket_name = settings.replica_bucket
         rules = lifecycle_rules(settings.retention_days)
-        self.bucket, self.key = hardened_bucket(
+        source = hardened_bucket(
             self,
             HardenedBucketArgs(
                 name, settings.s3_bucket, {**args.tags, "purpose": "backup"}, args.provider, args.protect, rules
             ),
         )
+        self.bucket, self.key = source.bucket, source.key
         if args.replica_provider is not None and settings.replica_bucket is not None:
-            replica, replica_key = hardened_bucket(
+            replica = hardened_bucket(
                 self,
                 HardenedBucketArgs(
                     f"{name}-replica",
@@ -74,10 +75,10 @@ class BackupBucket(pulumi.ComponentResource):
                     rules,
                 ),
             )
-            self._replication(name, args, replica, replica_key)
+            self._replication(name, args, source, replica)
         self.register_outputs({"bucket": self.bucket_name, "replicaBucket": self.replica_bucket_name})
 
-    def _replication(self, name: str, args: BackupBucketArgs, replica: aws.s3.Bucket, replica_key: aws.kms.Key) -> None:
+    def _replication(self, name: str, args: BackupBucketArgs, source: HardenedBucket, replica: HardenedBucket) -> None:
         child = pulumi.ResourceOptions(parent=self, provider=args.provider)
         role = aws.iam.Role(
             f"{name}-replication-role",
@@ -117,10 +118,10 @@ class BackupBucket(pulumi.ComponentResource):
                         )
                     ),
                     destination=aws.s3.BucketReplicationConfigRuleDestinationArgs(
-                        bucket=replica.arn,
+                        bucket=replica.bucket.arn,
                         storage_class="STANDARD",
                         encryption_configuration=aws.s3.BucketReplicationConfigRuleDestinationEncryptionConfigurationArgs(
-                            replica_kms_key_id=replica_key.arn
+                            replica_kms_key_id=replica.key.arn
                         ),
                         replication_time=aws.s3.BucketReplicationConfigRuleDestinationReplicationTimeArgs(
                             status="Enabled",
@@ -137,7 +138,11 @@ class BackupBucket(pulumi.ComponentResource):
                     ),
                 )
             ],
-            opts=child,
+            # "Both source and destination buckets must have versioning enabled" (S3 User Guide,
+            # replication requirements); the rule names only the source bucket, so say it.
+            opts=pulumi.ResourceOptions.merge(
+                child, pulumi.ResourceOptions(depends_on=[source.versioning, replica.versioning])
+            ),
         )
 
 

@@ -177,7 +177,7 @@ class DrKubernetes(pulumi.ComponentResource):
         cluster_role = aws.iam.Role(
             f"{name}-cluster-role", assume_role_policy=_assume("eks.amazonaws.com"), tags=tags, opts=child
         )
-        aws.iam.RolePolicyAttachment(
+        cluster_policy = aws.iam.RolePolicyAttachment(
             f"{name}-cluster-policy",
             role=cluster_role.name,
             policy_arn="arn:aws:iam::aws:policy/AmazonEKSClusterPolicy",
@@ -203,7 +203,10 @@ class DrKubernetes(pulumi.ComponentResource):
             access_config=aws.eks.ClusterAccessConfigArgs(authentication_mode="API"),
             deletion_protection=True,
             tags=tags,
-            opts=pulumi.ResourceOptions(parent=self, provider=args.provider, protect=True),
+            # The role's rights before the cluster and until after it: "otherwise, EKS will not be
+            # able to properly delete EKS managed EC2 infrastructure" (terraform-provider-aws,
+            # eks_cluster docs).
+            opts=pulumi.ResourceOptions(parent=self, provider=args.provider, protect=True, depends_on=[cluster_policy]),
         )
         node_role = aws.iam.Role(
             f"{name}-node-role", assume_role_policy=_assume("ec2.amazonaws.com"), tags=tags, opts=child

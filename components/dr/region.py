@@ -84,7 +84,7 @@ class DrRegion(pulumi.ComponentResource):
         self.data_key, key_alias = data_key(self, DataKeyArgs(name, account, tags, provider))
         self.network = DrNetwork(
             f"{name}-network",
-            DrNetworkArgs(dr, tags, provider, audit.flow_log_destination),
+            DrNetworkArgs(dr, tags, provider, audit.flow_log_destination, audit.bucket_policy),
             pulumi.ResourceOptions(parent=self),
         )
         self.cache = DrCache(
