@@ -10,6 +10,7 @@ from pydantic import Field, Strict, field_validator, model_validator
 
 from settings.base import (
     AWS_REGIONS,
+    NON_PUBLIC_NETWORKS,
     PositiveSeconds,
     SettingsModel,
     check_bucket,
@@ -68,6 +69,20 @@ class FailoverSettings(SettingsModel):
         return self.health_check_interval_seconds * self.failure_threshold + self.ttl_seconds
 
 
+# An IAM role or user; service-linked roles cannot have access entries (EKS User Guide, "Grant IAM
+# users and roles access to Kubernetes APIs").
+_IAM_PRINCIPAL = re.compile(r"arn:aws:iam::\d{12}:(role|user)/[\w+=,.@/-]{1,512}")
+
+
+def check_principal(value: str) -> str:
+    """An IAM role or user ARN, not a service-linked role."""
+    if not _IAM_PRINCIPAL.fullmatch(value):
+        raise ValueError(f"must be an IAM role or user ARN (arn:aws:iam::<account>:role/<name>), got {value!r}")
+    if ":role/aws-service-role/" in value:
+        raise ValueError(f"{value} is a service-linked role, which EKS access entries do not accept")
+    return value
+
+
 class EksSettings(SettingsModel):
     """The DR region's EKS cluster (the Postgres replica cluster and Qdrant run on it)."""
 
@@ -78,19 +93,52 @@ class EksSettings(SettingsModel):
     nodes: Annotated[int, Strict(), Field(ge=3, le=100)] = 3
     """One node per availability zone at least."""
     public_access_cidrs: Annotated[tuple[str, ...], Field(max_length=40)]
-    """Networks allowed to reach the API endpoint (the deployers); never 0.0.0.0/0."""
+    """Public networks allowed to reach the API endpoint: the operators' and the deploy runners'
+    egress; never 0.0.0.0/0. No default: only the organization knows them."""
+    deploy_role_arn: str
+    """The IAM role CI's `pulumi up -s dr` runs as (the `dr` environment's `AWS_ROLE_ARN`); it
+    deploys the cluster's Kubernetes objects, so it is a cluster administrator."""
+    operator_arns: Annotated[tuple[str, ...], Field(max_length=20)]
+    """IAM roles or users of the operators who run the DR runbook; cluster administrators."""
 
     @field_validator("public_access_cidrs")
     @classmethod
     def _cidrs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        """At least one IPv4 CIDR; never 0.0.0.0/0."""
+        """At least one public IPv4 CIDR; never 0.0.0.0/0."""
         if not value:
             raise ValueError("must list at least one network (the API endpoint is closed otherwise)")
         for cidr in value:
             network = ipv4_network(cidr)
             if network.prefixlen == 0:
                 raise ValueError("must not open the cluster API to the whole internet (0.0.0.0/0)")
+            if any(network.overlaps(block) for block in NON_PUBLIC_NETWORKS):
+                raise ValueError(f"{cidr} is not a public network (the public endpoint sees public addresses)")
         return value
+
+    @field_validator("deploy_role_arn")
+    @classmethod
+    def _deploy_role(cls, value: str) -> str:
+        """An IAM role or user ARN, not a service-linked role."""
+        return check_principal(value)
+
+    @field_validator("operator_arns")
+    @classmethod
+    def _operators(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        """At least one; IAM role or user ARNs, each once."""
+        if not value:
+            raise ValueError("must list at least one operator (nobody could run the DR runbook otherwise)")
+        for arn in value:
+            check_principal(arn)
+        if len(set(value)) != len(value):
+            raise ValueError("must not list a principal twice")
+        return value
+
+    @model_validator(mode="after")
+    def _distinct(self) -> EksSettings:
+        """deployRoleArn is not also an operator (one access entry per principal)."""
+        if self.deploy_role_arn in self.operator_arns:
+            raise RuleError([("operatorArns", f"must not repeat deployRoleArn ({self.deploy_role_arn})")])
+        return self
 
 
 # ElastiCache for Redis (cluster mode): at most 500 nodes in one replication group.

@@ -124,6 +124,49 @@ CANNED_INVOKES: dict[str, dict[str, Any]] = {
 }
 
 
+# What only the organization knows, and so no stack file holds (a placeholder there could be
+# deployed): the operators set these with `pulumi config set --path`. Offline runs (tests, `make
+# plan`) merge these documentation values in, as they assume secrets are set.
+SITE_FACTS: dict[str, dict[str, Any]] = {
+    "prod": {
+        "sophia:lambdaAccess": {"sshAllowedCidrs": ["203.0.113.0/24"]},
+        # The dr stack's drNatPublicIps, set after its first `pulumi up` (docs/dr.md, bring-up).
+        "sophia:dataLayer": {
+            "postgres": {
+                "drReplication": {"allowedCidrs": ["198.51.100.10/32", "198.51.100.11/32", "198.51.100.12/32"]}
+            }
+        },
+    },
+    "dev": {"sophia:lambdaAccess": {"sshAllowedCidrs": ["203.0.113.0/24"]}},
+    "dr": {
+        "sophia:dr": {
+            "eks": {
+                "publicAccessCidrs": ["203.0.113.0/24"],
+                "deployRoleArn": "arn:aws:iam::123456789012:role/sophia-dr-deploy",
+                "operatorArns": ["arn:aws:iam::123456789012:role/sophia-operators"],
+            }
+        }
+    },
+}
+
+
+def _with_site_facts(raw: dict[str, Any]) -> dict[str, Any]:
+    """`raw` with its environment's `SITE_FACTS` merged into the keys it has (by environment, so
+    a copy of a stack file under another name gets them too)."""
+    facts = SITE_FACTS.get(str(raw.get(f"{SETTINGS_NAMESPACE}:environment")), {})
+    return {key: _merge(value, facts.get(key)) for key, value in raw.items()}
+
+
+def _merge(base: Any, extra: Any) -> Any:
+    """`extra` over `base`, key by key for mappings; the stack file's own values win."""
+    if isinstance(base, dict) and isinstance(extra, dict):
+        merged = dict(extra)
+        for key, value in base.items():
+            merged[key] = _merge(value, extra[key]) if key in extra else value
+        return merged
+    return base
+
+
 # What a StackReference to the prod stack reads; tests/test_stack_wiring.py checks prod exports it.
 PRIMARY_STACK_OUTPUTS: dict[str, Any] = {
     "backupReplicaBucket": "sophia-prod-backups-replica",
@@ -215,13 +258,18 @@ def project_name(project_dir: Path = PROJECT_ROOT) -> str:
 
 
 def read_stack_file(
-    stack: str, project_dir: Path = PROJECT_ROOT, *, assume_secrets_set: bool = True
+    stack: str,
+    project_dir: Path = PROJECT_ROOT,
+    *,
+    assume_secrets_set: bool = True,
+    assume_site_facts: bool = True,
 ) -> tuple[dict[str, str], list[str]]:
     """The engine's view of `Pulumi.<stack>.yaml`: key -> string (JSON for structured values), and secret keys.
 
     `secure:` values become a placeholder. With `assume_secrets_set`, secrets the program
     declares but the file lacks are filled the same way, as if the user had run
-    `pulumi config set --secret` (ciphertext can only be made by the Pulumi CLI).
+    `pulumi config set --secret` (ciphertext can only be made by the Pulumi CLI). With
+    `assume_site_facts`, `SITE_FACTS` fill what the organization sets itself.
     """
     path = project_dir / f"Pulumi.{stack}.yaml"
     try:
@@ -235,6 +283,8 @@ def read_stack_file(
         raise StackFileError(f"{path.name}: 'config' must be a mapping")
     config: dict[str, str] = {}
     secret_keys: list[str] = []
+    if assume_site_facts and project_dir == PROJECT_ROOT:
+        raw = _with_site_facts(raw)
     for key, value in raw.items():
         if isinstance(value, dict) and set(value) == {"secure"}:
             config[key] = SECRET_PLACEHOLDER
@@ -295,6 +345,7 @@ def run_stack(
     project_dir: Path = PROJECT_ROOT,
     config_overrides: Mapping[str, str | None] | None = None,
     assume_secrets_set: bool = True,
+    assume_site_facts: bool = True,
     preview: bool = True,
     mock_impl: mocks.Mocks | None = None,
 ) -> StackRun:
@@ -303,7 +354,9 @@ def run_stack(
     `config_overrides` replaces keys (a value of None deletes the key). Exceptions the program
     raises (e.g. `pulumi.RunError` for bad settings) propagate.
     """
-    config, secret_keys = read_stack_file(stack, project_dir, assume_secrets_set=assume_secrets_set)
+    config, secret_keys = read_stack_file(
+        stack, project_dir, assume_secrets_set=assume_secrets_set, assume_site_facts=assume_site_facts
+    )
     for key, value in (config_overrides or {}).items():
         if value is None:
             config.pop(key, None)

@@ -1,8 +1,10 @@
 """`DrKubernetes`: the DR region's EKS cluster, where the Postgres replica cluster and Qdrant run.
 
 Private nodes in the three private subnets; the API endpoint is private plus public only to
-`eks.publicAccessCidrs` (the deployers); Kubernetes Secrets are envelope-encrypted with the
-region's data key; control-plane audit logs go to CloudWatch.
+`eks.publicAccessCidrs` (operators and deploy runners; docs/dr.md argues why not private-only);
+authentication is by EKS access entries only, one per principal of `eks.deployRoleArn` and
+`eks.operatorArns`; Kubernetes Secrets are envelope-encrypted with the region's data key;
+control-plane audit logs go to CloudWatch.
 
 Volumes are encrypted with the data key where they are made, never through an account default:
 the nodes' root volumes by their launch template, PersistentVolumes by the StorageClass's
@@ -38,6 +40,7 @@ VPC_CNI_CONFIGURATION = json.dumps({"enableNetworkPolicy": "true"})
 # Pod Identity's trust: the EKS Auth service assumes the role for the pod (EKS User Guide, "Comparing
 # EKS Pod Identity and IRSA"); one role serves the same service account in any cluster.
 POD_IDENTITY_PRINCIPAL = "pods.eks.amazonaws.com"
+CLUSTER_ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
 
 
 @dataclass(frozen=True)
@@ -200,7 +203,11 @@ class DrKubernetes(pulumi.ComponentResource):
                 resources=["secrets"],
             ),
             enabled_cluster_log_types=["api", "audit", "authenticator"],
-            access_config=aws.eks.ClusterAccessConfigArgs(authentication_mode="API"),
+            # Access entries only, each one declared here: no implicit admin for whoever created the
+            # cluster (it would collide with the deploy role's own entry).
+            access_config=aws.eks.ClusterAccessConfigArgs(
+                authentication_mode="API", bootstrap_cluster_creator_admin_permissions=False
+            ),
             deletion_protection=True,
             tags=tags,
             # The role's rights before the cluster and until after it: "otherwise, EKS will not be
@@ -264,8 +271,13 @@ class DrKubernetes(pulumi.ComponentResource):
             tags=tags,
             opts=pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=attachments),
         )
-        self.ready: list[pulumi.Resource] = [self.nodes, *self._addons(name, tags)]
-        """What workloads wait for: nodes, network-policy enforcement, Pod Identity, the EBS CSI driver."""
+        admins = [("deploy", args.eks.deploy_role_arn)] + [
+            (f"operator-{index}", arn) for index, arn in enumerate(args.eks.operator_arns)
+        ]
+        access = [resource for role, arn in admins for resource in self.grant_access(role, arn, CLUSTER_ADMIN_POLICY)]
+        self.ready: list[pulumi.Resource] = [self.nodes, *self._addons(name, tags), *access]
+        """What workloads wait for: nodes, network-policy enforcement, Pod Identity, the EBS CSI
+        driver, and the deployers' access (the Kubernetes provider deploys as the deploy role)."""
         # A secret: it names the cluster's endpoint and CA, and reaches it with the deployer's credentials.
         self.kubeconfig: pulumi.Output[str] = pulumi.Output.secret(
             pulumi.Output.all(self.cluster.endpoint, self.cluster.certificate_authority.data).apply(
@@ -318,6 +330,34 @@ class DrKubernetes(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=[self.nodes, agent]),
         )
         return [vpc_cni, agent, ebs_csi]
+
+    def grant_access(
+        self, role: str, principal_arn: str, policy_arn: str, namespaces: Sequence[str] = ()
+    ) -> list[pulumi.Resource]:
+        """An access entry for an IAM principal and one access policy, cluster-wide or limited to
+        `namespaces` (EKS User Guide, "Grant IAM users and roles access to Kubernetes APIs")."""
+        args = self._args
+        child = pulumi.ResourceOptions(parent=self, provider=args.provider)
+        entry = aws.eks.AccessEntry(
+            f"{self._name}-access-{role}",
+            cluster_name=self.cluster.name,
+            principal_arn=principal_arn,
+            type="STANDARD",
+            tags=dict(args.tags),
+            opts=child,
+        )
+        scope = aws.eks.AccessPolicyAssociationAccessScopeArgs(
+            type="namespace" if namespaces else "cluster", namespaces=list(namespaces) or None
+        )
+        association = aws.eks.AccessPolicyAssociation(
+            f"{self._name}-access-{role}",
+            cluster_name=self.cluster.name,
+            principal_arn=entry.principal_arn,
+            policy_arn=policy_arn,
+            access_scope=scope,
+            opts=child,
+        )
+        return [entry, association]
 
     def pod_role(
         self,

@@ -197,6 +197,13 @@ BOUNDS: list[tuple[str, str, Any, str, str]] = [
     ("dr", "sophia:dr", _dr(auditRetentionDays=3651), "sophia:dr.auditRetentionDays", "3650"),
     ("dr", "sophia:dr", _eks(nodes=101), "sophia:dr.eks.nodes", "100"),
     ("dr", "sophia:dr", _eks(publicAccessCidrs=_cidrs(41)), "sophia:dr.eks.publicAccessCidrs", "40"),
+    (
+        "dr",
+        "sophia:dr",
+        _eks(operatorArns=[f"arn:aws:iam::123456789012:role/operator-{i}" for i in range(21)]),
+        "sophia:dr.eks.operatorArns",
+        "20",
+    ),
     ("dr", "sophia:dr", _cache(shards=501), "sophia:dr.elasticache.shards", "500"),
     ("dr", "sophia:dr", _cache(replicasPerShard=6), "sophia:dr.elasticache.replicasPerShard", "5"),
     ("dr", "sophia:dr", _cache(snapshotRetentionDays=36), "sophia:dr.elasticache.snapshotRetentionDays", "35"),

@@ -165,3 +165,29 @@ def test_pod_kms_conditions_match_the_bucket_key_encryption_context(run: StackRu
         ]
         allowed = kms["Condition"]["StringLike"]["kms:EncryptionContext:aws:s3:arn"]
         assert bucket_key_context in allowed, role
+
+
+def test_deployers_and_operators_get_access_entries_and_nobody_else(run: StackRun) -> None:
+    (cluster,) = run.by_type("aws:eks/cluster:Cluster")
+    assert cluster.inputs["accessConfig"] == {
+        "authenticationMode": "API",
+        "bootstrapClusterCreatorAdminPermissions": False,
+    }
+    entries = {e.inputs["principalArn"] for e in run.by_type("aws:eks/accessEntry:AccessEntry")}
+    assert entries == {
+        "arn:aws:iam::123456789012:role/sophia-dr-deploy",
+        "arn:aws:iam::123456789012:role/sophia-operators",
+    }
+    for association in run.by_type("aws:eks/accessPolicyAssociation:AccessPolicyAssociation"):
+        assert association.inputs["policyArn"].endswith("/AmazonEKSClusterAdminPolicy")
+        assert association.inputs["accessScope"] == {"type": "cluster"}
+    # The Kubernetes provider deploys as the deploy role: its entry exists first.
+    (namespace,) = run.by_type("kubernetes:core/v1:Namespace")
+    (deploy,) = [
+        a
+        for a in run.by_type("aws:eks/accessPolicyAssociation:AccessPolicyAssociation")
+        if a.name.endswith("access-deploy")
+    ]
+    assert run.waits_for(namespace, deploy)
+    endpoint = cluster.inputs["vpcConfig"]
+    assert (endpoint["endpointPrivateAccess"], endpoint["publicAccessCidrs"]) == (True, ["203.0.113.0/24"])
