@@ -39,6 +39,8 @@ if replication is not None:
     pulumi.export("postgresReplicationServerCa", replication.server_ca_pem)
     pulumi.export("postgresReplicationCert", replication.client_cert_pem)
     pulumi.export("postgresReplicationKey", replication.client_key_pem)
+    # The dr stack stops until its NAT addresses are all in here (bring-up: prod -> dr -> prod -> dr).
+    pulumi.export("postgresReplicationAllowedCidrs", list(replication.allowed_cidrs))
 if platform.dr_region is not None:
     pulumi.export("drCacheEndpoint", platform.dr_region.cache.endpoint)
     pulumi.export("drCacheAuthToken", platform.dr_region.cache.auth_token)

@@ -15,15 +15,17 @@ from components.compute.fleet import GpuFleet, GpuFleetArgs
 from components.compute.gpu_pool import GpuPool, GpuPoolArgs
 from components.data.namespace import DataNamespace, DataNamespaceArgs
 from components.data.placement import StorePlacement
-from components.data.postgres_cluster import PostgresCluster, PostgresClusterArgs
+from components.data.postgres_cluster import POSTGRES_PORT, PostgresCluster, PostgresClusterArgs
 from components.data.qdrant_cluster import QdrantCluster, QdrantClusterArgs
 from components.data.redis_cluster import RedisCluster, RedisClusterArgs
 from components.dr.region import DrRegion, DrRegionArgs
+from components.dr.replication_dns import ReplicationDns, ReplicationDnsArgs
 from components.observability.alert_rules import CostFacts, PoolFacts
 from components.observability.monitoring import Monitoring, MonitoringArgs
 from components.tags import cost_tags
 from settings.backup import BackupSettings
 from settings.base import Environment
+from settings.compute import IngressRule
 from settings.model import StackSettings
 from settings.stack import AlertReceivers
 
@@ -44,6 +46,23 @@ class PlatformArgs:
     """Alertmanager receivers' secrets, when `settings.monitoring` is set."""
 
 
+def replication_ingress(settings: StackSettings) -> tuple[IngressRule, ...]:
+    """Postgres (5432) from the DR region's NAT addresses only, on every pool's firewall: the
+    replication load balancer (k3s ServiceLB) answers on whichever node runs the primary."""
+    replication = settings.data_layer.postgres.dr_replication
+    if replication is None or not replication.allowed_cidrs:
+        return ()
+    return (
+        IngressRule(
+            protocol="tcp",
+            from_port=POSTGRES_PORT,
+            to_port=POSTGRES_PORT,
+            cidrs=replication.allowed_cidrs,
+            description="Postgres replication from the DR region",
+        ),
+    )
+
+
 class SophiaPlatform(pulumi.ComponentResource):
     """One environment of the platform; children are named `<name>-<role>`."""
 
@@ -54,6 +73,8 @@ class SophiaPlatform(pulumi.ComponentResource):
         super().__init__("sophia:platform:Platform", name, None, opts)
         settings = args.settings
         self.aws_provider = None
+        self._aws_providers: dict[str, aws.Provider] = {}
+        """The primary's AWS providers by role (`backups`, `backup-replica`); Route 53 is global."""
         self.backup_bucket: BackupBucket | None = None
         self.postgres: PostgresCluster | None = None
         if settings.dr is not None:
@@ -128,6 +149,24 @@ class SophiaPlatform(pulumi.ComponentResource):
             ),
             stores,
         )
+        replication = settings.data_layer.postgres.dr_replication
+        if replication is not None and postgres.replication_service is not None:
+            ReplicationDns(
+                f"{name}-replication-dns",
+                ReplicationDnsArgs(
+                    replication.hostname,
+                    replication.hosted_zone_id,
+                    postgres.replication_service,
+                    self._aws_providers["backups"],
+                    cost_tags(settings),
+                ),
+                pulumi.ResourceOptions(parent=self),
+            )
+        elif replication is not None:
+            pulumi.log.warn(
+                "sophia:dataLayer.postgres.drReplication.allowedCidrs is empty: the replication endpoint "
+                "stays closed until it lists the dr stack's drNatPublicIps (/32 each); see docs/dr.md, Bring-up"
+            )
         self.qdrant = [
             QdrantCluster(
                 f"qdrant-{index}",
@@ -165,11 +204,12 @@ class SophiaPlatform(pulumi.ComponentResource):
         self, name: str, backups: BackupSettings, settings: StackSettings, protect: bool
     ) -> BackupBucket:
         def provider(role: str, region: str) -> aws.Provider:
-            return aws.Provider(
+            self._aws_providers[role] = aws.Provider(
                 f"{name}-aws-{role}",
                 aws.ProviderArgs(region=region, default_tags=aws.ProviderDefaultTagsArgs(tags=cost_tags(settings))),
                 opts=pulumi.ResourceOptions(parent=self),
             )
+            return self._aws_providers[role]
 
         replica = provider("backup-replica", backups.replica_region) if backups.replica_region else None
         return BackupBucket(
@@ -237,7 +277,7 @@ class SophiaPlatform(pulumi.ComponentResource):
                         fallback_regions=settings.lambda_fallback_regions,
                         ssh_public_key=settings.lambda_access.ssh_public_key,
                         ssh_allowed_cidrs=settings.lambda_access.ssh_allowed_cidrs,
-                        ingress=settings.lambda_access.ingress,
+                        ingress=(*settings.lambda_access.ingress, *replication_ingress(settings)),
                         tags=cost_tags(settings),
                         user_data=user_data,
                     ),

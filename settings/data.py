@@ -7,7 +7,15 @@ from typing import Annotated
 
 from pydantic import Field, Strict, field_validator, model_validator
 
-from settings.base import PositiveSeconds, SettingsModel, StorageGib, check_dns_name, ipv4_network
+from settings.base import (
+    NON_PUBLIC_NETWORKS,
+    PositiveSeconds,
+    SettingsModel,
+    StorageGib,
+    check_dns_name,
+    check_hosted_zone,
+    ipv4_network,
+)
 from settings.errors import RuleError
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
@@ -68,9 +76,15 @@ class DrReplicationSettings(SettingsModel):
     """The endpoint the DR region's replica streams from (TLS, certificate authentication)."""
 
     hostname: str
-    """DNS name of the replication load balancer; in the server certificate."""
-    allowed_cidrs: Annotated[tuple[str, ...], Field(max_length=16)]
-    """The DR region's egress addresses (its NAT gateways: the dr stack's `drNatPublicIps`)."""
+    """DNS name of the replication load balancer; in the server certificate. This stack keeps its
+    Route 53 record pointing at the load balancer."""
+    hosted_zone_id: str
+    """Route 53 hosted zone of `hostname`."""
+    allowed_cidrs: Annotated[tuple[str, ...], Field(max_length=16)] = ()
+    """The DR region's egress addresses (its NAT gateways: the dr stack's `drNatPublicIps`, /32
+    each), known only after the dr stack's first `pulumi up`. Until set, the replication endpoint
+    (load balancer, DNS record, Lambda firewall opening) is not created, and the dr stack stops
+    naming this key."""
     lag_alert_seconds: PositiveSeconds = 5.0
     """Alert when the DR replica replays more than this far behind (the dr stack's RPO bound)."""
 
@@ -80,16 +94,22 @@ class DrReplicationSettings(SettingsModel):
         """A lowercase DNS name."""
         return check_dns_name(value)
 
+    @field_validator("hosted_zone_id")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        """A Route 53 hosted zone id (Z...)."""
+        return check_hosted_zone(value)
+
     @field_validator("allowed_cidrs")
     @classmethod
     def _cidrs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        """At least one IPv4 CIDR, each /24 or narrower."""
-        if not value:
-            raise ValueError("must list the DR region's egress networks")
+        """IPv4 CIDRs, each /24 or narrower, public."""
         for cidr in value:
             network = ipv4_network(cidr)
             if network.prefixlen < 24:
                 raise ValueError(f"{cidr} is wider than /24: list the DR NAT addresses, not a whole range")
+            if any(network.overlaps(block) for block in NON_PUBLIC_NETWORKS):
+                raise ValueError(f"{cidr} is not a public network (the DR NAT gateways' addresses are public)")
         return value
 
 

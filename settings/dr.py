@@ -16,6 +16,7 @@ from settings.base import (
     check_bucket,
     check_cron,
     check_dns_name,
+    check_hosted_zone,
     ipv4_network,
 )
 from settings.errors import RuleError
@@ -59,9 +60,7 @@ class FailoverSettings(SettingsModel):
     @classmethod
     def _zone(cls, value: str) -> str:
         """A Route 53 hosted zone id (Z...)."""
-        if not re.fullmatch(r"Z[A-Z0-9]{1,31}", value):
-            raise ValueError(f"must be a Route 53 hosted zone id (Z...), got {value!r}")
-        return value
+        return check_hosted_zone(value)
 
     @property
     def worst_case_failover_seconds(self) -> int:

@@ -175,6 +175,7 @@ PRIMARY_STACK_OUTPUTS: dict[str, Any] = {
     "postgresReplicationServerCa": "-----BEGIN CERTIFICATE-----\nMIIB (server CA)\n-----END CERTIFICATE-----\n",
     "postgresReplicationCert": "-----BEGIN CERTIFICATE-----\nMIIB (streaming_replica)\n-----END CERTIFICATE-----\n",
     "postgresReplicationKey": "-----BEGIN PRIVATE KEY-----\nplaceholder\n-----END PRIVATE KEY-----\n",
+    "postgresReplicationAllowedCidrs": ["198.51.100.10/32", "198.51.100.11/32", "198.51.100.12/32"],
 }
 # Outputs prod marks secret; the StackReference hands them over as secrets.
 PRIMARY_STACK_SECRET_OUTPUTS = ("postgresReplicationKey",)

@@ -83,6 +83,8 @@ class PostgresCluster(pulumi.ComponentResource):
         )
         operator = k8s.yaml.v2.ConfigFile(f"{name}-operator", file=CNPG_MANIFEST, opts=child)
         self.replication: ReplicationEndpoint | None = None
+        self.replication_service: k8s.core.v1.Service | None = None
+        """The load balancer the DR region streams through, once `allowedCidrs` is set."""
         certificates: dict[str, str] = {}
         if args.postgres.dr_replication is not None:
             self.replication = self._replication_endpoint(name, args, args.postgres.dr_replication)
@@ -170,23 +172,29 @@ class PostgresCluster(pulumi.ComponentResource):
             ServiceCertificateArgs(ns, f"{name}-replication-tls", [], common_name="streaming_replica"),
             pulumi.ResourceOptions(parent=self),
         )
-        k8s.core.v1.Service(
-            f"{name}-replication",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=f"{name}-replication",
-                namespace=ns,
-                labels=labels(name, "postgres"),
-                annotations={"sophia.ai/hostname": settings.hostname},
-            ),
-            spec=k8s.core.v1.ServiceSpecArgs(
-                type="LoadBalancer",
-                # Local keeps the client's address, which the NetworkPolicy and pg_hba see.
-                external_traffic_policy="Local",
-                load_balancer_source_ranges=list(settings.allowed_cidrs),
-                selector={"cnpg.io/cluster": name, "cnpg.io/instanceRole": "primary"},
-                ports=[k8s.core.v1.ServicePortArgs(name="postgres", port=POSTGRES_PORT)],
-            ),
-            opts=pulumi.ResourceOptions(parent=self),
+        # No allowed source yet (the DR NAT addresses exist only after the dr stack's first
+        # `pulumi up`): no load balancer, since one with no source ranges admits everyone.
+        self.replication_service = (
+            None
+            if not settings.allowed_cidrs
+            else k8s.core.v1.Service(
+                f"{name}-replication",
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name=f"{name}-replication",
+                    namespace=ns,
+                    labels=labels(name, "postgres"),
+                    annotations={"sophia.ai/hostname": settings.hostname},
+                ),
+                spec=k8s.core.v1.ServiceSpecArgs(
+                    type="LoadBalancer",
+                    # Local keeps the client's address, which the NetworkPolicy and pg_hba see.
+                    external_traffic_policy="Local",
+                    load_balancer_source_ranges=list(settings.allowed_cidrs),
+                    selector={"cnpg.io/cluster": name, "cnpg.io/instanceRole": "primary"},
+                    ports=[k8s.core.v1.ServicePortArgs(name="postgres", port=POSTGRES_PORT)],
+                ),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
         )
         return ReplicationEndpoint(
             hostname=settings.hostname,

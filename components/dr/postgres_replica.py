@@ -46,8 +46,9 @@ class PostgresReplicaArgs:
     """False: follow the primary. True: promoted, read-write."""
 
 
-def replica_cluster_spec(args: PostgresReplicaArgs, hostname: str) -> dict[str, object]:
-    """The Cluster spec (pure, for tests) with `hostname` as the primary's address."""
+def replica_cluster_spec(args: PostgresReplicaArgs, hostname: pulumi.Input[str]) -> dict[str, object]:
+    """The Cluster spec (pure, for tests) with `hostname` as the primary's address; an Output there
+    leaves only that field unknown at preview."""
     return {
         "instances": 1 + args.postgres.read_replicas,
         "imageName": POSTGRES_IMAGE,
@@ -109,7 +110,7 @@ class PostgresReplica(pulumi.ComponentResource):
             api_version="postgresql.cnpg.io/v1",
             kind="Cluster",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=ns, labels=labels(name, "postgres-replica")),
-            spec=pulumi.Output.from_input(args.primary.hostname).apply(lambda host: replica_cluster_spec(args, host)),
+            spec=replica_cluster_spec(args, args.primary.hostname),
             opts=pulumi.ResourceOptions(
                 parent=self, protect=args.placement.protect, depends_on=[operator, client, server_ca]
             ),

@@ -4,7 +4,8 @@ failover in `sophia:dr.awsRegion`."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import ipaddress
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -171,7 +172,7 @@ class DrRegion(pulumi.ComponentResource):
             PostgresReplicaArgs(
                 postgres=args.postgres,
                 primary=PrimaryEndpoint(
-                    hostname=primary.require_output("postgresReplicationHost"),
+                    hostname=self._admitted_host(primary),
                     server_ca_pem=primary.require_output("postgresReplicationServerCa"),
                     client_cert_pem=primary.require_output("postgresReplicationCert"),
                     client_key_pem=primary.require_output("postgresReplicationKey"),
@@ -181,6 +182,16 @@ class DrRegion(pulumi.ComponentResource):
             ),
             pulumi.ResourceOptions(parent=data, provider=data.provider, depends_on=ready),
         )
+
+    def _admitted_host(self, primary: pulumi.StackReference) -> pulumi.Output[str]:
+        """The primary's replication host, once prod admits every NAT address of this region: the
+        addresses exist only after this stack's first `pulumi up`, so bring-up is prod -> dr ->
+        prod -> dr, and the replica is not created to fail its bootstrap until then."""
+        return pulumi.Output.all(
+            primary.require_output("postgresReplicationHost"),
+            primary.require_output("postgresReplicationAllowedCidrs"),
+            *self.network.nat_public_ips,
+        ).apply(lambda values: admitted_host(values[0], values[1], values[2:]))
 
     def _pod_identities(self, name: str, data: DataNamespace, namespace: str) -> list[pulumi.Resource]:
         """Service accounts of the DR data pods and the one AWS role each gets (Pod Identity): the
@@ -206,6 +217,19 @@ class DrRegion(pulumi.ComponentResource):
             [(namespace, QDRANT_SERVICE_ACCOUNT)],
         )
         return [*accounts, *readers, *writers]
+
+
+def admitted_host(host: str, allowed: Sequence[str], nat_ips: Sequence[str | None]) -> str:
+    """`host`, or a stop naming prod's key and the /32s it must list."""
+    networks = [ipaddress.IPv4Network(cidr) for cidr in allowed]
+    missing = [f"{ip}/32" for ip in nat_ips if ip and not any(ipaddress.IPv4Address(ip) in net for net in networks)]
+    if missing:
+        raise ValueError(
+            "the prod stack's sophia:dataLayer.postgres.drReplication.allowedCidrs must admit this region's "
+            f"NAT addresses {missing}: add them, run `pulumi up -s prod`, then `pulumi up -s dr` again "
+            "(docs/dr.md, Bring-up)"
+        )
+    return host
 
 
 def _same_bucket(exported: str, configured: str) -> str:

@@ -110,7 +110,8 @@ def test_replica_streams_from_the_primary_with_certificates() -> None:
     assert spec["replica"] == {"enabled": True, "source": "primary"}
     assert spec["bootstrap"] == {"pg_basebackup": {"source": "primary"}}
     (source,) = spec["externalClusters"]
-    assert source["connectionParameters"]["host"] == "pg-replication.sophia.ai"
+    # The host waits for prod to admit this region's NAT addresses (test_replication_path.py).
+    assert source["connectionParameters"]["host"] == UNKNOWN
     assert source["connectionParameters"]["sslmode"] == "verify-full"
     assert source["connectionParameters"]["user"] == "streaming_replica"
     assert "barmanObjectStore" not in source  # streaming, not WAL-archive shipping
