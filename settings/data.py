@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated
 
@@ -72,6 +73,11 @@ class RedisSettings(SettingsModel):
     """Persistent volume per node, GiB (AOF and RDB)."""
 
 
+# How far the replica bucket's copy of the WAL archive may lag the primary: S3 Replication Time
+# Control (15 minutes for 99.99 % of objects) plus CloudNativePG's default archive_timeout (5 minutes).
+ARCHIVE_CATCH_UP_SECONDS = (15 + 5) * 60
+
+
 class DrReplicationSettings(SettingsModel):
     """The endpoint the DR region's replica streams from (TLS, certificate authentication)."""
 
@@ -87,6 +93,18 @@ class DrReplicationSettings(SettingsModel):
     naming this key."""
     lag_alert_seconds: PositiveSeconds = 5.0
     """Alert when the DR replica replays more than this far behind (the dr stack's RPO bound)."""
+    peak_wal_mib_per_second: Annotated[float, Field(gt=0, le=1024, allow_inf_nan=False)] = 2.0
+    """Peak rate the primary writes WAL at, MiB/s; sizes how much WAL it keeps for the DR replica."""
+
+    @property
+    def wal_keep_gib(self) -> int:
+        """The primary's `wal_keep_size`. The DR replica streams without a replication slot on the
+        primary (CloudNativePG's designated primary never uses one on its source), so after a
+        disconnect it resumes from what `wal_keep_size` kept, or else from the WAL archive in the
+        replica bucket, which lags the primary by up to S3 Replication Time Control's 15 minutes
+        plus `archive_timeout` (5 minutes). Keeping that long at the peak rate means the archive
+        always holds what the primary has let go: no re-clone over the internet."""
+        return max(2, math.ceil(self.peak_wal_mib_per_second * ARCHIVE_CATCH_UP_SECONDS / 1024))
 
     @field_validator("hostname")
     @classmethod
@@ -122,6 +140,23 @@ class PostgresSettings(SettingsModel):
     """Persistent volume per instance, GiB."""
     dr_replication: DrReplicationSettings | None = None
     """Lets the DR region stream from this cluster (prod)."""
+
+    @model_validator(mode="after")
+    def _wal_fits(self) -> PostgresSettings:
+        """The WAL kept for the DR replica takes at most a quarter of the volume."""
+        replication = self.dr_replication
+        if replication is not None and replication.wal_keep_gib * 4 > self.storage_gib:
+            raise RuleError(
+                [
+                    (
+                        "drReplication.peakWalMibPerSecond",
+                        f"keeps {replication.wal_keep_gib} GiB of WAL for the DR replica (20 minutes at "
+                        f"{replication.peak_wal_mib_per_second:g} MiB/s), more than a quarter of storageGib "
+                        f"({self.storage_gib})",
+                    )
+                ]
+            )
+        return self
 
 
 class QdrantSettings(SettingsModel):

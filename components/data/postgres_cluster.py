@@ -102,7 +102,15 @@ class PostgresCluster(pulumi.ComponentResource):
                 "primaryUpdateStrategy": "unsupervised",
                 "storage": {"size": f"{args.postgres.storage_gib}Gi", "storageClass": args.placement.storage_class},
                 "postgresql": {
-                    "parameters": replication_parameters(),
+                    "parameters": {
+                        **replication_parameters(),
+                        # What the DR replica may need after a disconnect (DrReplicationSettings.wal_keep_gib).
+                        **(
+                            {"wal_keep_size": f"{args.postgres.dr_replication.wal_keep_gib}GB"}
+                            if args.postgres.dr_replication
+                            else {}
+                        ),
+                    },
                     "synchronous": synchronous_replication(args.postgres.read_replicas),
                 },
                 "resources": {

@@ -2,12 +2,16 @@
 from the primary over TLS and authenticates as `streaming_replica` with a client certificate.
 
 It bootstraps with `pg_basebackup` from the primary and then follows it by streaming replication
-(not WAL-archive shipping), which is what keeps the lag in seconds. Setting
+(not WAL-archive shipping), which is what keeps the lag in seconds. The primary's WAL archive,
+copied into this region's replica bucket, is the fallback after a long disconnect: CloudNativePG's
+designated primary cannot hold a replication slot on its source, so streaming resumes only from
+what the primary's `wal_keep_size` kept, and from the archive beyond that, never by re-cloning. Setting
 `sophia:dr.promotePostgres: true` turns replica mode off: the cluster is promoted and accepts
 writes (the failover runbook's database step)."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import pulumi
@@ -16,6 +20,7 @@ import pulumi_kubernetes as k8s
 from components.data.placement import StorePlacement, labels
 from components.data.postgres_cluster import CNPG_MANIFEST, POSTGRES_IMAGE, POSTGRES_PORT
 from components.data.postgres_config import replication_parameters
+from components.kube import pod_identity_egress
 from settings.data import PostgresSettings
 
 SOURCE = "primary"
@@ -44,6 +49,34 @@ class PostgresReplicaArgs:
     placement: StorePlacement
     promote: bool
     """False: follow the primary. True: promoted, read-write."""
+    archive: WalArchive | None = None
+    """Where the primary's WAL archive is copied in this region: the fallback when streaming can't
+    resume from what the primary kept."""
+
+
+@dataclass(frozen=True)
+class WalArchive:
+    """The primary's barman object store, as S3 replication copies it into this region."""
+
+    bucket: str
+    """The replica bucket."""
+    region: str
+    prefix: str
+    """The primary's `destinationPath` inside the bucket (`postgres`)."""
+    server_name: str
+    """The primary's barman server name: its Cluster's name."""
+
+
+# CloudNativePG's Ready condition is True once the cluster's phase is healthy: bootstrap done and
+# every instance up (pkg/resources/status/transactions.go SetClusterReadyCondition, v1.30.0).
+WAIT_FOR_READY = {"pulumi.com/waitFor": "condition=Ready"}
+# pg_basebackup across regions: assume at least 50 MiB/s, plus half an hour for everything else.
+BOOTSTRAP_MIB_PER_SECOND = 50
+
+
+def bootstrap_timeout_minutes(storage_gib: int) -> int:
+    """How long `pulumi up` waits for a new replica to be Ready: a full copy of the volume."""
+    return 30 + math.ceil(storage_gib * 1024 / BOOTSTRAP_MIB_PER_SECOND / 60)
 
 
 def replica_cluster_spec(args: PostgresReplicaArgs, hostname: pulumi.Input[str]) -> dict[str, object]:
@@ -69,6 +102,7 @@ def replica_cluster_spec(args: PostgresReplicaArgs, hostname: pulumi.Input[str])
                 "sslCert": {"name": CLIENT_SECRET, "key": "tls.crt"},
                 "sslKey": {"name": CLIENT_SECRET, "key": "tls.key"},
                 "sslRootCert": {"name": SERVER_CA_SECRET, "key": "ca.crt"},
+                **({"barmanObjectStore": wal_archive_store(args.archive)} if args.archive else {}),
             }
         ],
         "affinity": {
@@ -78,6 +112,19 @@ def replica_cluster_spec(args: PostgresReplicaArgs, hostname: pulumi.Input[str])
         },
         "enablePDB": True,
         "monitoring": {"enablePodMonitor": False},
+    }
+
+
+def wal_archive_store(archive: WalArchive) -> dict[str, object]:
+    """The externalClusters `barmanObjectStore` the designated primary's `restore_command` reads
+    when streaming cannot resume (CloudNativePG's hybrid replica: streaming with the WAL archive
+    as fallback). The credentials are the pods' Pod Identity role (`inheritFromIAMRole`)."""
+    return {
+        "destinationPath": f"s3://{archive.bucket}/{archive.prefix}",
+        "serverName": archive.server_name,
+        "endpointURL": f"https://s3.{archive.region}.amazonaws.com",
+        "s3Credentials": {"inheritFromIAMRole": True},
+        "wal": {"maxParallel": 4},
     }
 
 
@@ -109,10 +156,19 @@ class PostgresReplica(pulumi.ComponentResource):
             name,
             api_version="postgresql.cnpg.io/v1",
             kind="Cluster",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=ns, labels=labels(name, "postgres-replica")),
+            # Wait for the replica to be Ready, so a broken bootstrap fails the update instead of
+            # reporting success (pulumi-kubernetes provider/pkg/metadata/overrides.go ReadyCondition).
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=name, namespace=ns, labels=labels(name, "postgres-replica"), annotations=WAIT_FOR_READY
+            ),
             spec=replica_cluster_spec(args, args.primary.hostname),
             opts=pulumi.ResourceOptions(
-                parent=self, protect=args.placement.protect, depends_on=[operator, client, server_ca]
+                parent=self,
+                protect=args.placement.protect,
+                depends_on=[operator, client, server_ca],
+                custom_timeouts=pulumi.CustomTimeouts(
+                    create=f"{bootstrap_timeout_minutes(args.postgres.storage_gib)}m", update="30m"
+                ),
             ),
         )
         k8s.networking.v1.NetworkPolicy(
@@ -140,6 +196,7 @@ class PostgresReplica(pulumi.ComponentResource):
                     k8s.networking.v1.NetworkPolicyEgressRuleArgs(
                         ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="UDP", port=53)]
                     ),
+                    pod_identity_egress(),  # credentials for the WAL-archive fallback
                 ],
             ),
             opts=child,

@@ -21,7 +21,7 @@ from components.dr.data_key import DataKeyArgs, data_key, data_key_alias
 from components.dr.eks import DrKubernetes, DrKubernetesArgs, replica_bucket_policy
 from components.dr.failover import DrFailover, DrFailoverArgs
 from components.dr.network import DrNetwork, DrNetworkArgs
-from components.dr.postgres_replica import PostgresReplica, PostgresReplicaArgs, PrimaryEndpoint
+from components.dr.postgres_replica import PostgresReplica, PostgresReplicaArgs, PrimaryEndpoint, WalArchive
 from components.dr.qdrant_mirror import DrQdrant, DrQdrantArgs
 from settings.backup import BackupSettings
 from settings.data import KubernetesSettings, PostgresSettings, QdrantSettings
@@ -56,6 +56,9 @@ DR_KUBERNETES = KubernetesSettings(
 PRIMARY_BACKUP_PREFIXES = (POSTGRES_PREFIX, REDIS_PREFIX, QDRANT_PREFIX)
 DR_PREFIX = "dr/"
 BACKUP_READER_SERVICE_ACCOUNT = "dr-backup-reader"
+# The Postgres Cluster's name, in both regions: prod's barman server name, and here the replica's
+# ServiceAccount (CloudNativePG names it after the Cluster).
+PRIMARY_POSTGRES = "postgres"
 QDRANT_SERVICE_ACCOUNT = "qdrant"
 
 
@@ -168,7 +171,7 @@ class DrRegion(pulumi.ComponentResource):
             pulumi.ResourceOptions(parent=data, provider=data.provider, depends_on=ready),
         )
         return PostgresReplica(
-            "postgres",
+            PRIMARY_POSTGRES,
             PostgresReplicaArgs(
                 postgres=args.postgres,
                 primary=PrimaryEndpoint(
@@ -179,6 +182,9 @@ class DrRegion(pulumi.ComponentResource):
                 ),
                 placement=placement,
                 promote=dr.promote_postgres,
+                archive=WalArchive(
+                    dr.backup_replica_bucket, dr.aws_region, POSTGRES_PREFIX.rstrip("/"), PRIMARY_POSTGRES
+                ),
             ),
             pulumi.ResourceOptions(parent=data, provider=data.provider, depends_on=ready),
         )
@@ -209,7 +215,7 @@ class DrRegion(pulumi.ComponentResource):
         _, readers = self.kubernetes.pod_role(
             "backup-reader",
             replica_bucket_policy(bucket, PRIMARY_BACKUP_PREFIXES),
-            [(namespace, BACKUP_READER_SERVICE_ACCOUNT)],
+            [(namespace, BACKUP_READER_SERVICE_ACCOUNT), (namespace, PRIMARY_POSTGRES)],
         )
         _, writers = self.kubernetes.pod_role(
             "qdrant",

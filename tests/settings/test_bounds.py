@@ -135,6 +135,13 @@ BOUNDS: list[tuple[str, str, Any, str, str]] = [
     (
         "prod",
         "sophia:dataLayer",
+        _drrep(peakWalMibPerSecond=1025.0),
+        "sophia:dataLayer.postgres.drReplication.peakWalMibPerSecond",
+        "1024",
+    ),
+    (
+        "prod",
+        "sophia:dataLayer",
         _drrep(lagAlertSeconds=86401.0),
         "sophia:dataLayer.postgres.drReplication.lagAlertSeconds",
         "86400",

@@ -40,6 +40,12 @@ BROKEN: list[Broken] = [
         "sophia:dataLayer.postgres.drReplication.hostedZoneId",
     ),
     (
+        "wal kept for dr fills the volume",
+        "sophia:dataLayer",
+        data_layer("postgres", drReplication={**REPLICATION, "peakWalMibPerSecond": 200}),
+        "sophia:dataLayer.postgres.drReplication.peakWalMibPerSecond",
+    ),
+    (
         "replication open to a private network",
         "sophia:dataLayer",
         data_layer("postgres", drReplication={**REPLICATION, "allowedCidrs": ["10.40.0.0/24"]}),

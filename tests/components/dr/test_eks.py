@@ -134,7 +134,11 @@ def test_data_pods_get_least_privilege_roles_through_pod_identity(run: StackRun)
         (a.inputs["namespace"], a.inputs["serviceAccount"]): a
         for a in run.by_type("aws:eks/podIdentityAssociation:PodIdentityAssociation")
     }
-    assert set(associations) == {("sophia-data", "dr-backup-reader"), ("sophia-data", "qdrant")}
+    assert set(associations) == {
+        ("sophia-data", "dr-backup-reader"),
+        ("sophia-data", "qdrant"),
+        ("sophia-data", "postgres"),  # CloudNativePG's account for the replica: the WAL-archive fallback
+    }
     reader = statements(run.named("sophia-dr-dr-eks-backup-reader-pods-policy"))
     writes = [s for s in reader if "s3:PutObject" in json.dumps(s["Action"])]
     assert writes == []  # the primary's backups are read-only here

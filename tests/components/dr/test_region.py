@@ -114,7 +114,8 @@ def test_replica_streams_from_the_primary_with_certificates() -> None:
     assert source["connectionParameters"]["host"] == UNKNOWN
     assert source["connectionParameters"]["sslmode"] == "verify-full"
     assert source["connectionParameters"]["user"] == "streaming_replica"
-    assert "barmanObjectStore" not in source  # streaming, not WAL-archive shipping
+    # Streaming first; the archive only as the fallback (test_postgres_replica.py).
+    assert spec["replica"] == {"enabled": True, "source": "primary"}
     assert cluster.protect
     key_secret = run.named("postgres-client-tls")
     assert is_secret(key_secret.inputs["stringData"])
