@@ -21,6 +21,7 @@ platform = SophiaPlatform(
         kubeconfig=stack_config.kubeconfig,
         backup_credentials=stack_config.backup_credentials,
         alert_receivers=stack_config.alert_receivers,
+        aws_alarm_pagerduty_url=stack_config.aws_alarm_pagerduty_url,
     ),
 )
 

@@ -21,6 +21,7 @@ from components.data.redis_cluster import RedisCluster, RedisClusterArgs
 from components.dr.region import DrRegion, DrRegionArgs
 from components.dr.replication_dns import ReplicationDns, ReplicationDnsArgs
 from components.observability.alert_rules import CostFacts, PoolFacts
+from components.observability.aws_alarms import AlarmTopic, AlarmTopicArgs
 from components.observability.monitoring import Monitoring, MonitoringArgs
 from components.tags import cost_tags
 from settings.backup import BackupSettings
@@ -44,6 +45,8 @@ class PlatformArgs:
     """Secret S3 credentials of the backup writer, when `settings.backups` is set."""
     alert_receivers: AlertReceivers | None = None
     """Alertmanager receivers' secrets, when `settings.monitoring` is set."""
+    aws_alarm_pagerduty_url: pulumi.Output[str] | None = None
+    """Where AWS alarms notify (a secret), when `settings.has_aws_alarms`."""
 
 
 def replication_ingress(settings: StackSettings) -> tuple[IngressRule, ...]:
@@ -129,7 +132,7 @@ class SophiaPlatform(pulumi.ComponentResource):
             ),
             pulumi.ResourceOptions(parent=self),
         )
-        self.backup_bucket = self._backup_bucket(name, settings.backups, settings, protect)
+        self.backup_bucket = self._backup_bucket(name, settings.backups, args, protect)
         placement = StorePlacement.in_cluster(kubernetes, protect)
         stores = pulumi.ResourceOptions(
             parent=data,
@@ -200,9 +203,9 @@ class SophiaPlatform(pulumi.ComponentResource):
         )
         return data
 
-    def _backup_bucket(
-        self, name: str, backups: BackupSettings, settings: StackSettings, protect: bool
-    ) -> BackupBucket:
+    def _backup_bucket(self, name: str, backups: BackupSettings, args: PlatformArgs, protect: bool) -> BackupBucket:
+        settings = args.settings
+
         def provider(role: str, region: str) -> aws.Provider:
             self._aws_providers[role] = aws.Provider(
                 f"{name}-aws-{role}",
@@ -212,14 +215,28 @@ class SophiaPlatform(pulumi.ComponentResource):
             return self._aws_providers[role]
 
         replica = provider("backup-replica", backups.replica_region) if backups.replica_region else None
+        source = provider("backups", backups.s3_region)
+        alarm_topics: tuple[pulumi.Output[str], ...] = ()
+        if replica is not None and args.aws_alarm_pagerduty_url is not None:
+            # Replication alarms in both regions (BackupBucket explains why): a topic in each.
+            account = aws.get_caller_identity(opts=pulumi.InvokeOptions(provider=source)).account_id
+            alarm_topics = tuple(
+                AlarmTopic(
+                    f"{name}-alarms-{role}",
+                    AlarmTopicArgs(account, region_provider, args.aws_alarm_pagerduty_url, cost_tags(settings)),
+                    pulumi.ResourceOptions(parent=self),
+                ).topic_arn
+                for role, region_provider in (("backups", source), ("backup-replica", replica))
+            )
         return BackupBucket(
             f"{name}-backups",
             BackupBucketArgs(
                 backups=backups,
                 tags=cost_tags(settings),
-                provider=provider("backups", backups.s3_region),
+                provider=source,
                 replica_provider=replica,
                 protect=protect,
+                alarm_topic_arns=alarm_topics,
             ),
             pulumi.ResourceOptions(parent=self),
         )

@@ -35,6 +35,8 @@ class StackConfig:
     """(access key id, secret access key) of the backup writer, where `backups` is set."""
     alert_receivers: AlertReceivers | None = None
     """Where `monitoring` is set."""
+    aws_alarm_pagerduty_url: pulumi.Output[str] | None = None
+    """Where the stack has AWS alarms: backups replicated to another region, or the DR region."""
 
 
 def engine_config() -> dict[str, str]:
@@ -62,6 +64,7 @@ def load_stack_config() -> StackConfig:
             ("backupSecretAccessKey", settings.backups is not None),
             ("alertPagerdutyRoutingKey", settings.monitoring is not None),
             ("alertSlackWebhookUrl", settings.monitoring is not None),
+            ("awsAlarmPagerdutyUrl", settings.has_aws_alarms),
         )
         if wanted
     ]
@@ -90,4 +93,5 @@ def load_stack_config() -> StackConfig:
             if "alertPagerdutyRoutingKey" in secrets
             else None
         ),
+        aws_alarm_pagerduty_url=secrets.get("awsAlarmPagerdutyUrl"),
     )
