@@ -95,13 +95,15 @@ class SophiaPlatform(pulumi.ComponentResource):
                 DrRegionArgs(
                     settings.dr,
                     settings.data_layer.postgres,
+                    settings.data_layer.redis,
                     settings.data_layer.qdrant,
                     cost_tags(settings),
                     self.aws_provider,
+                    args.aws_alarm_pagerduty_url,
                 ),
                 pulumi.ResourceOptions(parent=self),
             )
-            if settings.dr is not None and self.aws_provider is not None
+            if settings.dr is not None and self.aws_provider is not None and args.aws_alarm_pagerduty_url is not None
             else None
         )
         self.gpu_pools = self._gpu_pools(name, args)

@@ -12,6 +12,7 @@ from settings.base import (
     AWS_REGIONS,
     NON_PUBLIC_NETWORKS,
     PositiveSeconds,
+    Ratio,
     SettingsModel,
     check_bucket,
     check_cron,
@@ -184,6 +185,24 @@ class ElastiCacheSettings(SettingsModel):
         return self
 
 
+class DrRestoreCheckSettings(SettingsModel):
+    """The DR region's restore checks of the replicated backups (cross-region verification)."""
+
+    schedule: str = "30 7 * * *"
+    """Cron schedule (UTC); after the primary's own checks (04:30) and their figures have replicated."""
+    stale_after_hours: Annotated[int, Strict(), Field(ge=2, le=168)] = 30
+    """An alarm fires when no check of a store has succeeded for this long (CloudWatch evaluates
+    at most 7 days of hourly periods)."""
+    count_tolerance: Ratio = 0.05
+    """Restored rows/points/keys may differ from the primary's figures by this share."""
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        """Five-field cron (UTC)."""
+        return check_cron(value)
+
+
 class DrSettings(SettingsModel):
     """The disaster-recovery region on AWS and the targets it must meet."""
 
@@ -215,6 +234,8 @@ class DrSettings(SettingsModel):
     """The Postgres replica's lag alert; it bounds the RPO, so it must be <= rpoSeconds."""
     qdrant_restore_schedule: str = "0 3 * * *"
     """Cron schedule (UTC) of restoring the primary's Qdrant snapshots into DR."""
+    restore_checks: DrRestoreCheckSettings = DrRestoreCheckSettings()
+    """Restore tests of the primary's backups as replicated into this region."""
     promote_postgres: bool = False
     """False: the DR Postgres follows the primary. True: promoted, read-write (failover runbook)."""
 

@@ -22,9 +22,12 @@ from settings.backup import BackupSettings
 POSTGRES_PREFIX = "postgres/"
 QDRANT_PREFIX = "qdrant/"
 REDIS_PREFIX = "redis/"
+# What the Postgres restore check saw on the primary (marker, row counts): the DR region's check
+# of the replicated copy verifies against it.
+POSTGRES_FIGURES_PREFIX = "postgres-figures/"
 # Barman prunes its own base backups and WAL by `retentionPolicy`; expiring them by age could
 # delete the base backup an in-window point-in-time recovery still starts from.
-AGE_EXPIRED_PREFIXES = (QDRANT_PREFIX, REDIS_PREFIX)
+AGE_EXPIRED_PREFIXES = (QDRANT_PREFIX, REDIS_PREFIX, POSTGRES_FIGURES_PREFIX)
 REPLICATION_MINUTES = 15  # the only value S3 Replication Time Control accepts
 REPLICATION_RULE = "to-dr-region"
 

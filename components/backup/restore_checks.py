@@ -17,7 +17,7 @@ from pathlib import Path
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.backup.bucket import POSTGRES_PREFIX, QDRANT_PREFIX, REDIS_PREFIX
+from components.backup.bucket import POSTGRES_FIGURES_PREFIX, POSTGRES_PREFIX, QDRANT_PREFIX, REDIS_PREFIX
 from components.data.placement import BACKUP_JOB_LABEL, BackupSource, StorePlacement
 from components.data.postgres_cluster import POSTGRES_IMAGE
 from components.data.qdrant_cluster import QDRANT_IMAGE
@@ -38,6 +38,7 @@ SCRIPTS_CONFIG_MAP = "backup-scripts"
 POSTGRES_UID, REDIS_UID, QDRANT_UID = 26, 999, 1000  # the images' own users
 PUSHGATEWAY_PORT = 9091
 RESULT_FILE = "/results/result.prom"
+FIGURES_DIR = "/scratch/figures"
 # An emptyDir in the job's pod (root filesystems are read-only), not the host's /tmp.
 POD_TMP = "/tmp"  # noqa: S108
 
@@ -87,23 +88,29 @@ def step_mounts(names: Sequence[str]) -> list[k8s.core.v1.VolumeMountArgs]:
 
 
 def job_volumes(
-    ca_secret: str, scratch_claim: k8s.core.v1.PersistentVolumeClaimTemplateArgs | None = None
+    ca_secret: str | None,
+    scratch_claim: k8s.core.v1.PersistentVolumeClaimTemplateArgs | None = None,
+    scripts_config_map: str = SCRIPTS_CONFIG_MAP,
 ) -> list[k8s.core.v1.VolumeArgs]:
-    """The volumes `step_mounts` names: scripts, results, tmp, the store's CA, and a scratch claim if any."""
+    """The volumes `step_mounts` names: scripts, results, tmp, the store's CA (if the job reaches
+    the store), and a scratch claim if any."""
     volumes = [
         k8s.core.v1.VolumeArgs(
             name="scripts",
-            config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name=SCRIPTS_CONFIG_MAP, default_mode=0o555),
+            config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name=scripts_config_map, default_mode=0o555),
         ),
         k8s.core.v1.VolumeArgs(name="results", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="64Mi")),
         k8s.core.v1.VolumeArgs(name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="1Gi")),
-        k8s.core.v1.VolumeArgs(
-            name="ca",
-            secret=k8s.core.v1.SecretVolumeSourceArgs(
-                secret_name=ca_secret, items=[k8s.core.v1.KeyToPathArgs(key="ca.crt", path="ca.crt")]
-            ),
-        ),
     ]
+    if ca_secret is not None:
+        volumes.append(
+            k8s.core.v1.VolumeArgs(
+                name="ca",
+                secret=k8s.core.v1.SecretVolumeSourceArgs(
+                    secret_name=ca_secret, items=[k8s.core.v1.KeyToPathArgs(key="ca.crt", path="ca.crt")]
+                ),
+            )
+        )
     if scratch_claim is not None:
         volumes.insert(
             1,
@@ -133,6 +140,29 @@ def job_network_policy(
             egress=egress,
         ),
         opts=opts,
+    )
+
+
+def qdrant_scratch_sidecar() -> k8s.core.v1.ContainerArgs:
+    """The Qdrant restore check's scratch instance: a native sidecar (restartPolicy Always), up
+    before the check starts, stopped when the pod ends."""
+    return k8s.core.v1.ContainerArgs(
+        name="scratch-qdrant",
+        image=QDRANT_IMAGE,
+        restart_policy="Always",
+        env=[
+            k8s.core.v1.EnvVarArgs(name="QDRANT__STORAGE__STORAGE_PATH", value="/scratch/storage"),
+            k8s.core.v1.EnvVarArgs(name="QDRANT__STORAGE__SNAPSHOTS_PATH", value="/scratch/snapshots"),
+            k8s.core.v1.EnvVarArgs(name="QDRANT__TELEMETRY_DISABLED", value="true"),
+        ],
+        startup_probe=k8s.core.v1.ProbeArgs(
+            http_get=k8s.core.v1.HTTPGetActionArgs(path="/readyz", port=6333),
+            period_seconds=2,
+            failure_threshold=150,
+        ),
+        security_context=container_security(),
+        resources=resources("1", "4Gi", "2"),
+        volume_mounts=step_mounts(["scratch", "tmp"]),
     )
 
 
@@ -219,6 +249,7 @@ class RestoreChecks(pulumi.ComponentResource):
                 "BARMAN_DESTINATION": f"s3://{args.backups.s3_bucket}/{POSTGRES_PREFIX.rstrip('/')}",
                 "SERVER_NAME": source.store,
                 "SCRATCH_DIR": "/scratch",
+                "FIGURES_DIR": FIGURES_DIR,
                 "RESULT_FILE": RESULT_FILE,
                 "COUNT_TOLERANCE": f"{args.verification.count_tolerance:g}",
                 "STORE": source.store,
@@ -228,12 +259,22 @@ class RestoreChecks(pulumi.ComponentResource):
             volumes=["scripts", "scratch", "results", "ca", "tmp"],
             limits=resources("500m", "1Gi", "2"),
         )
+        # The figures the check saw go next to the backups: the DR region checks its copy against them.
+        figures = self._aws_step(
+            "upload-figures",
+            "upload_snapshot.sh",
+            {
+                "SOURCE_DIR": FIGURES_DIR,
+                "DESTINATION": f"s3://{args.backups.s3_bucket}/{POSTGRES_FIGURES_PREFIX}{source.store}",
+                "SKIP_IF_EMPTY": "1",
+            },
+        )
         self._cron_job(
             f"{source.store}-restore-check",
             source,
             args.verification.schedule,
             POSTGRES_UID,
-            init=[check],
+            init=[check, figures],
             main=self._report(source),
         )
 
@@ -313,25 +354,7 @@ class RestoreChecks(pulumi.ComponentResource):
             "qdrant_plan.sh",
             {"MANIFESTS": f"{prefix}/manifests", "SNAPSHOT_PREFIX": prefix, "PLAN_FILE": "/results/plan"},
         )
-        # A native sidecar (restartPolicy Always): up before the check starts, stopped when the pod ends.
-        scratch = k8s.core.v1.ContainerArgs(
-            name="scratch-qdrant",
-            image=QDRANT_IMAGE,
-            restart_policy="Always",
-            env=[
-                k8s.core.v1.EnvVarArgs(name="QDRANT__STORAGE__STORAGE_PATH", value="/scratch/storage"),
-                k8s.core.v1.EnvVarArgs(name="QDRANT__STORAGE__SNAPSHOTS_PATH", value="/scratch/snapshots"),
-                k8s.core.v1.EnvVarArgs(name="QDRANT__TELEMETRY_DISABLED", value="true"),
-            ],
-            startup_probe=k8s.core.v1.ProbeArgs(
-                http_get=k8s.core.v1.HTTPGetActionArgs(path="/readyz", port=6333),
-                period_seconds=2,
-                failure_threshold=150,
-            ),
-            security_context=container_security(),
-            resources=resources("1", "4Gi", "2"),
-            volume_mounts=step_mounts(["scratch", "tmp"]),
-        )
+        scratch = qdrant_scratch_sidecar()
         check = step_container(
             "check",
             CURL_IMAGE,

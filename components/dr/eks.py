@@ -83,7 +83,12 @@ def ebs_csi_key_policy(region: str, account: str, key_alias: str) -> str:
     )
 
 
-def replica_bucket_policy(bucket: str, read_prefixes: Sequence[str], write_prefix: str | None = None) -> str:
+def replica_bucket_policy(
+    bucket: str,
+    read_prefixes: Sequence[str],
+    write_prefix: str | None = None,
+    extra_statements: Sequence[Mapping[str, object]] = (),
+) -> str:
     """Read `read_prefixes` of the replica bucket (and write only under `write_prefix`), and KMS only
     as S3 uses it for this bucket. The bucket has S3 Bucket Keys: KMS then sees the *bucket* ARN as
     the encryption context, not the object's ("S3 Bucket Keys use the bucket ARN as encryption
@@ -114,6 +119,7 @@ def replica_bucket_policy(bucket: str, read_prefixes: Sequence[str], write_prefi
             "Condition": {"StringLike": {"kms:EncryptionContext:aws:s3:arn": [arn, f"{arn}/*"]}},
         }
     )
+    statements.extend(dict(s) for s in extra_statements)
     return json.dumps({"Version": "2012-10-17", "Statement": statements})
 
 

@@ -12,7 +12,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from components.backup.bucket import POSTGRES_PREFIX, QDRANT_PREFIX, REDIS_PREFIX
+from components.backup.bucket import POSTGRES_FIGURES_PREFIX, POSTGRES_PREFIX, QDRANT_PREFIX, REDIS_PREFIX
 from components.data.namespace import DataNamespace, DataNamespaceArgs
 from components.data.placement import StorePlacement
 from components.dr.audit_trail import AuditTrail, AuditTrailArgs
@@ -23,8 +23,10 @@ from components.dr.failover import DrFailover, DrFailoverArgs
 from components.dr.network import DrNetwork, DrNetworkArgs
 from components.dr.postgres_replica import PostgresReplica, PostgresReplicaArgs, PrimaryEndpoint, WalArchive
 from components.dr.qdrant_mirror import DrQdrant, DrQdrantArgs
+from components.dr.restore_checks import CheckedStore, DrRestoreChecks, DrRestoreChecksArgs, put_metrics_statement
+from components.observability.aws_alarms import AlarmTopic, AlarmTopicArgs
 from settings.backup import BackupSettings
-from settings.data import KubernetesSettings, PostgresSettings, QdrantSettings
+from settings.data import KubernetesSettings, PostgresSettings, QdrantSettings, RedisSettings
 from settings.dr import DrSettings
 
 
@@ -36,11 +38,15 @@ class DrRegionArgs:
     """`sophia:dr`."""
     postgres: PostgresSettings
     """Instances and volume size of the DR replica (`sophia:dataLayer.postgres`)."""
+    redis: RedisSettings
+    """Volume size of the primary's Redis nodes (`sophia:dataLayer.redis`): the restore checks' scratch."""
     qdrant: QdrantSettings
     """The DR Qdrant clusters (`sophia:dataLayer.qdrant`, mirroring prod's)."""
     tags: Mapping[str, str]
     provider: aws.Provider
     """The explicit provider for `dr.awsRegion`."""
+    alarm_pagerduty_url: pulumi.Input[str]
+    """`sophia:awsAlarmPagerdutyUrl` (a secret): where the region's alarms page."""
 
 
 DR_KUBERNETES = KubernetesSettings(
@@ -53,12 +59,13 @@ DR_KUBERNETES = KubernetesSettings(
 
 
 # The primary's backups in the replica bucket (read-only here), and the one prefix DR writes to.
-PRIMARY_BACKUP_PREFIXES = (POSTGRES_PREFIX, REDIS_PREFIX, QDRANT_PREFIX)
+PRIMARY_BACKUP_PREFIXES = (POSTGRES_PREFIX, POSTGRES_FIGURES_PREFIX, REDIS_PREFIX, QDRANT_PREFIX)
 DR_PREFIX = "dr/"
 BACKUP_READER_SERVICE_ACCOUNT = "dr-backup-reader"
 # The Postgres Cluster's name, in both regions: prod's barman server name, and here the replica's
 # ServiceAccount (CloudNativePG names it after the Cluster).
 PRIMARY_POSTGRES = "postgres"
+PRIMARY_REDIS = "redis"
 QDRANT_SERVICE_ACCOUNT = "qdrant"
 
 
@@ -86,6 +93,11 @@ class DrRegion(pulumi.ComponentResource):
         account = aws.get_caller_identity(opts=pulumi.InvokeOptions(provider=provider)).account_id
         # Encrypts the DR stores (ElastiCache at rest, EKS secrets, node and Kubernetes volumes).
         self.data_key, key_alias = data_key(self, DataKeyArgs(name, account, tags, provider))
+        self.alarms = AlarmTopic(
+            f"{name}-alarms",
+            AlarmTopicArgs(account, provider, args.alarm_pagerduty_url, tags),
+            pulumi.ResourceOptions(parent=self),
+        )
         self.network = DrNetwork(
             f"{name}-network",
             DrNetworkArgs(dr, tags, provider, audit.flow_log_destination, audit.bucket_policy),
@@ -170,6 +182,22 @@ class DrRegion(pulumi.ComponentResource):
             ),
             pulumi.ResourceOptions(parent=data, provider=data.provider, depends_on=ready),
         )
+        DrRestoreChecks(
+            f"{name}-restore-checks",
+            DrRestoreChecksArgs(
+                settings=dr.restore_checks,
+                bucket=dr.backup_replica_bucket,
+                region=dr.aws_region,
+                namespace=namespace_settings.data_namespace,
+                storage_class=namespace_settings.storage_class,
+                service_account=BACKUP_READER_SERVICE_ACCOUNT,
+                stores=primary_stores(args),
+                alarm_topic_arn=self.alarms.topic_arn,
+                aws_provider=args.provider,
+                tags=args.tags,
+            ),
+            pulumi.ResourceOptions(parent=data, provider=data.provider, depends_on=ready),
+        )
         return PostgresReplica(
             PRIMARY_POSTGRES,
             PostgresReplicaArgs(
@@ -214,7 +242,8 @@ class DrRegion(pulumi.ComponentResource):
         ]
         _, readers = self.kubernetes.pod_role(
             "backup-reader",
-            replica_bucket_policy(bucket, PRIMARY_BACKUP_PREFIXES),
+            # The restore checks report to CloudWatch as well.
+            replica_bucket_policy(bucket, PRIMARY_BACKUP_PREFIXES, extra_statements=[put_metrics_statement()]),
             [(namespace, BACKUP_READER_SERVICE_ACCOUNT), (namespace, PRIMARY_POSTGRES)],
         )
         _, writers = self.kubernetes.pod_role(
@@ -223,6 +252,16 @@ class DrRegion(pulumi.ComponentResource):
             [(namespace, QDRANT_SERVICE_ACCOUNT)],
         )
         return [*accounts, *readers, *writers]
+
+
+def primary_stores(args: DrRegionArgs) -> list[CheckedStore]:
+    """The primary's stores as its backups name them (platform.py: `postgres`, `redis`,
+    `qdrant-<n>`), sized by this stack's data layer, which mirrors prod's."""
+    return [
+        CheckedStore(PRIMARY_POSTGRES, "postgres", args.postgres.storage_gib),
+        CheckedStore(PRIMARY_REDIS, "redis", args.redis.storage_gib),
+        *(CheckedStore(f"qdrant-{i}", "qdrant", args.qdrant.storage_gib) for i in range(args.qdrant.clusters)),
+    ]
 
 
 def admitted_host(host: str, allowed: Sequence[str], nat_ips: Sequence[str | None]) -> str:

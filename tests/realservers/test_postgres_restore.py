@@ -275,3 +275,85 @@ def test_latest_backup_restores_verifies_and_reports(environment: Environment) -
     assert metrics["success"] == 0
     assert metrics["last_run_timestamp_seconds"] > first_success
     assert metrics["last_success_timestamp_seconds"] == first_success
+
+
+REPLICA_BUCKET = "sophia-test-backups-replica"
+
+
+def run_check(env: Environment, **settings: str) -> tuple[subprocess.CompletedProcess[str], dict[str, float]]:
+    """The check step alone, with `settings` over the primary-region ones; and the metrics it wrote."""
+    result_file = env.root / "result.prom"
+    result_file.unlink(missing_ok=True)
+    base = {
+        "BARMAN_DESTINATION": DESTINATION,
+        "SERVER_NAME": SERVER,
+        "BARMAN_CLOUD_OPTIONS": env.barman_options,
+        "RESULT_FILE": str(result_file),
+        "SCRATCH_DIR": str(env.root / "scratch"),
+        "PG_BIN": str(BIN),
+        "ARCHIVE_TIMEOUT_SECONDS": "120",
+        "STORE": "postgres",
+    }
+    check = subprocess.run(
+        as_postgres("bash", str(POSTGRES_CHECK_SCRIPT), env=env.env(**{**base, **settings})),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    metrics = {}
+    for line in result_file.read_text().splitlines() if result_file.exists() else []:
+        if line.startswith("sophia_restore_verification_"):
+            name, value = line.split()
+            metrics[name.removeprefix("sophia_restore_verification_")] = float(value)
+    return check, metrics
+
+
+def test_dr_region_verifies_the_replicated_copy_against_the_primarys_figures(environment: Environment) -> None:
+    """The primary's check publishes its figures (marker, row counts) next to the backups; S3
+    replication copies everything; the DR region's check restores from the copy alone, reaching
+    no database, and must find the marker and the counts. A copy missing the WAL fails it."""
+    env = environment
+    sql(env, "CREATE TABLE orders (id serial PRIMARY KEY, note text)")
+    sql(env, "INSERT INTO orders (note) SELECT 'before backup ' || g FROM generate_series(1, 3000) g")
+    run(env, "barman-cloud-backup", *env.barman_options.split(), "-h", "127.0.0.1", "-p", str(env.pg_port),
+        "-U", "postgres", DESTINATION, SERVER)  # fmt: skip
+    sql(env, "INSERT INTO orders (note) SELECT 'after backup ' || g FROM generate_series(1, 1500) g")
+
+    figures = env.root / "figures"
+    primary, metrics = run_check(
+        env,
+        SOURCE_DSN=f"host=127.0.0.1 port={env.pg_port} user=postgres dbname=postgres",
+        FIGURES_DIR=str(figures),
+    )
+    assert metrics["success"] == 1, primary.stderr
+    published = (figures / "figures").read_text().splitlines()
+    assert published[0].startswith("nonce|check-")
+    assert "public.orders|4500" in published
+
+    # S3 replication: every object, under the same key, in the replica bucket.
+    client = s3(env)
+    client.create_bucket(Bucket=REPLICA_BUCKET, CreateBucketConfiguration={"LocationConstraint": "us-west-1"})
+    keys = [o["Key"] for o in client.list_objects_v2(Bucket=BUCKET)["Contents"]]
+    for key in keys:
+        client.copy_object(Bucket=REPLICA_BUCKET, Key=key, CopySource={"Bucket": BUCKET, "Key": key})
+    # The primary keeps writing: the copy's figures are what its check saw, not today's counts.
+    sql(env, "INSERT INTO orders (note) SELECT 'later ' || g FROM generate_series(1, 10) g")
+
+    replica = f"s3://{REPLICA_BUCKET}/postgres"
+    dr_settings = {"FIGURES_FILE": str(figures / "figures"), "BARMAN_DESTINATION": replica}
+    dr, metrics = run_check(env, **dr_settings)
+    assert metrics["success"] == 1, dr.stderr
+    assert metrics["restored_items"] == 4500
+    assert published[0].removeprefix("nonce|") in dr.stderr
+
+    # A copy whose WAL stops at the base backup: the marker is not there, the check fails.
+    listed = client.list_objects_v2(Bucket=REPLICA_BUCKET, Prefix=f"postgres/{SERVER}/wals/")["Contents"]
+    label = next(o["Key"] for o in listed if o["Key"].endswith(".backup"))
+    start = Path(label).name.split(".")[0]
+    lost = [o["Key"] for o in listed if not o["Key"].endswith(".backup") and Path(o["Key"]).name.split(".")[0] > start]
+    assert lost
+    client.delete_objects(Bucket=REPLICA_BUCKET, Delete={"Objects": [{"Key": key} for key in lost]})
+    dr, metrics = run_check(env, **dr_settings)
+    assert metrics["success"] == 0
+    assert "missing" in dr.stderr, dr.stderr

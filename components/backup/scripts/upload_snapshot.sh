@@ -6,6 +6,12 @@ set -eu
 : "${SOURCE_DIR:?directory the snapshot step wrote}"
 : "${DESTINATION:?s3://bucket/prefix of this store}"
 
+# Optional output (the Postgres check's figures exist only when it reached the source): nothing to upload.
+if [ -n "${SKIP_IF_EMPTY:-}" ] && [ -z "$(ls -A "$SOURCE_DIR" 2>/dev/null)" ]; then
+  echo "upload-snapshot: nothing in $SOURCE_DIR" >&2
+  exit 0
+fi
+
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 aws s3 cp --recursive --only-show-errors "$SOURCE_DIR" "$DESTINATION/$stamp/"
 echo "$stamp" | aws s3 cp --only-show-errors - "$DESTINATION/latest"
