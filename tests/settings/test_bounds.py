@@ -205,6 +205,7 @@ BOUNDS: list[tuple[str, str, Any, str, str]] = [
     ("dr", "sophia:dr", _eks(nodes=101), "sophia:dr.eks.nodes", "100"),
     ("dr", "sophia:dr", _eks(publicAccessCidrs=_cidrs(41)), "sophia:dr.eks.publicAccessCidrs", "40"),
     ("dr", "sophia:dr", _dr(restoreChecks={"staleAfterHours": 169}), "sophia:dr.restoreChecks.staleAfterHours", "168"),
+    ("dr", "sophia:dr", _dr(restoreChecks={"countTolerance": 1.0}), "sophia:dr.restoreChecks.countTolerance", "1"),
     (
         "dr",
         "sophia:dr",
