@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import Field, Strict, field_validator, model_validator
 
@@ -156,17 +156,23 @@ class ElastiCacheSettings(SettingsModel):
     """At least one, for automatic failover and multi-AZ."""
     snapshot_retention_days: Annotated[int, Strict(), Field(ge=1, le=35)] = 7
     """Daily automatic snapshots kept (ElastiCache allows up to 35)."""
-    seed_rdb_arns: Annotated[tuple[str, ...], Field(max_length=64)] = ()
-    """S3 ARNs of RDB files (the primary's Redis snapshots in the replica bucket) to warm a new cache from."""
-
-    @field_validator("seed_rdb_arns")
+    @model_validator(mode="before")
     @classmethod
-    def _arns(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        """S3 object ARNs of .rdb files."""
-        for arn in value:
-            if not re.fullmatch(r"arn:aws:s3:::[a-z0-9.-]+/.+\.rdb", arn):
-                raise ValueError(f"must be S3 object ARNs of .rdb files, got {arn!r}")
-        return value
+    def _no_seed(cls, data: Any) -> Any:
+        """seedRdbArns is gone: the DR cache starts empty and warms from traffic (docs/dr.md)."""
+        if isinstance(data, dict) and "seedRdbArns" in data:
+            raise RuleError(
+                [
+                    (
+                        "seedRdbArns",
+                        "is no longer supported: ElastiCache reads seed RDBs only when a cache is created (and the "
+                        "DR cache is protected), only from SSE-S3 objects (the replica bucket is SSE-KMS), one set "
+                        "per shard of a matching layout; the DR cache starts empty and warms from traffic "
+                        "(docs/dr.md, Redis)",
+                    )
+                ]
+            )
+        return data
 
     @model_validator(mode="after")
     def _fits_one_group(self) -> ElastiCacheSettings:

@@ -219,13 +219,6 @@ BOUNDS: list[tuple[str, str, Any, str, str]] = [
     (
         "dr",
         "sophia:dr",
-        _cache(seedRdbArns=[f"arn:aws:s3:::sophia-backups/redis/{i}.rdb" for i in range(65)]),
-        "sophia:dr.elasticache.seedRdbArns",
-        "64",
-    ),
-    (
-        "dr",
-        "sophia:dr",
         _dr(failover={**FAILOVER, "failureThreshold": 11}),
         "sophia:dr.failover.failureThreshold",
         "10",

@@ -118,3 +118,9 @@ def test_a_cache_larger_than_one_replication_group_is_refused() -> None:
     cache = {**DR.get("elasticache", {}), "shards": 100, "replicasPerShard": 5}
     message = assert_rejected("sophia:dr", {**DR, "elasticache": cache}, "sophia:dr.elasticache.shards", "dr")
     assert "600 nodes" in message
+
+
+def test_seeding_the_cache_is_refused_with_the_reason() -> None:
+    cache = {**DR.get("elasticache", {}), "seedRdbArns": ["arn:aws:s3:::sophia-prod-backups-replica/redis/a.rdb"]}
+    message = assert_rejected("sophia:dr", {**DR, "elasticache": cache}, "sophia:dr.elasticache.seedRdbArns", "dr")
+    assert "starts empty" in message

@@ -70,6 +70,7 @@ def test_cache_is_encrypted_authenticated_multi_az_and_protected() -> None:
     assert (inputs["numNodeGroups"], inputs["replicasPerNodeGroup"]) == (3.0, 1.0)
     assert inputs["finalSnapshotIdentifier"] == "sophia-dr-dr-cache-redis-final"
     assert inputs["snapshotRetentionLimit"] == 7.0
+    assert "snapshotArns" not in inputs  # a cache that starts empty (docs/dr.md, Redis)
     assert is_secret(inputs["authToken"])
     assert group.protect
     assert is_secret(run.outputs["drCacheAuthToken"])
