@@ -27,8 +27,17 @@ class AwsPrices:
     gp3_gib_month: Decimal
     rds_gp3_gib_month: Decimal
     eks_cluster_hourly: Decimal
+    eks_extended_support_hourly: Decimal
+    """A cluster hour once its Kubernetes version is past the end of standard support."""
+    eks_standard_support_end: Mapping[str, date]
+    """Kubernetes minor version -> the day its EKS standard support ends (extended support begins)."""
     nat_gateway_hourly: Decimal
     route53_health_check_month: Decimal
+    """A basic health check of a non-AWS endpoint."""
+    route53_health_check_aws_month: Decimal
+    """A basic health check of an AWS endpoint, or a calculated or CloudWatch-metric check."""
+    route53_health_check_option_month: Decimal
+    """Each option of a non-AWS endpoint check: HTTPS, string matching, fast interval, latency."""
     route53_zone_month: Decimal
     kms_key_month: Decimal
 
@@ -51,8 +60,14 @@ def load_aws_prices(path: Path = AWS_PRICES_PATH) -> AwsPrices:
         gp3_gib_month=Decimal(str(document["gp3_gib_month"])),
         rds_gp3_gib_month=Decimal(str(document["rds_gp3_gib_month"])),
         eks_cluster_hourly=Decimal(str(document["eks_cluster_hourly"])),
+        eks_extended_support_hourly=Decimal(str(document["eks_extended_support_hourly"])),
+        eks_standard_support_end=MappingProxyType(
+            {version: date.fromisoformat(day) for version, day in document["eks_standard_support_end"].items()}
+        ),
         nat_gateway_hourly=Decimal(str(document["nat_gateway_hourly"])),
         route53_health_check_month=Decimal(str(document["route53_health_check_month"])),
+        route53_health_check_aws_month=Decimal(str(document["route53_health_check_aws_month"])),
+        route53_health_check_option_month=Decimal(str(document["route53_health_check_option_month"])),
         route53_zone_month=Decimal(str(document["route53_zone_month"])),
         kms_key_month=Decimal(str(document["kms_key_month"])),
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -136,6 +137,48 @@ def _ebs_volume(props: Mapping[str, Any], _lambdas: LambdaCatalog, aws: AwsPrice
     return size * aws.gp3_gib_month, f"{size} GiB gp3", "aws/ebs"
 
 
+def today() -> date:
+    """The day the estimate is for (a function, so tests can fix it)."""
+    return date.today()
+
+
+def _eks_cluster(props: Mapping[str, Any], _lambdas: LambdaCatalog, aws: AwsPrices) -> tuple[Decimal, str, str]:
+    """A cluster hour, at the extended-support rate once the configured version is past its end of
+    standard support (the version's own price, not the upgrade someone may plan)."""
+    version = str(props.get("version"))
+    ends = aws.eks_standard_support_end.get(version)
+    if ends is not None and today() >= ends:
+        basis = f"EKS {version} in extended support since {ends.isoformat()}"
+        return aws.eks_extended_support_hourly * HOURS_PER_MONTH, basis, "aws/eks"
+    return aws.eks_cluster_hourly * HOURS_PER_MONTH, f"EKS {version} in standard support", "aws/eks"
+
+
+HEALTH_CHECK_OPTIONS = ("HTTPS", "string matching", "fast interval", "latency measurement")
+
+
+def health_check_options(props: Mapping[str, Any]) -> list[str]:
+    """The priced options a health check uses (Route 53 pricing; Infracost prices the same four)."""
+    kind = str(props.get("type", ""))
+    options = {
+        "HTTPS": kind.startswith("HTTPS"),
+        "string matching": kind.endswith("STR_MATCH"),
+        "fast interval": _num(props.get("requestInterval"), 30) == 10,
+        "latency measurement": props.get("measureLatency") is True,
+    }
+    return [option for option in HEALTH_CHECK_OPTIONS if options[option]]
+
+
+def _health_check(props: Mapping[str, Any], _lambdas: LambdaCatalog, aws: AwsPrices) -> tuple[Decimal, str, str]:
+    """An endpoint check is priced as a non-AWS endpoint (the platform's endpoints are Lambda Cloud
+    hosts and names Route 53 cannot tell apart), plus each option it uses."""
+    kind = str(props.get("type", ""))
+    if kind in ("CALCULATED", "CLOUDWATCH_METRIC", "RECOVERY_CONTROL"):
+        return aws.route53_health_check_aws_month, f"{kind.lower()} health check", "aws/route53"
+    options = health_check_options(props)
+    monthly = aws.route53_health_check_month + aws.route53_health_check_option_month * len(options)
+    return monthly, " + ".join(["non-AWS endpoint check", *options]), "aws/route53"
+
+
 def _flat(attribute: str, service: str, hourly: bool) -> Pricer:
     def price(_props: Mapping[str, Any], _lambdas: LambdaCatalog, aws: AwsPrices) -> tuple[Decimal, str, str]:
         amount: Decimal = getattr(aws, attribute)
@@ -151,9 +194,9 @@ PRICERS: Mapping[str, Pricer] = {
     "aws:elasticache/replicationGroup:ReplicationGroup": _elasticache_group,
     "aws:eks/nodeGroup:NodeGroup": _eks_node_group,
     "aws:ebs/volume:Volume": _ebs_volume,
-    "aws:eks/cluster:Cluster": _flat("eks_cluster_hourly", "aws/eks", hourly=True),
+    "aws:eks/cluster:Cluster": _eks_cluster,
     "aws:ec2/natGateway:NatGateway": _flat("nat_gateway_hourly", "aws/vpc", hourly=True),
-    "aws:route53/healthCheck:HealthCheck": _flat("route53_health_check_month", "aws/route53", hourly=False),
+    "aws:route53/healthCheck:HealthCheck": _health_check,
     "aws:route53/zone:Zone": _flat("route53_zone_month", "aws/route53", hourly=False),
     "aws:kms/key:Key": _flat("kms_key_month", "aws/kms", hourly=False),
 }

@@ -156,6 +156,7 @@ class ElastiCacheSettings(SettingsModel):
     """At least one, for automatic failover and multi-AZ."""
     snapshot_retention_days: Annotated[int, Strict(), Field(ge=1, le=35)] = 7
     """Daily automatic snapshots kept (ElastiCache allows up to 35)."""
+
     @model_validator(mode="before")
     @classmethod
     def _no_seed(cls, data: Any) -> Any:

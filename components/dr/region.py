@@ -81,9 +81,9 @@ class DrRegion(pulumi.ComponentResource):
         )
         # The bucket name is needed as text (Qdrant's config, IAM ARNs): it is a setting, and the
         # deployment stops here if prod exports a different one.
-        self.backup_replica_bucket = primary.require_output("backupReplicaBucket").apply(
-            lambda exported: _same_bucket(exported, dr.backup_replica_bucket)
-        )
+        self.backup_replica_bucket = pulumi.Output.all(
+            primary.require_output("backupReplicaBucket"), primary.require_output("backupReplicaRegion")
+        ).apply(lambda exported: _same_copy(exported[0], exported[1], dr))
         audit = AuditTrail(
             f"{name}-audit",
             AuditTrailArgs(dr.audit_bucket, tags, provider, dr.audit_retention_days),
@@ -277,9 +277,16 @@ def admitted_host(host: str, allowed: Sequence[str], nat_ips: Sequence[str | Non
     return host
 
 
-def _same_bucket(exported: str, configured: str) -> str:
-    if exported != configured:
+def _same_copy(bucket: str, region: str | None, dr: DrSettings) -> str:
+    """The replica prod writes is the one this region reads: same bucket, and in this region (the
+    restore checks, Qdrant's restores and the WAL-archive fallback all read it here)."""
+    if bucket != dr.backup_replica_bucket:
         raise ValueError(
-            f"sophia:dr.backupReplicaBucket is {configured!r} but the prod stack replicates to {exported!r}"
+            f"sophia:dr.backupReplicaBucket is {dr.backup_replica_bucket!r} but the prod stack replicates to {bucket!r}"
         )
-    return exported
+    if region != dr.aws_region:
+        raise ValueError(
+            f"the prod stack replicates its backups to {region!r} (its sophia:backups.replicaRegion) but "
+            f"sophia:dr.awsRegion is {dr.aws_region!r}: the DR region must hold the copy it restores from"
+        )
+    return bucket

@@ -68,7 +68,9 @@ class AlarmTopic(pulumi.ComponentResource):
             deletion_window_in_days=30,
             policy=alarm_key_policy(args.account),
             tags=tags,
-            opts=child,
+            # Keys are protected like every other (the policy pack's stateful rule); this one only
+            # ever sees notifications, but a deleted key silences every alarm of the region.
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(protect=True)),
         )
         topic = aws.sns.Topic(f"{name}-topic", kms_master_key_id=key.arn, tags=tags, opts=child)
         aws.sns.TopicSubscription(

@@ -153,8 +153,9 @@ def test_clean_plan_reports_cost_and_no_violations() -> None:
     assert code == 0
     document = json.loads(out)
     assert document["policies"] == {"violations": [], "skipped": []}
-    # The GPU pools at catalog prices, plus the two backup buckets' KMS keys at $1 a month.
-    assert document["cost"]["monthlyUsd"] == round(7.91 * 730 + 2, 2)
+    # The GPU pools at catalog prices, plus four KMS keys at $1 a month: the two backup buckets'
+    # and the replication alarm topics' (one per region).
+    assert document["cost"]["monthlyUsd"] == round(7.91 * 730 + 4, 2)
     code, text, _ = run_plan("--stack", "prod")
     assert "  total              $    5,776.30 of $15,000 budget (39%)\n" in text
     assert "Policies (sophia-guardrails 0.1.0, config prod.json): 0 violations, 0 mandatory\n" in text

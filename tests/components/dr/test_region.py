@@ -9,9 +9,10 @@ from typing import Any
 
 import pulumi_aws
 import pytest
+from pulumi.runtime.mocks import MockResourceArgs
 
 from tests.helpers import stack_config
-from tools.harness import PRIMARY_STACK_OUTPUTS, PRIMARY_STACK_SECRET_OUTPUTS, StackRun, run_stack
+from tools.harness import PRIMARY_STACK_OUTPUTS, PRIMARY_STACK_SECRET_OUTPUTS, EchoMocks, StackRun, run_stack
 from tools.redact import is_secret
 
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
@@ -169,3 +170,20 @@ def test_qdrant_is_restored_from_the_replicated_snapshots_on_schedule() -> None:
     reader = json.loads(run.named("sophia-dr-dr-eks-backup-reader-pods-policy").inputs["policy"])
     (get,) = [s for s in reader["Statement"] if s["Action"] == "s3:GetObject"]
     assert "arn:aws:s3:::sophia-prod-backups-replica/qdrant/*" in get["Resource"]
+
+
+class OtherRegionPrimary(EchoMocks):
+    """A prod stack that replicates its backups to another region than the DR region."""
+
+    def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        resource_id, outputs = super().new_resource(args)
+        if args.typ == "pulumi:pulumi:StackReference":
+            outputs["outputs"] = {**outputs["outputs"], "backupReplicaRegion": "us-west-2"}
+        return resource_id, outputs
+
+
+def test_prods_backup_replica_region_must_be_the_dr_region() -> None:
+    with pytest.raises(
+        ValueError, match=re.escape("replicates its backups to 'us-west-2' (its sophia:backups.replicaRegion)")
+    ):
+        run_stack("dr", mock_impl=OtherRegionPrimary())
