@@ -157,7 +157,7 @@ def test_clean_plan_reports_cost_and_no_violations() -> None:
     # and the replication alarm topics' (one per region).
     assert document["cost"]["monthlyUsd"] == round(7.91 * 730 + 4, 2)
     code, text, _ = run_plan("--stack", "prod")
-    assert "  total              $    5,776.30 of $15,000 budget (39%)\n" in text
+    assert "  total              $    5,778.30 of $15,000 budget (39%)\n" in text
     assert "Policies (sophia-guardrails 0.1.0, config prod.json): 0 violations, 0 mandatory\n" in text
 
 
