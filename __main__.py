@@ -17,11 +17,13 @@ platform = SophiaPlatform(
     f"sophia-{settings.environment.value}",
     PlatformArgs(
         settings=settings,
+        lambda_api_key=stack_config.lambda_api_key,
         cluster_join_token=stack_config.cluster_join_token,
         kubeconfig=stack_config.kubeconfig,
         backup_credentials=stack_config.backup_credentials,
         alert_receivers=stack_config.alert_receivers,
         aws_alarm_pagerduty_url=stack_config.aws_alarm_pagerduty_url,
+        postgres_lease=stack_config.postgres_lease,
     ),
 )
 
@@ -42,10 +44,17 @@ if replication is not None:
     pulumi.export("postgresReplicationKey", replication.client_key_pem)
     # The dr stack stops until its NAT addresses are all in here (bring-up: prod -> dr -> prod -> dr).
     pulumi.export("postgresReplicationAllowedCidrs", list(replication.allowed_cidrs))
+    # The lease table prod's failover guard renews; the dr stack checks it is its own.
+    dr_replication = settings.data_layer.postgres.dr_replication
+    lease_table = dr_replication.failover_lease_table if dr_replication is not None else None
+    pulumi.export("postgresFailoverLeaseTable", lease_table)
 if platform.dr_region is not None:
     pulumi.export("drCacheEndpoint", platform.dr_region.cache.endpoint)
     pulumi.export("drCacheAuthToken", platform.dr_region.cache.auth_token)
     pulumi.export("drWorstCaseFailoverSeconds", platform.dr_region.failover.worst_case_failover_seconds)
+    # prod's sophia:dataLayer.postgres.drReplication.failoverLeaseTable names this table.
+    pulumi.export("failoverLeaseTable", platform.dr_region.lease_table)
+    pulumi.export("failoverPromoterFunction", platform.dr_region.promoter.function_name)
     # Set these as the prod stack's sophia:dataLayer.postgres.drReplication.allowedCidrs (/32 each).
     pulumi.export("drNatPublicIps", platform.dr_region.network.nat_public_ips)
 fleet = platform.gpu_fleet

@@ -6,6 +6,9 @@ from collections.abc import Mapping
 
 import pulumi_kubernetes as k8s
 
+# The aws CLI for jobs and the failover guard: scripts, not images of our own.
+AWS_CLI_IMAGE = "amazon/aws-cli:2.17.0"
+
 
 def pod_security(user: int) -> k8s.core.v1.PodSecurityContextArgs:
     """The restricted Pod Security profile: non-root, a fixed UID/GID, RuntimeDefault seccomp."""

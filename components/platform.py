@@ -10,9 +10,11 @@ import pulumi_aws as aws
 from catalog import load_lambda_catalog
 from components.backup.bucket import BackupBucket, BackupBucketArgs
 from components.backup.restore_checks import RestoreChecks, RestoreChecksArgs
+from components.compute.autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs
 from components.compute.cloud_init import node_join_user_data
 from components.compute.fleet import GpuFleet, GpuFleetArgs
 from components.compute.gpu_pool import GpuPool, GpuPoolArgs
+from components.data.failover_guard import FailoverGuard, FailoverGuardArgs
 from components.data.namespace import DataNamespace, DataNamespaceArgs
 from components.data.placement import StorePlacement
 from components.data.postgres_cluster import POSTGRES_PORT, PostgresCluster, PostgresClusterArgs
@@ -24,6 +26,7 @@ from components.observability.alert_rules import CostFacts, PoolFacts
 from components.observability.aws_alarms import AlarmTopic, AlarmTopicArgs
 from components.observability.monitoring import Monitoring, MonitoringArgs
 from components.tags import cost_tags
+from failover.stack_lease import LeaseView
 from settings.backup import BackupSettings
 from settings.base import Environment
 from settings.compute import IngressRule
@@ -37,6 +40,8 @@ class PlatformArgs:
 
     settings: StackSettings
     """The stack's validated settings."""
+    lambda_api_key: pulumi.Output[str] | None = None
+    """Secret Lambda API key, where the stack has GPU pools (the node-group service launches with it)."""
     cluster_join_token: pulumi.Output[str] | None = None
     """Secret join token, when `settings.cluster_join` is set."""
     kubeconfig: pulumi.Output[str] | None = None
@@ -47,6 +52,8 @@ class PlatformArgs:
     """Alertmanager receivers' secrets, when `settings.monitoring` is set."""
     aws_alarm_pagerduty_url: pulumi.Output[str] | None = None
     """Where AWS alarms notify (a secret), when `settings.has_aws_alarms`."""
+    postgres_lease: LeaseView | None = None
+    """The lease on the PostgreSQL primary role: read in dr, and in prod once its guard is configured."""
 
 
 def replication_ingress(settings: StackSettings) -> tuple[IngressRule, ...]:
@@ -78,6 +85,7 @@ class SophiaPlatform(pulumi.ComponentResource):
         self.aws_provider = None
         self._aws_providers: dict[str, aws.Provider] = {}
         """The primary's AWS providers by role (`backups`, `backup-replica`); Route 53 is global."""
+        self.replica_region_provider: aws.Provider | None = None
         self.backup_bucket: BackupBucket | None = None
         self.postgres: PostgresCluster | None = None
         if settings.dr is not None:
@@ -100,6 +108,7 @@ class SophiaPlatform(pulumi.ComponentResource):
                     cost_tags(settings),
                     self.aws_provider,
                     args.aws_alarm_pagerduty_url,
+                    _required_lease(args.postgres_lease),
                 ),
                 pulumi.ResourceOptions(parent=self),
             )
@@ -151,6 +160,7 @@ class SophiaPlatform(pulumi.ComponentResource):
                 backups=settings.backups,
                 backup_secret_name=data.backup_secret_name,
                 placement=placement,
+                fenced=args.postgres_lease is not None and args.postgres_lease.dr_holds,
             ),
             stores,
         )
@@ -172,6 +182,7 @@ class SophiaPlatform(pulumi.ComponentResource):
                 "sophia:dataLayer.postgres.drReplication.allowedCidrs is empty: the replication endpoint "
                 "stays closed until it lists the dr stack's drNatPublicIps (/32 each); see docs/dr.md, Bring-up"
             )
+        self.failover_guard = self._failover_guard(args, placement, stores)
         self.qdrant = [
             QdrantCluster(
                 f"qdrant-{index}",
@@ -185,6 +196,7 @@ class SophiaPlatform(pulumi.ComponentResource):
             )
             for index in range(settings.data_layer.qdrant.clusters)
         ]
+        self.cluster_autoscaler = self._cluster_autoscaler(name, args, data)
         checked = [postgres.backup_source.store, self.redis.backup_source.store]
         checked += [q.backup_source.store for q in self.qdrant]
         self.monitoring = self._monitoring(name, args, data, checked)
@@ -205,6 +217,59 @@ class SophiaPlatform(pulumi.ComponentResource):
         )
         return data
 
+    def _failover_guard(
+        self, args: PlatformArgs, placement: StorePlacement, stores: pulumi.ResourceOptions
+    ) -> FailoverGuard | None:
+        settings = args.settings
+        replication = settings.data_layer.postgres.dr_replication
+        if replication is None or replication.failover_lease_table is None:
+            return None
+        # Guaranteed by settings validation when failoverLeaseTable is set.
+        assert settings.backups is not None
+        assert settings.backups.replica_region is not None
+        assert self.replica_region_provider is not None
+        return FailoverGuard(
+            "postgres-failover-guard",
+            FailoverGuardArgs(
+                lease_table=replication.failover_lease_table,
+                lease_region=settings.backups.replica_region,
+                cnpg_cluster="postgres",
+                placement=placement,
+                # The lease lives in the DR region, where the backups are copied.
+                aws_provider=self.replica_region_provider,
+            ),
+            pulumi.ResourceOptions.merge(
+                stores, pulumi.ResourceOptions(depends_on=[self.postgres.cluster] if self.postgres else [])
+            ),
+        )
+
+    def _cluster_autoscaler(self, name: str, args: PlatformArgs, data: DataNamespace) -> ClusterAutoscaler | None:
+        settings = args.settings
+        if settings.autoscaler is None or not self.gpu_pools:
+            return None
+        # All guaranteed by settings validation wherever autoscaler is set.
+        assert settings.cluster_join is not None
+        assert settings.kubernetes is not None
+        assert settings.lambda_region is not None
+        assert args.cluster_join_token is not None
+        assert args.lambda_api_key is not None
+        return ClusterAutoscaler(
+            f"{name}-autoscaler",
+            ClusterAutoscalerArgs(
+                settings=settings.autoscaler,
+                pools=list(zip(settings.gpu_pools, self.gpu_pools, strict=True)),
+                cluster=name,
+                region=settings.lambda_region,
+                fallback_regions=settings.lambda_fallback_regions,
+                cluster_join=settings.cluster_join,
+                join_token=args.cluster_join_token,
+                lambda_api_key=args.lambda_api_key,
+                cost_tags=cost_tags(settings),
+                kubernetes_version=settings.kubernetes.version,
+            ),
+            pulumi.ResourceOptions(parent=self, provider=data.provider),
+        )
+
     def _backup_bucket(self, name: str, backups: BackupSettings, args: PlatformArgs, protect: bool) -> BackupBucket:
         settings = args.settings
 
@@ -217,6 +282,7 @@ class SophiaPlatform(pulumi.ComponentResource):
             return self._aws_providers[role]
 
         replica = provider("backup-replica", backups.replica_region) if backups.replica_region else None
+        self.replica_region_provider = replica
         source = provider("backups", backups.s3_region)
         alarm_topics: tuple[pulumi.Output[str], ...] = ()
         if replica is not None and args.aws_alarm_pagerduty_url is not None:
@@ -268,6 +334,7 @@ class SophiaPlatform(pulumi.ComponentResource):
                 cost=CostFacts(settings.hourly_gpu_cost_usd, settings.monthly_budget_usd),
                 restore_checked_stores=restore_checked_stores,
                 dr_replication=settings.data_layer.postgres.dr_replication,
+                data_namespace=settings.kubernetes.data_namespace,
                 protect=settings.environment is Environment.PROD,
             ),
             pulumi.ResourceOptions(parent=self, provider=data.provider),
@@ -299,8 +366,16 @@ class SophiaPlatform(pulumi.ComponentResource):
                         ingress=(*settings.lambda_access.ingress, *replication_ingress(settings)),
                         tags=cost_tags(settings),
                         user_data=user_data,
+                        autoscaled=settings.autoscaler is not None,
+                        protect=settings.environment is Environment.PROD,
                     ),
                     pulumi.ResourceOptions(parent=self),
                 )
             )
         return pools
+
+
+def _required_lease(lease: LeaseView | None) -> LeaseView:
+    if lease is None:
+        raise ValueError("the dr stack needs the lease on the PostgreSQL primary role (read by __main__.py)")
+    return lease

@@ -116,6 +116,15 @@ def check_bucket(value: str) -> str:
     return value
 
 
+_DYNAMODB_TABLE = re.compile(r"[A-Za-z0-9_.-]{3,255}")
+
+
+def check_dynamodb_table(value: str) -> str:
+    if not _DYNAMODB_TABLE.fullmatch(value):
+        raise ValueError(f"must be a DynamoDB table name (3-255 letters, digits, '_', '.', '-'), got {value!r}")
+    return value
+
+
 def check_cron(value: str) -> str:
     fields = value.split()
     if len(fields) != 5 or not all(re.fullmatch(r"[0-9*/,-]+", f) for f in fields):

@@ -14,6 +14,7 @@ from settings.base import (
     SettingsModel,
     StorageGib,
     check_dns_name,
+    check_dynamodb_table,
     check_hosted_zone,
     ipv4_network,
 )
@@ -106,6 +107,11 @@ class DrReplicationSettings(SettingsModel):
         always holds what the primary has let go: no re-clone over the internet."""
         return max(2, math.ceil(self.peak_wal_mib_per_second * ARCHIVE_CATCH_UP_SECONDS / 1024))
 
+    failover_lease_table: str | None = None
+    """The dr stack's lease table (its output `failoverLeaseTable`, in `backups.replicaRegion`). Set:
+    the primary runs the failover guard, and stays fenced while DR holds the lease. Unset (before
+    the dr stack exists): no guard runs, and DR never promotes by itself."""
+
     @field_validator("hostname")
     @classmethod
     def _host(cls, value: str) -> str:
@@ -117,6 +123,12 @@ class DrReplicationSettings(SettingsModel):
     def _zone(cls, value: str) -> str:
         """A Route 53 hosted zone id (Z...)."""
         return check_hosted_zone(value)
+
+    @field_validator("failover_lease_table")
+    @classmethod
+    def _table(cls, value: str | None) -> str | None:
+        """A DynamoDB table name."""
+        return None if value is None else check_dynamodb_table(value)
 
     @field_validator("allowed_cidrs")
     @classmethod

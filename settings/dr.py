@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import Field, Strict, field_validator, model_validator
 
+from failover.promoter import LEASE_SECONDS, MARGIN_SECONDS, worst_case_promotion_seconds
 from settings.base import (
     AWS_REGIONS,
     NON_PUBLIC_NETWORKS,
@@ -17,6 +18,7 @@ from settings.base import (
     check_bucket,
     check_cron,
     check_dns_name,
+    check_dynamodb_table,
     check_hosted_zone,
     ipv4_network,
 )
@@ -42,6 +44,9 @@ class FailoverSettings(SettingsModel):
     """Consecutive failed checks before the primary counts as down."""
     ttl_seconds: Annotated[int, Strict(), Field(ge=1, le=300)] = 20
     """TTL of the failover records: how long a client may keep the old answer."""
+    lease_table: str = "sophia-postgres-lease"
+    """DynamoDB table (in `awsRegion`) holding the lease on the PostgreSQL primary role; prod's
+    `dataLayer.postgres.drReplication.failoverLeaseTable` names the same table."""
 
     @field_validator("health_check_interval_seconds")
     @classmethod
@@ -56,6 +61,12 @@ class FailoverSettings(SettingsModel):
     def _host(cls, value: str) -> str:
         """A lowercase DNS name."""
         return check_dns_name(value)
+
+    @field_validator("lease_table")
+    @classmethod
+    def _table(cls, value: str) -> str:
+        """A DynamoDB table name."""
+        return check_dynamodb_table(value)
 
     @field_validator("hosted_zone_id")
     @classmethod
@@ -243,8 +254,6 @@ class DrSettings(SettingsModel):
     """Cron schedule (UTC) of restoring the primary's Qdrant snapshots into DR."""
     restore_checks: DrRestoreCheckSettings = DrRestoreCheckSettings()
     """Restore tests of the primary's backups as replicated into this region."""
-    promote_postgres: bool = False
-    """False: the DR Postgres follows the primary. True: promoted, read-write (failover runbook)."""
 
     @field_validator("aws_region")
     @classmethod
@@ -299,8 +308,9 @@ class DrSettings(SettingsModel):
 
     @model_validator(mode="after")
     def _targets(self) -> DrSettings:
-        """Three distinct zones of awsRegion; worst-case failover (interval x threshold + TTL) under
-        rtoSeconds; replicationLagAlertSeconds <= rpoSeconds."""
+        """Three distinct zones of awsRegion; worst-case failover (interval x threshold + TTL) and
+        worst-case promotion (lease, margin, polling, promotion) under rtoSeconds;
+        replicationLagAlertSeconds <= rpoSeconds."""
         problems: list[tuple[str, str]] = []
         zones = self.availability_zones
         if len(zones) != 3 or len(set(zones)) != 3:
@@ -316,6 +326,16 @@ class DrSettings(SettingsModel):
                     f"worst-case failover {worst} s (checks every {failover.health_check_interval_seconds} s x "
                     f"{failover.failure_threshold} failures + TTL {failover.ttl_seconds} s) must be under "
                     f"rtoSeconds ({self.rto_seconds})",
+                )
+            )
+        promotion = worst_case_promotion_seconds()
+        if promotion >= self.rto_seconds:
+            problems.append(
+                (
+                    "rtoSeconds",
+                    f"the DR database is writable at worst {promotion:g} s after the primary dies (lease "
+                    f"{LEASE_SECONDS:g} s + margin {MARGIN_SECONDS:g} s, polling, promotion); rtoSeconds "
+                    f"({self.rto_seconds}) must be above that",
                 )
             )
         if self.replication_lag_alert_seconds > self.rpo_seconds:

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import pulumi
 from pulumi.runtime import config as runtime_config
 
+from failover import stack_lease
+from failover.stack_lease import LeaseReadError, LeaseView
 from settings.errors import Problem, SettingsError
 from settings.load import NAMESPACE, SECRET_KEYS, parse_settings
 from settings.model import StackSettings
@@ -37,6 +39,8 @@ class StackConfig:
     """Where `monitoring` is set."""
     aws_alarm_pagerduty_url: pulumi.Output[str] | None = None
     """Where the stack has AWS alarms: backups replicated to another region, or the DR region."""
+    postgres_lease: LeaseView | None = None
+    """The lease on the PostgreSQL primary role: in dr, and in prod once its guard is configured."""
 
 
 def engine_config() -> dict[str, str]:
@@ -81,6 +85,7 @@ def load_stack_config() -> StackConfig:
     stack_config = pulumi.Config(NAMESPACE)
     secrets = {key: stack_config.require_secret(key) for key in needed}
     return StackConfig(
+        postgres_lease=read_postgres_lease(settings),
         settings=settings,
         lambda_api_key=secrets.get("lambdaApiKey"),
         cluster_join_token=secrets.get("clusterJoinToken"),
@@ -95,3 +100,35 @@ def load_stack_config() -> StackConfig:
         ),
         aws_alarm_pagerduty_url=secrets.get("awsAlarmPagerdutyUrl"),
     )
+
+
+def read_postgres_lease(settings: StackSettings) -> LeaseView | None:
+    """Read the lease before anything is registered, so the program renders what it says (a fenced
+    old primary, a promoted DR). Raises `SettingsError` naming the key when it cannot be read."""
+    if settings.dr is not None:
+        key, table, region = "dr.failover.leaseTable", settings.dr.failover.lease_table, settings.dr.aws_region
+    else:
+        replication = settings.data_layer.postgres.dr_replication
+        if replication is None or replication.failover_lease_table is None:
+            return None
+        # Settings validation requires backups.replicaRegion with failoverLeaseTable.
+        assert settings.backups is not None
+        assert settings.backups.replica_region is not None
+        key = "dataLayer.postgres.drReplication.failoverLeaseTable"
+        table, region = replication.failover_lease_table, settings.backups.replica_region
+    try:
+        lease = stack_lease.READER(table, region)
+    except LeaseReadError as error:
+        raise SettingsError([Problem(f"{NAMESPACE}:{key}", str(error))]) from None
+    if settings.dr is None and not lease.table_exists:
+        # prod names a table the dr stack has not created (yet): a typo, or the wrong bring-up order.
+        raise SettingsError(
+            [Problem(f"{NAMESPACE}:{key}", f"{lease.describe()}: deploy the dr stack first (docs/dr.md, bring-up)")]
+        )
+    if lease.dr_holds:
+        pulumi.log.warn(
+            f"{lease.describe()}: "
+            + ("the DR database stays the primary" if settings.dr else "the primary's database stays fenced")
+            + " until failback (docs/runbooks/dr-failover.md)"
+        )
+    return lease

@@ -14,7 +14,7 @@ import os
 import re
 import runpy
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,9 @@ from pulumi.runtime import mocks, settings
 from pulumi.runtime.stack import run_in_stack
 from pulumi.runtime.sync_await import _sync_await
 
+from failover import stack_lease
+from failover.lease import PRIMARY, Lease
+from failover.stack_lease import LeaseView
 from settings.load import NAMESPACE as SETTINGS_NAMESPACE
 from settings.load import SECRET_KEYS
 
@@ -167,6 +170,11 @@ def _merge(base: Any, extra: Any) -> Any:
     return base
 
 
+def primary_holds_lease(table: str, region: str) -> LeaseView:
+    """Offline plans read no AWS: the lease as it is in steady state, the primary's, renewed."""
+    return LeaseView(table, region, table_exists=True, lease=Lease(PRIMARY, 1, 0.0))
+
+
 # What a StackReference to the prod stack reads; tests/test_stack_wiring.py checks prod exports it.
 PRIMARY_STACK_OUTPUTS: dict[str, Any] = {
     "backupReplicaBucket": "sophia-prod-backups-replica",
@@ -176,6 +184,7 @@ PRIMARY_STACK_OUTPUTS: dict[str, Any] = {
     "postgresReplicationCert": "-----BEGIN CERTIFICATE-----\nMIIB (streaming_replica)\n-----END CERTIFICATE-----\n",
     "postgresReplicationKey": "-----BEGIN PRIVATE KEY-----\nplaceholder\n-----END PRIVATE KEY-----\n",
     "postgresReplicationAllowedCidrs": ["198.51.100.10/32", "198.51.100.11/32", "198.51.100.12/32"],
+    "postgresFailoverLeaseTable": "sophia-postgres-lease",
 }
 # Outputs prod marks secret; the StackReference hands them over as secrets.
 PRIMARY_STACK_SECRET_OUTPUTS = ("postgresReplicationKey",)
@@ -349,10 +358,12 @@ def run_stack(
     assume_site_facts: bool = True,
     preview: bool = True,
     mock_impl: mocks.Mocks | None = None,
+    lease_reader: Callable[[str, str], LeaseView] = primary_holds_lease,
 ) -> StackRun:
     """Run the program for `stack` with its config file and return every registered resource.
 
-    `config_overrides` replaces keys (a value of None deletes the key). Exceptions the program
+    `config_overrides` replaces keys (a value of None deletes the key). `lease_reader` stands in
+    for the DynamoDB read of the lease on the PostgreSQL primary role. Exceptions the program
     raises (e.g. `pulumi.RunError` for bad settings) propagate.
     """
     config, secret_keys = read_stack_file(
@@ -390,9 +401,11 @@ def run_stack(
         )
         runtime_config.set_all_config(config, secret_keys)
         previous_env = os.environ.pop("PULUMI_CONFIG", None)
+        previous_reader, stack_lease.READER = stack_lease.READER, lease_reader
         try:
             _sync_await(run_in_stack(lambda: _run_program(project_dir)))
         finally:
+            stack_lease.READER = previous_reader
             if previous_env is not None:
                 os.environ["PULUMI_CONFIG"] = previous_env
             runtime_config.set_all_config({}, [])

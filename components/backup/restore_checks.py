@@ -22,7 +22,15 @@ from components.data.placement import BACKUP_JOB_LABEL, BackupSource, StorePlace
 from components.data.postgres_cluster import POSTGRES_IMAGE
 from components.data.qdrant_cluster import QDRANT_IMAGE
 from components.data.redis_cluster import REDIS_IMAGE
-from components.kube import container_security, dns_egress, namespace_selector, pod_security, resources, secret_env
+from components.kube import (
+    AWS_CLI_IMAGE,
+    container_security,
+    dns_egress,
+    namespace_selector,
+    pod_security,
+    resources,
+    secret_env,
+)
 from settings.backup import BackupSettings, RestoreVerificationSettings
 
 SCRIPTS = Path(__file__).with_name("scripts")
@@ -32,7 +40,6 @@ REDIS_SNAPSHOT_SCRIPT = SCRIPTS / "redis_snapshot.sh"
 REDIS_CHECK_SCRIPT = SCRIPTS / "redis_restore_check.sh"
 QDRANT_SNAPSHOT_SCRIPT = SCRIPTS / "qdrant_snapshot.sh"
 QDRANT_CHECK_SCRIPT = SCRIPTS / "qdrant_restore_check.sh"
-AWS_CLI_IMAGE = "amazon/aws-cli:2.17.0"
 CURL_IMAGE = "curlimages/curl:8.11.1"
 SCRIPTS_CONFIG_MAP = "backup-scripts"
 POSTGRES_UID, REDIS_UID, QDRANT_UID = 26, 999, 1000  # the images' own users

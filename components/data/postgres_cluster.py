@@ -22,6 +22,8 @@ CNPG_MANIFEST = (
     f"release-{CNPG_VERSION.rsplit('.', 1)[0]}/releases/cnpg-{CNPG_VERSION}.yaml"
 )
 CNPG_NAMESPACE = "cnpg-system"
+# CloudNativePG's fencing annotation: a JSON list of instance names, "*" for all of them.
+FENCED_INSTANCES = "cnpg.io/fencedInstances"
 POSTGRES_IMAGE = "ghcr.io/cloudnative-pg/postgresql:15.10"
 POSTGRES_PORT = 5432
 METRICS_PORT = 9187
@@ -42,6 +44,8 @@ class PostgresClusterArgs:
     """Namespace, storage class, who may connect, protect."""
     memory: str = "4Gi"
     cpu: str = "1"
+    fenced: bool = False
+    """DR holds the lease on the primary role: every instance stays fenced (no postmaster runs)."""
 
 
 @dataclass(frozen=True)
@@ -95,7 +99,14 @@ class PostgresCluster(pulumi.ComponentResource):
             name,
             api_version="postgresql.cnpg.io/v1",
             kind="Cluster",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=ns, labels=labels(name, "postgres")),
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=name,
+                namespace=ns,
+                labels=labels(name, "postgres"),
+                # After a failover the lease says DR holds the primary role: this program keeps the
+                # old primary fenced, as its guard does, until failback gives the lease back.
+                annotations={FENCED_INSTANCES: '["*"]'} if args.fenced else None,
+            ),
             spec={
                 "instances": instances,
                 "imageName": POSTGRES_IMAGE,

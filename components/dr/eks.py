@@ -192,7 +192,7 @@ class DrKubernetes(pulumi.ComponentResource):
             policy_arn="arn:aws:iam::aws:policy/AmazonEKSClusterPolicy",
             opts=child,
         )
-        cluster_name = f"{name}-eks"
+        cluster_name = self.cluster_name = f"{name}-eks"
         self.cluster = aws.eks.Cluster(
             cluster_name,
             name=cluster_name,

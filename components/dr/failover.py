@@ -31,6 +31,9 @@ class DrFailover(pulumi.ComponentResource):
         super().__init__("sophia:dr:Failover", name, None, opts)
         child = pulumi.ResourceOptions(parent=self, provider=args.provider)
         settings = args.failover
+        # The promoter pins the primary's check to unhealthy (disabled and inverted) after a
+        # promotion, and failback releases it: those two fields are theirs, not the program's.
+        pinned_by_promoter = pulumi.ResourceOptions(ignore_changes=["disabled", "invertHealthcheck"])
         checks = {
             role: aws.route53.HealthCheck(
                 f"{name}-{role}-check",
@@ -43,7 +46,7 @@ class DrFailover(pulumi.ComponentResource):
                 enable_sni=True,
                 measure_latency=True,
                 tags={**args.tags, "Name": f"{name}-{role}"},
-                opts=child,
+                opts=pulumi.ResourceOptions.merge(child, pinned_by_promoter) if role == "primary" else child,
             )
             for role, endpoint in (("primary", settings.primary_endpoint), ("secondary", settings.secondary_endpoint))
         }
@@ -60,5 +63,6 @@ class DrFailover(pulumi.ComponentResource):
                 health_check_id=checks[role].id,
                 opts=child,
             )
+        self.primary_health_check_id = checks["primary"].id
         self.worst_case_failover_seconds = settings.worst_case_failover_seconds
         self.register_outputs({"worstCaseFailoverSeconds": self.worst_case_failover_seconds})

@@ -5,9 +5,11 @@ It bootstraps with `pg_basebackup` from the primary and then follows it by strea
 (not WAL-archive shipping), which is what keeps the lag in seconds. The primary's WAL archive,
 copied into this region's replica bucket, is the fallback after a long disconnect: CloudNativePG's
 designated primary cannot hold a replication slot on its source, so streaming resumes only from
-what the primary's `wal_keep_size` kept, and from the archive beyond that, never by re-cloning. Setting
-`sophia:dr.promotePostgres: true` turns replica mode off: the cluster is promoted and accepts
-writes (the failover runbook's database step)."""
+what the primary's `wal_keep_size` kept, and from the archive beyond that, never by re-cloning.
+
+The DR promoter turns replica mode off when it takes the primary role over
+(components/dr/promoter.py); from then on the lease says DR holds the role and this component
+renders the cluster promoted, so a later `pulumi up` keeps it the primary."""
 
 from __future__ import annotations
 
@@ -48,7 +50,7 @@ class PostgresReplicaArgs:
     primary: PrimaryEndpoint
     placement: StorePlacement
     promote: bool
-    """False: follow the primary. True: promoted, read-write."""
+    """False: follow the primary. True: promoted, read-write (DR holds the lease)."""
     archive: WalArchive | None = None
     """Where the primary's WAL archive is copied in this region: the fallback when streaming can't
     resume from what the primary kept."""
@@ -133,6 +135,7 @@ class PostgresReplica(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: PostgresReplicaArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("sophia:dr:PostgresReplica", name, None, opts)
+        self.cluster_name = name
         ns = args.placement.namespace
         child = pulumi.ResourceOptions(parent=self)
         operator = k8s.yaml.v2.ConfigFile(f"{name}-operator", file=CNPG_MANIFEST, opts=child)

@@ -16,7 +16,6 @@ import pulumi_kubernetes as k8s
 
 from components.backup.bucket import QDRANT_PREFIX
 from components.backup.restore_checks import (
-    AWS_CLI_IMAGE,
     CURL_IMAGE,
     POD_TMP,
     SCRIPTS,
@@ -28,7 +27,7 @@ from components.backup.restore_checks import (
 )
 from components.data.placement import BACKUP_JOB_LABEL, StorePlacement
 from components.data.qdrant_cluster import QdrantCluster, QdrantClusterArgs
-from components.kube import pod_identity_egress, resources, secret_env
+from components.kube import AWS_CLI_IMAGE, pod_identity_egress, resources, secret_env
 from settings.backup import BackupSettings
 from settings.data import QdrantSettings
 

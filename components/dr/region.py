@@ -22,9 +22,11 @@ from components.dr.eks import DrKubernetes, DrKubernetesArgs, replica_bucket_pol
 from components.dr.failover import DrFailover, DrFailoverArgs
 from components.dr.network import DrNetwork, DrNetworkArgs
 from components.dr.postgres_replica import PostgresReplica, PostgresReplicaArgs, PrimaryEndpoint, WalArchive
+from components.dr.promoter import DrPromoter, DrPromoterArgs
 from components.dr.qdrant_mirror import DrQdrant, DrQdrantArgs
 from components.dr.restore_checks import CheckedStore, DrRestoreChecks, DrRestoreChecksArgs, put_metrics_statement
 from components.observability.aws_alarms import AlarmTopic, AlarmTopicArgs
+from failover.stack_lease import LeaseView
 from settings.backup import BackupSettings
 from settings.data import KubernetesSettings, PostgresSettings, QdrantSettings, RedisSettings
 from settings.dr import DrSettings
@@ -47,6 +49,8 @@ class DrRegionArgs:
     """The explicit provider for `dr.awsRegion`."""
     alarm_pagerduty_url: pulumi.Input[str]
     """`sophia:awsAlarmPagerdutyUrl` (a secret): where the region's alarms page."""
+    lease: LeaseView
+    """The lease on the PostgreSQL primary role, read before anything is registered."""
 
 
 DR_KUBERNETES = KubernetesSettings(
@@ -130,21 +134,45 @@ class DrRegion(pulumi.ComponentResource):
             # IAM names the key by its alias: the alias first.
             pulumi.ResourceOptions(parent=self, depends_on=[key_alias]),
         )
-        self.postgres = self._postgres(name, args, primary)
+        data, ready = self._data_namespace(name, args)
+        self.postgres = self._postgres(name, args, primary, data, ready)
         self.failover = DrFailover(
             f"{name}-failover", DrFailoverArgs(dr.failover, tags, provider), pulumi.ResourceOptions(parent=self)
         )
+        self.promoter = DrPromoter(
+            f"{name}-failover",
+            DrPromoterArgs(
+                lease_table=dr.failover.lease_table,
+                region=dr.aws_region,
+                eks_cluster_name=self.kubernetes.cluster_name,
+                primary_health_check_id=self.failover.primary_health_check_id,
+                eks_cluster=self.kubernetes.cluster,
+                subnet_ids=self.network.private_subnet_ids,
+                vpc_id=self.network.vpc.id,
+                cnpg_namespace=DR_KUBERNETES.data_namespace,
+                cnpg_cluster=self.postgres.cluster_name,
+                tags=tags,
+                provider=provider,
+                kubernetes_provider=data.provider,
+            ),
+            pulumi.ResourceOptions(parent=self, depends_on=[self.postgres]),
+        )
+        # prod's guard must renew this table; until it does, the promoter never promotes.
+        self.lease_table = pulumi.Output.all(
+            self.promoter.lease_table, primary.get_output("postgresFailoverLeaseTable")
+        ).apply(lambda tables: _same_lease_table(tables[0], tables[1], dr))
         self.register_outputs(
             {
                 "cacheEndpoint": self.cache.endpoint,
                 "backupReplicaBucket": self.backup_replica_bucket,
                 "worstCaseFailoverSeconds": self.failover.worst_case_failover_seconds,
+                "failoverLeaseTable": self.lease_table,
             }
         )
 
-    def _postgres(self, name: str, args: DrRegionArgs, primary: pulumi.StackReference) -> PostgresReplica:
-        dr = args.dr
-        namespace_settings = DR_KUBERNETES.model_copy(update={"version": dr.eks.version})
+    def _data_namespace(self, name: str, args: DrRegionArgs) -> tuple[DataNamespace, list[pulumi.Resource]]:
+        """The data namespace, its StorageClass and service accounts; and what workloads wait for."""
+        namespace_settings = DR_KUBERNETES.model_copy(update={"version": args.dr.eks.version})
         data = DataNamespace(
             f"{name}-data",
             DataNamespaceArgs(
@@ -168,7 +196,18 @@ class DrRegion(pulumi.ComponentResource):
         )
         accounts = self._pod_identities(name, data, namespace_settings.data_namespace)
         # Stores and jobs claim volumes of the class, and run as their service accounts.
-        ready = [*data.ready, storage, *accounts]
+        return data, [*data.ready, storage, *accounts]
+
+    def _postgres(
+        self,
+        name: str,
+        args: DrRegionArgs,
+        primary: pulumi.StackReference,
+        data: DataNamespace,
+        ready: list[pulumi.Resource],
+    ) -> PostgresReplica:
+        dr = args.dr
+        namespace_settings = DR_KUBERNETES.model_copy(update={"version": dr.eks.version})
         placement = StorePlacement.in_cluster(namespace_settings, protect=True)
         DrQdrant(
             "qdrant",
@@ -209,7 +248,8 @@ class DrRegion(pulumi.ComponentResource):
                     client_key_pem=primary.require_output("postgresReplicationKey"),
                 ),
                 placement=placement,
-                promote=dr.promote_postgres,
+                # The lease decides: once DR holds it, every `pulumi up` keeps this database the primary.
+                promote=args.lease.dr_holds,
                 archive=WalArchive(
                     dr.backup_replica_bucket, dr.aws_region, POSTGRES_PREFIX.rstrip("/"), PRIMARY_POSTGRES
                 ),
@@ -275,6 +315,19 @@ def admitted_host(host: str, allowed: Sequence[str], nat_ips: Sequence[str | Non
             "(docs/dr.md, Bring-up)"
         )
     return host
+
+
+def _same_lease_table(table: str, exported: str | None, dr: DrSettings) -> str:
+    if exported is None:
+        pulumi.log.warn(
+            "prod runs no failover guard yet (its sophia:dataLayer.postgres.drReplication.failoverLeaseTable is "
+            f"unset): the DR promoter will not promote until prod's guard renews {dr.failover.lease_table}"
+        )
+    elif exported != dr.failover.lease_table:
+        raise ValueError(
+            f"sophia:dr.failover.leaseTable is {dr.failover.lease_table!r} but prod's guard renews {exported!r}"
+        )
+    return table
 
 
 def _same_copy(bucket: str, region: str | None, dr: DrSettings) -> str:

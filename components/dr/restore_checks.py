@@ -22,7 +22,6 @@ import pulumi_kubernetes as k8s
 
 from components.backup.bucket import POSTGRES_FIGURES_PREFIX, POSTGRES_PREFIX, QDRANT_PREFIX, REDIS_PREFIX
 from components.backup.restore_checks import (
-    AWS_CLI_IMAGE,
     CURL_IMAGE,
     POD_TMP,
     POSTGRES_UID,
@@ -39,7 +38,7 @@ from components.backup.restore_checks import (
 from components.data.placement import BACKUP_JOB_LABEL
 from components.data.postgres_cluster import POSTGRES_IMAGE
 from components.data.redis_cluster import REDIS_IMAGE
-from components.kube import dns_egress, pod_identity_egress, resources
+from components.kube import AWS_CLI_IMAGE, dns_egress, pod_identity_egress, resources
 from settings.dr import DrRestoreCheckSettings
 
 METRIC_NAMESPACE = "Sophia/RestoreVerification"

@@ -236,6 +236,28 @@ def dr_disconnected_rules(dr_addresses: Sequence[str]) -> list[dict[str, Any]]:
     ]
 
 
+# The failover guard's Deployment (components/data/failover_guard.py names it too).
+FAILOVER_GUARD = "postgres-failover-guard"
+
+
+def failover_guard_rules(namespace: str | None) -> list[dict[str, Any]]:
+    """Critical: the primary's failover guard is not running. Nothing renews the lease then, and
+    nothing would fence the primary if DR took over: a health-check blip could split the brain."""
+    if namespace is None:
+        return []
+    series = f'kube_deployment_status_replicas_available{{namespace="{namespace}",deployment="{FAILOVER_GUARD}"}}'
+    return [
+        _alert(
+            "FailoverGuardDown",
+            "critical",
+            f"max({series}) < 1 or absent({series})",
+            2,
+            "The PostgreSQL failover guard is not running",
+            description="Nothing renews the primary's lease or fences it: restore the guard before anything else.",
+        )
+    ]
+
+
 def info_rules(t: AlertThresholds, pools: Sequence[PoolFacts], cost: CostFacts) -> list[dict[str, Any]]:
     """Batched into the daily digest."""
     daily_budget = cost.monthly_budget_usd * 24 / HOURS_PER_MONTH
@@ -311,13 +333,16 @@ def render_rule_groups(
     *,
     dr_addresses: Sequence[str] = (),
     dr_lag_seconds: float = 5.0,
+    failover_guard_namespace: str | None = None,
 ) -> dict[str, Any]:
     """The Prometheus rule-file document: `{"groups": [...]}`."""
     return {
         "groups": [
             {
                 "name": "sophia.critical",
-                "rules": critical_rules(thresholds) + dr_lag_rules(dr_addresses, dr_lag_seconds),
+                "rules": critical_rules(thresholds)
+                + dr_lag_rules(dr_addresses, dr_lag_seconds)
+                + failover_guard_rules(failover_guard_namespace),
             },
             {
                 "name": "sophia.warning",

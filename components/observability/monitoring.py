@@ -59,6 +59,8 @@ class MonitoringArgs:
     """Protect the Pushgateway's volume (the restore results): true in prod."""
     dr_replication: DrReplicationSettings | None = None
     """Where the DR replica streams from, for its lag alerts."""
+    data_namespace: str | None = None
+    """Where the failover guard runs, when the DR replication has one (`failoverLeaseTable`)."""
 
 
 def chart_values(args: MonitoringArgs) -> dict[str, Any]:
@@ -177,6 +179,11 @@ class Monitoring(pulumi.ComponentResource):
                 settings.restore_verification.stale_after_hours,
                 dr_addresses=args.dr_replication.allowed_cidrs if args.dr_replication else (),
                 dr_lag_seconds=args.dr_replication.lag_alert_seconds if args.dr_replication else 5.0,
+                failover_guard_namespace=(
+                    args.data_namespace
+                    if args.dr_replication is not None and args.dr_replication.failover_lease_table is not None
+                    else None
+                ),
             ),
             opts=after_chart,
         )

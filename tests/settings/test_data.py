@@ -11,6 +11,7 @@ from tests.helpers import decoded, stack_config, with_value
 from tests.settings.broken import Broken, assert_rejected, data_layer
 
 REPLICATION: dict[str, Any] = decoded(stack_config(), "sophia:dataLayer")["postgres"]["drReplication"]
+DR_REPLICATION = REPLICATION
 
 BROKEN: list[Broken] = [
     ("two redis masters", "sophia:dataLayer", data_layer("redis", masters=2), "sophia:dataLayer.redis.masters"),
@@ -51,6 +52,12 @@ BROKEN: list[Broken] = [
         data_layer("postgres", drReplication={**REPLICATION, "allowedCidrs": ["10.40.0.0/24"]}),
         "sophia:dataLayer.postgres.drReplication.allowedCidrs",
     ),
+    (
+        "lease table name",
+        "sophia:dataLayer",
+        data_layer("postgres", drReplication={**DR_REPLICATION, "failoverLeaseTable": "x"}),
+        "sophia:dataLayer.postgres.drReplication.failoverLeaseTable",
+    ),
 ]
 
 
@@ -73,3 +80,10 @@ def test_kubernetes_settings(change: dict[str, Any], key: str) -> None:
     with pytest.raises(SettingsError) as caught:
         parse_settings(with_value(stack_config(), "sophia:kubernetes", kubernetes))
     assert caught.value.keys == (key,)
+
+
+def test_a_lease_table_needs_the_dr_region_of_the_backups() -> None:
+    """The guard renews the lease in the DR region, which the stack knows as backups.replicaRegion."""
+    layer = decoded(stack_config("dev"), "sophia:dataLayer")
+    layer["postgres"]["drReplication"] = DR_REPLICATION
+    assert_rejected("sophia:dataLayer", layer, "sophia:dataLayer.postgres.drReplication.failoverLeaseTable", "dev")

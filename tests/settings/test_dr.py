@@ -16,6 +16,18 @@ def _without(values: dict[str, Any], key: str) -> dict[str, Any]:
 
 
 BROKEN: list[Broken] = [
+    (
+        "promotion slower than rto",
+        "sophia:dr",
+        {**DR, "rtoSeconds": 45, "failover": {**FAILOVER, "ttlSeconds": 5}},
+        "sophia:dr.rtoSeconds",
+    ),
+    (
+        "lease table name",
+        "sophia:dr",
+        {**DR, "failover": {**FAILOVER, "leaseTable": "lease table"}},
+        "sophia:dr.failover.leaseTable",
+    ),
     ("public cidr", "sophia:dr", {**DR, "vpcCidr": "8.8.0.0/16"}, "sophia:dr.vpcCidr"),
     ("host bits in cidr", "sophia:dr", {**DR, "vpcCidr": "10.40.0.1/16"}, "sophia:dr.vpcCidr"),
     ("cidr too wide", "sophia:dr", {**DR, "vpcCidr": "10.0.0.0/8"}, "sophia:dr.vpcCidr"),

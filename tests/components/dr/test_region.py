@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import keyword
 import re
 from typing import Any
 
@@ -37,7 +38,7 @@ def test_private_data_subnets_span_three_zones_and_stay_private() -> None:
 
 
 def test_data_ports_open_only_to_the_vpc() -> None:
-    (group,) = [r for r in of_type(run_stack("dr"), "aws:ec2/securityGroup:SecurityGroup")]
+    (group,) = [r for r in of_type(run_stack("dr"), "aws:ec2/securityGroup:SecurityGroup") if r.name.endswith("-data")]
     rules = group.inputs["ingress"]
     assert sorted(int(r["fromPort"]) for r in rules) == [5432, 6333, 6379]
     assert all(r["cidrBlocks"] == ["10.40.0.0/16"] for r in rules)
@@ -135,7 +136,8 @@ def test_every_aws_input_is_a_property_of_its_resource_type() -> None:
         if not resource.type.startswith("aws:") or not resource.custom:
             continue
         _, module_path, class_name = resource.type.split(":")
-        module = getattr(pulumi_aws, module_path.split("/")[0])
+        package = module_path.split("/")[0]
+        module = getattr(pulumi_aws, package + "_" if keyword.iskeyword(package) else package)
         accepted = set(getattr(module, class_name)._internal_init.__code__.co_varnames)
         unknown = {key for key in resource.inputs if _snake(key) not in accepted and key != "__defaults"}
         assert unknown == set(), f"{resource.type} {resource.name}: {unknown}"

@@ -312,6 +312,15 @@ def dr_replica_disconnected(_t: AlertThresholds) -> Scenario:
     return Scenario({local: gauge(0.1)}, {dr: gauge(0.2), local: gauge(0.1)}, 5, {"usename": "streaming_replica"})
 
 
+GUARD = 'kube_deployment_status_replicas_available{namespace="sophia-data",deployment="postgres-failover-guard"}'
+OTHER = 'kube_deployment_status_replicas_available{namespace="sophia-data",deployment="other"}'
+
+
+def failover_guard_down(_t: AlertThresholds) -> Scenario:
+    # Another Deployment at zero is not the guard.
+    return Scenario({GUARD: gauge(0), OTHER: gauge(1)}, {GUARD: gauge(1), OTHER: gauge(0)}, 2, {})
+
+
 SCENARIOS: dict[str, Callable[[AlertThresholds], Scenario]] = {
     "ServiceDown": service_down,
     "SlowResponses": slow_responses,
@@ -330,12 +339,20 @@ SCENARIOS: dict[str, Callable[[AlertThresholds], Scenario]] = {
     "GpuPoolAtMax": gpu_pool_at_max,
     "DrReplicationLag": dr_replication_lag,
     "DrReplicaDisconnected": dr_replica_disconnected,
+    "FailoverGuardDown": failover_guard_down,
 }
 
 
 def rules_for(thresholds: AlertThresholds, cost: CostFacts = PLANNED) -> dict[str, Any]:
     return render_rule_groups(
-        thresholds, [POOL], cost, STORES, STALE_HOURS, dr_addresses=[f"{DR_NAT}/32"], dr_lag_seconds=DR_LAG_SECONDS
+        thresholds,
+        [POOL],
+        cost,
+        STORES,
+        STALE_HOURS,
+        dr_addresses=[f"{DR_NAT}/32"],
+        dr_lag_seconds=DR_LAG_SECONDS,
+        failover_guard_namespace="sophia-data",
     )
 
 
