@@ -190,6 +190,9 @@ PRIMARY_STACK_OUTPUTS: dict[str, Any] = {
 PRIMARY_STACK_SECRET_OUTPUTS = ("postgresReplicationKey",)
 
 
+LOAD_BALANCER_ADDRESS = "192.0.2.80"  # what a created LoadBalancer Service gets (documentation range)
+
+
 class EchoMocks(mocks.Mocks):
     """Resources get a deterministic id and echo their inputs as outputs."""
 
@@ -200,7 +203,14 @@ class EchoMocks(mocks.Mocks):
                 "outputs": dict(PRIMARY_STACK_OUTPUTS),
                 "secretOutputNames": list(PRIMARY_STACK_SECRET_OUTPUTS),
             }
-        return f"{args.name}-id", dict(args.inputs)
+        outputs = dict(args.inputs)
+        # The Kubernetes provider returns a LoadBalancer Service once it has an address.
+        balancer = (
+            args.typ == "kubernetes:core/v1:Service" and (outputs.get("spec") or {}).get("type") == "LoadBalancer"
+        )
+        if balancer and not settings.is_dry_run():
+            outputs["status"] = {"loadBalancer": {"ingress": [{"ip": LOAD_BALANCER_ADDRESS}]}}
+        return f"{args.name}-id", outputs
 
     def call(self, args: mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
         # The few invokes the program makes; AWS's documentation account id.
