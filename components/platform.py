@@ -8,7 +8,7 @@ import pulumi
 import pulumi_aws as aws
 
 from catalog import load_lambda_catalog
-from components.backup.bucket import BackupBucket, BackupBucketArgs
+from components.backup.bucket import QDRANT_PREFIX, BackupBucket, BackupBucketArgs
 from components.backup.restore_checks import RestoreChecks, RestoreChecksArgs
 from components.compute.autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs
 from components.compute.cloud_init import node_join_user_data
@@ -109,6 +109,7 @@ class SophiaPlatform(pulumi.ComponentResource):
                     self.aws_provider,
                     args.aws_alarm_pagerduty_url,
                     _required_lease(args.postgres_lease),
+                    settings.operators,
                 ),
                 pulumi.ResourceOptions(parent=self),
             )
@@ -140,6 +141,7 @@ class SophiaPlatform(pulumi.ComponentResource):
                 kubeconfig=args.kubeconfig,
                 protect=protect,
                 backup_credentials=args.backup_credentials,
+                install_cert_manager=settings.operators.cert_manager == "install",
             ),
             pulumi.ResourceOptions(parent=self),
         )
@@ -161,6 +163,7 @@ class SophiaPlatform(pulumi.ComponentResource):
                 backup_secret_name=data.backup_secret_name,
                 placement=placement,
                 fenced=args.postgres_lease is not None and args.postgres_lease.dr_holds,
+                install_operator=settings.operators.cloudnative_pg == "install",
             ),
             stores,
         )
@@ -191,6 +194,7 @@ class SophiaPlatform(pulumi.ComponentResource):
                     backups=settings.backups,
                     backup_secret_name=data.backup_secret_name,
                     placement=placement,
+                    snapshot_prefix=QDRANT_PREFIX,
                 ),
                 stores,
             )
@@ -209,6 +213,7 @@ class SophiaPlatform(pulumi.ComponentResource):
                 backup_secret_name=data.backup_secret_name,
                 placement=placement,
                 pushgateway_url=self.monitoring.pushgateway_url,
+                push_password=self.monitoring.push_password,
                 postgres=postgres.backup_source,
                 redis=self.redis.backup_source,
                 qdrant=[q.backup_source for q in self.qdrant],
@@ -336,6 +341,8 @@ class SophiaPlatform(pulumi.ComponentResource):
                 dr_replication=settings.data_layer.postgres.dr_replication,
                 data_namespace=settings.kubernetes.data_namespace,
                 protect=settings.environment is Environment.PROD,
+                install_stack=settings.operators.prometheus_stack == "install",
+                pusher_namespace=settings.kubernetes.data_namespace,
             ),
             pulumi.ResourceOptions(parent=self, provider=data.provider),
         )

@@ -22,6 +22,7 @@ from settings.data import DataLayerSettings, KubernetesSettings
 from settings.dr import DrSettings
 from settings.errors import RuleError
 from settings.observability import MonitoringSettings
+from settings.operators import OperatorsSettings
 
 
 class StackSettings(SettingsModel):
@@ -52,6 +53,8 @@ class StackSettings(SettingsModel):
     """Monitoring and alerting; required wherever `kubernetes` is set."""
     dr: DrSettings | None = None
     """The DR region; required in the dr environment."""
+    operators: OperatorsSettings = OperatorsSettings()
+    """Install each operator (pinned) or use the cluster's own."""
     monthly_budget_usd: Annotated[Decimal, Field(gt=0, le=10_000_000, allow_inf_nan=False)]
     """Most the stack may cost per month, USD."""
     tags: CostTags

@@ -20,7 +20,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.data.placement import StorePlacement, labels
-from components.data.postgres_cluster import CNPG_MANIFEST, POSTGRES_IMAGE, POSTGRES_PORT
+from components.data.postgres_cluster import BARMAN_PLUGIN, POSTGRES_IMAGE, POSTGRES_PORT, operator_manifests
 from components.data.postgres_config import replication_parameters
 from components.kube import pod_identity_egress
 from settings.data import PostgresSettings
@@ -51,6 +51,9 @@ class PostgresReplicaArgs:
     placement: StorePlacement
     promote: bool
     """False: follow the primary. True: promoted, read-write (DR holds the lease)."""
+    install_operator: bool = True
+    """Install CloudNativePG (`sophia:operators.cloudnativePg`), and its Barman Cloud plugin when the
+    replica reads the primary's archive (it takes no backups of its own)."""
     archive: WalArchive | None = None
     """Where the primary's WAL archive is copied in this region: the fallback when streaming can't
     resume from what the primary kept."""
@@ -104,7 +107,7 @@ def replica_cluster_spec(args: PostgresReplicaArgs, hostname: pulumi.Input[str])
                 "sslCert": {"name": CLIENT_SECRET, "key": "tls.crt"},
                 "sslKey": {"name": CLIENT_SECRET, "key": "tls.key"},
                 "sslRootCert": {"name": SERVER_CA_SECRET, "key": "ca.crt"},
-                **({"barmanObjectStore": wal_archive_store(args.archive)} if args.archive else {}),
+                **({"plugin": wal_archive_plugin(args.archive)} if args.archive else {}),
             }
         ],
         "affinity": {
@@ -117,17 +120,28 @@ def replica_cluster_spec(args: PostgresReplicaArgs, hostname: pulumi.Input[str])
     }
 
 
-def wal_archive_store(archive: WalArchive) -> dict[str, object]:
-    """The externalClusters `barmanObjectStore` the designated primary's `restore_command` reads
-    when streaming cannot resume (CloudNativePG's hybrid replica: streaming with the WAL archive
-    as fallback). The credentials are the pods' Pod Identity role (`inheritFromIAMRole`)."""
+# The Barman Cloud plugin's object store in this region: prod's archive as the replica bucket holds it.
+ARCHIVE_STORE = "primary-archive"
+
+
+def wal_archive_configuration(archive: WalArchive) -> dict[str, object]:
+    """The ObjectStore's `configuration`: prod's `destinationPath` under the replica bucket, read
+    with the pods' Pod Identity role (`inheritFromIAMRole`). No serverName here: the plugin takes it
+    from the Cluster's parameters (a CEL rule of the ObjectStore CRD)."""
     return {
         "destinationPath": f"s3://{archive.bucket}/{archive.prefix}",
-        "serverName": archive.server_name,
         "endpointURL": f"https://s3.{archive.region}.amazonaws.com",
         "s3Credentials": {"inheritFromIAMRole": True},
         "wal": {"maxParallel": 4},
     }
+
+
+def wal_archive_plugin(archive: WalArchive) -> dict[str, object]:
+    """The externalClusters `plugin` the designated primary's `restore_command` reads when streaming
+    cannot resume (CloudNativePG's hybrid replica: streaming with the WAL archive as fallback; the
+    plugin takes the store "from the externalClusters entry named by .spec.replica.source").
+    serverName is prod's Cluster: its archive's directory."""
+    return {"name": BARMAN_PLUGIN, "parameters": {"barmanObjectName": ARCHIVE_STORE, "serverName": archive.server_name}}
 
 
 class PostgresReplica(pulumi.ComponentResource):
@@ -138,7 +152,25 @@ class PostgresReplica(pulumi.ComponentResource):
         self.cluster_name = name
         ns = args.placement.namespace
         child = pulumi.ResourceOptions(parent=self)
-        operator = k8s.yaml.v2.ConfigFile(f"{name}-operator", file=CNPG_MANIFEST, opts=child)
+        operators = (
+            operator_manifests(name, args.placement.protect, self, barman_plugin=args.archive is not None)
+            if args.install_operator
+            else []
+        )
+        archive: list[pulumi.Resource] = []
+        if args.archive is not None:
+            archive.append(
+                k8s.apiextensions.CustomResource(
+                    f"{name}-{ARCHIVE_STORE}",
+                    api_version="barmancloud.cnpg.io/v1",
+                    kind="ObjectStore",
+                    metadata=k8s.meta.v1.ObjectMetaArgs(
+                        name=ARCHIVE_STORE, namespace=ns, labels=labels(name, "postgres-replica")
+                    ),
+                    spec={"configuration": wal_archive_configuration(args.archive)},
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=operators),
+                )
+            )
         client = k8s.core.v1.Secret(
             f"{name}-client-tls",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=CLIENT_SECRET, namespace=ns),
@@ -168,7 +200,7 @@ class PostgresReplica(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(
                 parent=self,
                 protect=args.placement.protect,
-                depends_on=[operator, client, server_ca],
+                depends_on=[*operators, *archive, client, server_ca],
                 custom_timeouts=pulumi.CustomTimeouts(
                     create=f"{bootstrap_timeout_minutes(args.postgres.storage_gib)}m", update="30m"
                 ),

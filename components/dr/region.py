@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_aws as aws
@@ -30,6 +30,7 @@ from failover.stack_lease import LeaseView
 from settings.backup import BackupSettings
 from settings.data import KubernetesSettings, PostgresSettings, QdrantSettings, RedisSettings
 from settings.dr import DrSettings
+from settings.operators import OperatorsSettings
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,8 @@ class DrRegionArgs:
     """`sophia:awsAlarmPagerdutyUrl` (a secret): where the region's alarms page."""
     lease: LeaseView
     """The lease on the PostgreSQL primary role, read before anything is registered."""
+    operators: OperatorsSettings = field(default_factory=OperatorsSettings)
+    """Install or use the DR cluster's operators (`sophia:operators`)."""
 
 
 DR_KUBERNETES = KubernetesSettings(
@@ -60,6 +63,8 @@ DR_KUBERNETES = KubernetesSettings(
     client_namespaces=("sophia-apps",),
     monitoring_namespace="monitoring",
 )
+# The restore checks' scratch volumes: made for a job's pod and deleted with it (no run keeps storage).
+SCRATCH_STORAGE_CLASS = "encrypted-scratch"
 
 
 # The primary's backups in the replica bucket (read-only here), and the one prefix DR writes to.
@@ -180,6 +185,7 @@ class DrRegion(pulumi.ComponentResource):
                 kubeconfig=self.kubernetes.kubeconfig,
                 protect=True,
                 backup_credentials=None,  # DR pods reach S3 through Pod Identity roles
+                install_cert_manager=args.operators.cert_manager == "install",
             ),
             pulumi.ResourceOptions(parent=self, depends_on=self.kubernetes.ready),
         )
@@ -194,9 +200,19 @@ class DrRegion(pulumi.ComponentResource):
             parameters={"type": "gp3", "encrypted": "true", "kmsKeyId": self.data_key.arn},
             opts=pulumi.ResourceOptions(parent=data, provider=data.provider),
         )
+        scratch = k8s.storage.v1.StorageClass(
+            f"{name}-scratch-storage",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=SCRATCH_STORAGE_CLASS),
+            provisioner="ebs.csi.aws.com",
+            reclaim_policy="Delete",  # a job's scratch volume goes with its pod
+            volume_binding_mode="WaitForFirstConsumer",
+            parameters={"type": "gp3", "encrypted": "true", "kmsKeyId": self.data_key.arn},
+            opts=pulumi.ResourceOptions(parent=data, provider=data.provider),
+        )
         accounts = self._pod_identities(name, data, namespace_settings.data_namespace)
-        # Stores and jobs claim volumes of the class, and run as their service accounts.
-        return data, [*data.ready, storage, *accounts]
+        # Stores claim volumes of the first class, restore jobs of the second; all run as their
+        # service accounts.
+        return data, [*data.ready, storage, scratch, *accounts]
 
     def _postgres(
         self,
@@ -228,7 +244,7 @@ class DrRegion(pulumi.ComponentResource):
                 bucket=dr.backup_replica_bucket,
                 region=dr.aws_region,
                 namespace=namespace_settings.data_namespace,
-                storage_class=namespace_settings.storage_class,
+                scratch_storage_class=SCRATCH_STORAGE_CLASS,
                 service_account=BACKUP_READER_SERVICE_ACCOUNT,
                 stores=primary_stores(args),
                 alarm_topic_arn=self.alarms.topic_arn,
@@ -250,6 +266,7 @@ class DrRegion(pulumi.ComponentResource):
                 placement=placement,
                 # The lease decides: once DR holds it, every `pulumi up` keeps this database the primary.
                 promote=args.lease.dr_holds,
+                install_operator=args.operators.cloudnative_pg == "install",
                 archive=WalArchive(
                     dr.backup_replica_bucket, dr.aws_region, POSTGRES_PREFIX.rstrip("/"), PRIMARY_POSTGRES
                 ),

@@ -37,6 +37,7 @@ from components.backup.restore_checks import (
 )
 from components.data.placement import BACKUP_JOB_LABEL
 from components.data.postgres_cluster import POSTGRES_IMAGE
+from components.data.qdrant_cluster import snapshot_key_prefix
 from components.data.redis_cluster import REDIS_IMAGE
 from components.kube import AWS_CLI_IMAGE, dns_egress, pod_identity_egress, resources
 from settings.dr import DrRestoreCheckSettings
@@ -76,7 +77,8 @@ class DrRestoreChecksArgs:
     """The replica bucket."""
     region: str
     namespace: str
-    storage_class: str
+    scratch_storage_class: str
+    """The class of the jobs' scratch volumes: one whose volumes are deleted with their claims."""
     service_account: str
     """Its Pod Identity role reads the primary's prefixes and puts the results' metrics."""
     stores: Sequence[CheckedStore]
@@ -198,7 +200,8 @@ class DrRestoreChecks(pulumi.ComponentResource):
         return [fetch, check]
 
     def _qdrant(self, store: CheckedStore) -> list[k8s.core.v1.ContainerArgs]:
-        prefix = self._s3(QDRANT_PREFIX, store.store)
+        # Where the primary's Qdrant put the snapshots (its snapshots_path), as replicated here.
+        prefix = f"s3://{self._args.bucket}/{snapshot_key_prefix(QDRANT_PREFIX, store.store)}"
         plan = self._aws_step(
             "plan",
             "qdrant_plan.sh",
@@ -246,13 +249,6 @@ class DrRestoreChecks(pulumi.ComponentResource):
             "push_result_cloudwatch.sh",
             {"RESULT_FILE": RESULT_FILE, "NAMESPACE": METRIC_NAMESPACE, "STORE": store.store},
         )
-        scratch_claim = k8s.core.v1.PersistentVolumeClaimTemplateArgs(
-            spec=k8s.core.v1.PersistentVolumeClaimSpecArgs(
-                access_modes=["ReadWriteOnce"],
-                storage_class_name=args.storage_class,
-                resources=k8s.core.v1.VolumeResourceRequirementsArgs(requests={"storage": f"{store.storage_gib}Gi"}),
-            )
-        )
         k8s.batch.v1.CronJob(
             job,
             metadata=k8s.meta.v1.ObjectMetaArgs(name=job, namespace=args.namespace, labels=pod_labels),
@@ -262,7 +258,10 @@ class DrRestoreChecks(pulumi.ComponentResource):
                 uid,
                 init=init,
                 main=report,
-                volumes=job_volumes(None, scratch_claim, SCRIPTS_CONFIG_MAP),
+                volumes=[
+                    *job_volumes(None, scripts_config_map=SCRIPTS_CONFIG_MAP),
+                    scratch_volume(args.scratch_storage_class, store.storage_gib),
+                ],
                 retries=0,
                 service_account=args.service_account,
             ),
@@ -293,6 +292,25 @@ class DrRestoreChecks(pulumi.ComponentResource):
                 tags=dict(args.tags),
                 opts=pulumi.ResourceOptions(parent=self, provider=args.aws_provider),
             )
+
+
+def scratch_volume(storage_class: str, gib: int) -> k8s.core.v1.VolumeArgs:
+    """A restore's scratch space as large as one node's data: a generic ephemeral volume (an EBS
+    volume made for the pod and deleted with it, the class's reclaimPolicy being Delete). The DR
+    nodes' root disks are sized for images and logs, not for a restored store, so an emptyDir
+    requested as ephemeral-storage, as the primary region's checks use, would never be scheduled."""
+    return k8s.core.v1.VolumeArgs(
+        name="scratch",
+        ephemeral=k8s.core.v1.EphemeralVolumeSourceArgs(
+            volume_claim_template=k8s.core.v1.PersistentVolumeClaimTemplateArgs(
+                spec=k8s.core.v1.PersistentVolumeClaimSpecArgs(
+                    access_modes=["ReadWriteOnce"],
+                    storage_class_name=storage_class,
+                    resources=k8s.core.v1.VolumeResourceRequirementsArgs(requests={"storage": f"{gib}Gi"}),
+                )
+            )
+        ),
+    )
 
 
 def put_metrics_statement() -> dict[str, object]:

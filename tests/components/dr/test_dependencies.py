@@ -39,8 +39,8 @@ def test_eks_cluster_waits_for_its_role_policy(dr: StackRun) -> None:
 def test_workloads_wait_for_the_add_ons(dr: StackRun, addon: str) -> None:
     (target,) = [a for a in dr.by_type("aws:eks/addon:Addon") if a.inputs["addonName"] == addon]
     workloads = [
-        one(dr, "kubernetes:core/v1:Namespace"),
-        one(dr, "kubernetes:storage.k8s.io/v1:StorageClass"),
+        *dr.by_type("kubernetes:core/v1:Namespace"),
+        *dr.by_type("kubernetes:storage.k8s.io/v1:StorageClass"),
         one(dr, "kubernetes:postgresql.cnpg.io/v1:Cluster"),
         *dr.by_type("kubernetes:apps/v1:StatefulSet"),
         *dr.by_type("kubernetes:batch/v1:CronJob"),
@@ -50,9 +50,18 @@ def test_workloads_wait_for_the_add_ons(dr: StackRun, addon: str) -> None:
 
 
 def test_volume_users_wait_for_the_storage_class(dr: StackRun) -> None:
-    storage = one(dr, "kubernetes:storage.k8s.io/v1:StorageClass")
+    classes = {c.inputs["metadata"]["name"]: c for c in dr.by_type("kubernetes:storage.k8s.io/v1:StorageClass")}
     for user in [one(dr, "kubernetes:postgresql.cnpg.io/v1:Cluster"), *dr.by_type("kubernetes:apps/v1:StatefulSet")]:
-        assert dr.waits_for(user, storage), user.name
+        assert dr.waits_for(user, classes["encrypted-retain"]), user.name
+    # The restore checks' scratch volumes are of their own class.
+    scratch_users = [
+        job
+        for job in dr.by_type("kubernetes:batch/v1:CronJob")
+        if any("ephemeral" in v for v in job.inputs["spec"]["jobTemplate"]["spec"]["template"]["spec"]["volumes"])
+    ]
+    assert scratch_users
+    for job in scratch_users:
+        assert dr.waits_for(job, classes["encrypted-scratch"]), job.name
 
 
 def test_replication_waits_for_versioning_on_both_buckets() -> None:

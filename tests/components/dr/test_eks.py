@@ -70,11 +70,17 @@ def test_node_root_volumes_are_encrypted_by_the_launch_template_with_the_data_ke
 
 
 def test_persistent_volumes_are_encrypted_with_the_data_key_by_the_storage_class(run: StackRun) -> None:
-    (storage,) = run.by_type("kubernetes:storage.k8s.io/v1:StorageClass")
-    assert storage.inputs["provisioner"] == "ebs.csi.aws.com"
-    assert storage.inputs["parameters"]["encrypted"] == "true"
-    assert "kmsKeyId" in storage.inputs["parameters"]
-    assert data_key(run).urn in storage.property_dependencies["parameters"]
+    classes = run.by_type("kubernetes:storage.k8s.io/v1:StorageClass")
+    # The stores' volumes outlive their claims; the restore checks' scratch volumes go with their pods.
+    assert {c.inputs["metadata"]["name"]: c.inputs["reclaimPolicy"] for c in classes} == {
+        "encrypted-retain": "Retain",
+        "encrypted-scratch": "Delete",
+    }
+    for storage in classes:
+        assert storage.inputs["provisioner"] == "ebs.csi.aws.com"
+        assert storage.inputs["parameters"]["encrypted"] == "true"
+        assert "kmsKeyId" in storage.inputs["parameters"]
+        assert data_key(run).urn in storage.property_dependencies["parameters"]
 
 
 def test_ebs_csi_driver_gets_key_rights_through_pod_identity(run: StackRun) -> None:
@@ -147,10 +153,16 @@ def test_data_pods_get_least_privilege_roles_through_pod_identity(run: StackRun)
     assert write["Resource"] == "arn:aws:s3:::sophia-prod-backups-replica/dr/*"
     statefulsets = [r for r in run.by_type("kubernetes:apps/v1:StatefulSet") if r.name.startswith("qdrant-")]
     assert {s.inputs["spec"]["template"]["spec"]["serviceAccountName"] for s in statefulsets} == {"qdrant"}
-    jobs = run.by_type("kubernetes:batch/v1:CronJob")
-    assert {j.inputs["spec"]["jobTemplate"]["spec"]["template"]["spec"]["serviceAccountName"] for j in jobs} == {
-        "dr-backup-reader"
+    accounts = {
+        j.name: j.inputs["spec"]["jobTemplate"]["spec"]["template"]["spec"]["serviceAccountName"]
+        for j in run.by_type("kubernetes:batch/v1:CronJob")
     }
+    # Every job that reads backups holds the reader's role; the certificate rollouts hold only their
+    # own Kubernetes rights (an account of their own, with no AWS role: no association above).
+    rollouts = {job: account for job, account in accounts.items() if job.endswith("-tls-rollout")}
+    assert rollouts
+    assert all(account == job for job, account in rollouts.items())
+    assert {account for job, account in accounts.items() if job not in rollouts} == {"dr-backup-reader"}
 
 
 def test_pods_with_pod_identity_may_reach_the_agent_under_default_deny(run: StackRun) -> None:
@@ -191,12 +203,12 @@ def test_deployers_and_operators_get_access_entries_and_nobody_else(run: StackRu
         assert association.inputs["policyArn"].endswith("/AmazonEKSClusterAdminPolicy")
         assert association.inputs["accessScope"] == {"type": "cluster"}
     # The Kubernetes provider deploys as the deploy role: its entry exists first.
-    (namespace,) = run.by_type("kubernetes:core/v1:Namespace")
     (deploy,) = [
         a
         for a in run.by_type("aws:eks/accessPolicyAssociation:AccessPolicyAssociation")
         if a.name.endswith("access-deploy")
     ]
-    assert run.waits_for(namespace, deploy)
+    for namespace in run.by_type("kubernetes:core/v1:Namespace"):  # the data's and cert-manager's
+        assert run.waits_for(namespace, deploy), namespace.name
     endpoint = cluster.inputs["vpcConfig"]
     assert (endpoint["endpointPrivateAccess"], endpoint["publicAccessCidrs"]) == (True, ["203.0.113.0/24"])

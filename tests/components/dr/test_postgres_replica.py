@@ -1,6 +1,7 @@
-"""The DR Postgres replica's robustness: a WAL-archive fallback that reads exactly what prod's
-Cluster archives (as S3 replication copies it), enough WAL kept on the primary for the archive to
-catch up, and a `pulumi up` that waits for the replica to be healthy."""
+"""The DR Postgres replica's robustness: a WAL-archive fallback that reads, through the same Barman
+Cloud plugin, exactly what prod's Cluster archives (as S3 replication copies it), enough WAL kept
+on the primary for the archive to catch up, and a `pulumi up` that waits for the replica to be
+healthy."""
 
 from __future__ import annotations
 
@@ -19,18 +20,41 @@ def dr() -> StackRun:
 def test_fallback_reads_prods_archive_as_replicated_into_this_region(dr: StackRun) -> None:
     prod = run_stack("prod")
     (primary,) = prod.by_type("kubernetes:postgresql.cnpg.io/v1:Cluster")
-    prod_store = primary.inputs["spec"]["backup"]["barmanObjectStore"]
+    # prod archives through the Barman Cloud plugin, to the ObjectStore its Cluster names.
+    (prod_plugin,) = primary.inputs["spec"]["plugins"]
+    (prod_store,) = [
+        s
+        for s in prod.by_type("kubernetes:barmancloud.cnpg.io/v1:ObjectStore")
+        if s.inputs["metadata"]["name"] == prod_plugin["parameters"]["barmanObjectName"]
+    ]
     (replica,) = dr.by_type("kubernetes:postgresql.cnpg.io/v1:Cluster")
     (source,) = replica.inputs["spec"]["externalClusters"]
-    store = source["barmanObjectStore"]
+    # The same plugin reads it here: the source's object store, and prod's server name.
+    plugin = source["plugin"]
+    assert plugin["name"] == prod_plugin["name"] == "barman-cloud.cloudnative-pg.io"
+    assert "barmanObjectStore" not in source  # the in-tree store CloudNativePG deprecates
+    (store,) = [
+        s
+        for s in dr.by_type("kubernetes:barmancloud.cnpg.io/v1:ObjectStore")
+        if s.inputs["metadata"]["name"] == plugin["parameters"]["barmanObjectName"]
+    ]
+    assert store.inputs["metadata"]["namespace"] == replica.inputs["metadata"]["namespace"]
+    assert dr.waits_for(replica, store)
+    configuration = store.inputs["spec"]["configuration"]
     # Same keys, other bucket: S3 replication copies every object under its own key.
-    assert store["destinationPath"] == prod_store["destinationPath"].replace(
+    assert configuration["destinationPath"] == prod_store.inputs["spec"]["configuration"]["destinationPath"].replace(
         "s3://sophia-prod-backups/", "s3://sophia-prod-backups-replica/"
     )
     # Barman's server name defaults to the Cluster's name: prod's, not the replica's own.
-    assert store["serverName"] == primary.inputs["metadata"]["name"]
-    assert store["s3Credentials"] == {"inheritFromIAMRole": True}  # the Pod Identity role
-    assert store["endpointURL"] == "https://s3.us-east-1.amazonaws.com"
+    assert plugin["parameters"]["serverName"] == primary.inputs["metadata"]["name"]
+    assert "serverName" not in configuration  # the ObjectStore CRD forbids it
+    assert configuration["s3Credentials"] == {"inheritFromIAMRole": True}  # the Pod Identity role
+    assert configuration["endpointURL"] == "https://s3.us-east-1.amazonaws.com"
+    # Only a reader: no retention here may prune prod's archive, and the replica archives nothing.
+    assert "retentionPolicy" not in store.inputs["spec"]
+    assert "plugins" not in replica.inputs["spec"]
+    # The plugin is installed with the operator, as in prod.
+    assert dr.waits_for(replica, dr.named("postgres-barman-plugin"))
     # Streaming stays the way it follows; the archive is only its fallback.
     assert source["connectionParameters"]["user"] == "streaming_replica"
     assert replica.inputs["spec"]["bootstrap"] == {"pg_basebackup": {"source": "primary"}}
