@@ -96,8 +96,11 @@ def _problems(error: ValidationError) -> list[Problem]:
         loc = tuple(item["loc"])
         cause = (item.get("ctx") or {}).get("error")
         if isinstance(cause, RuleError):
-            # A rule may name a nested key as a dotted path (`backups.replicaBucket`).
-            problems.extend(Problem(config_key((*loc, *key.split("."))), msg) for key, msg in cause.problems)
+            # A rule may name a nested key as a dotted path (`backups.replicaBucket`, `gpuPools.0.min`).
+            problems.extend(
+                Problem(config_key((*loc, *(int(p) if p.isdigit() else p for p in key.split(".")))), msg)
+                for key, msg in cause.problems
+            )
         elif item["type"] == "extra_forbidden":
             allowed = ", ".join(_allowed_keys(loc[:-1]))
             problems.append(Problem(config_key(loc), f"unknown key; allowed here: {allowed}"))

@@ -7,150 +7,91 @@ silently misbehave) at `pulumi up`, written for any stack.
 - Log delivery (CloudTrail, VPC flow logs) waits for the bucket policy that admits it; S3
   replication waits for versioning on both buckets.
 
-Each check is a pure function over `Graph` (resources, their inputs and what each waits for), so
-it reads the same whichever way the pack hands it the stack.
+All but the EBS rule join resources, so they are stack rules over the `StackView`: a key and the
+launch templates its ARN flows into, a bucket and its settings, a resource and what the engine
+creates before it (`StackView.waits_for`: explicit dependencies, input dependencies and parents).
+A value the engine does not know yet (a first preview) leaves the verdict on the resource that
+needs it undetermined, reported as such; the other resources are still judged.
 """
 
 from __future__ import annotations
 
 import fnmatch
-import json
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from functools import partial
 from typing import Any
 
-from pulumi_policy import PolicyResource, ReportViolation, ResourceValidationArgs, Severity, StackValidationArgs
-from pulumi_policy.proxy import UnknownValueError
+from pulumi_policy import Severity
 
-from policies.common import Category, Rule, as_list, config_of, resource_policy, stack_policy, truthy
-
-KMS_KEY = "aws:kms/key:Key"
-LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
-DEFAULT_KMS_KEY = "aws:ebs/defaultKmsKey:DefaultKmsKey"
-ENCRYPTION_BY_DEFAULT = "aws:ebs/encryptionByDefault:EncryptionByDefault"
-BUCKETS = ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2")
-BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
-ENCRYPTION_CONFIGS = (
-    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
-    "aws:s3/bucketServerSideEncryptionConfigurationV2:BucketServerSideEncryptionConfigurationV2",
+from policies.common import Category, Ctx, Rule
+from policies.model.iam import IAM_TYPES, RESOURCE_POLICY_TYPES, Statement, statements
+from policies.model.subject import StackView, Subject
+from policies.model.values import Undetermined, Unknown, flag, items, json_document, mapping, need, one_or_many, read
+from policies.rules.aws import (
+    BUCKET_POLICIES,
+    BUCKETS,
+    EBS_DEFAULT_ENCRYPTION,
+    ENCRYPTION_CONFIGS,
+    KMS_KEY,
+    KMS_KEY_POLICY,
+    LAUNCH_TEMPLATE,
+    REPLICATIONS,
+    VERSIONINGS,
 )
-VERSIONINGS = ("aws:s3/bucketVersioning:BucketVersioning", "aws:s3/bucketVersioningV2:BucketVersioningV2")
-REPLICATION = "aws:s3/bucketReplicationConfig:BucketReplicationConfig"
+
+DEFAULT_KMS_KEY = "aws:ebs/defaultKmsKey:DefaultKmsKey"
 TRAIL = "aws:cloudtrail/trail:Trail"
 FLOW_LOG = "aws:ec2/flowLog:FlowLog"
-IAM_POLICIES = (
-    "aws:iam/policy:Policy",
-    "aws:iam/rolePolicy:RolePolicy",
-    "aws:iam/userPolicy:UserPolicy",
-    "aws:iam/groupPolicy:GroupPolicy",
-)
-AUTOSCALING_ROLE = "/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling"
+AUTOSCALING_ROLE = "/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling".lower()
 S3_CONTEXT_KEY = "kms:encryptioncontext:aws:s3:arn"
+S3_ARN = "arn:aws:s3:::"
 
 
-# -- the stack as the checks read it ----------------------------------------------------------
+# -- joins ------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Node:
-    """One resource: its inputs (only those known), and the resources its inputs come from."""
-
-    urn: str
-    name: str
-    type: str
-    props: Mapping[str, Any]
-    inputs_from: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    """Input name -> URNs of the resources whose outputs flow into it."""
-    depends_on: tuple[str, ...] = ()
-    parent: str | None = None
+def _bucket_name(bucket: Subject) -> str | Unknown | None:
+    name = read(lambda: bucket.get("bucket"))
+    return name if isinstance(name, (str, Unknown)) else None
 
 
-@dataclass(frozen=True)
-class Graph:
-    nodes: Mapping[str, Node]
-
-    def of_type(self, *types: str) -> list[Node]:
-        return [n for n in self.nodes.values() if n.type in types]
-
-    def attached(self, types: Iterable[str], input_name: str = "bucket") -> dict[str, list[Node]]:
-        """Target URN -> the nodes of `types` whose `input_name` comes from it."""
-        wanted = set(types)
-        found: dict[str, list[Node]] = {}
-        for node in self.nodes.values():
-            if node.type in wanted:
-                for urn in node.inputs_from.get(input_name, ()):
-                    found.setdefault(urn, []).append(node)
-        return found
-
-    def waits_for(self, node: Node, target: str) -> bool:
-        """Created only after `target`: explicit and input dependencies, and parents (a child
-        registers once its parent has, and a component once its own dependencies exist)."""
-        seen: set[str] = set()
-        pending = [node.urn]
-        while pending:
-            current = self.nodes.get(pending.pop())
-            if current is None or current.urn in seen:
-                continue
-            seen.add(current.urn)
-            edges = [*current.depends_on, *(u for urns in current.inputs_from.values() for u in urns)]
-            if current.parent:
-                edges.append(current.parent)
-            if target in edges:
-                return True
-            pending.extend(edges)
-        return False
+def _settings(view: StackView, bucket: Subject, types: Iterable[str]) -> list[Subject]:
+    """The bucket's settings resources of `types`, by output dependency or by its name written literally."""
+    name = _bucket_name(bucket)
+    return view.referencing(bucket, types, "bucket", [name] if isinstance(name, str) and name else [])
 
 
-def _known(read: Any) -> Any:
-    """A property read that yields None where the engine has not decided the value yet (preview)."""
-    try:
-        return read()
-    except UnknownValueError:
-        return None
+def _named(view: StackView, name: str) -> list[Subject]:
+    """The stack's buckets called `name`; undetermined when none is and another's name is unknown."""
+    names = {b.urn: _bucket_name(b) for b in view.of_type(*BUCKETS)}
+    found = [view.by_urn[urn] for urn, n in names.items() if n == name]
+    unknown = [view.by_urn[urn] for urn, n in names.items() if isinstance(n, Unknown)]
+    if not found and unknown:
+        raise Undetermined(f"the name of {unknown[0].name}, which may be {name},")
+    return found
 
 
-def graph_of(resources: Iterable[PolicyResource]) -> Graph:
-    """The stack the engine sends a stack policy, as a `Graph`."""
-    nodes: dict[str, Node] = {}
-    for resource in resources:
-        nodes[resource.urn] = Node(
-            urn=resource.urn,
-            name=resource.name,
-            type=resource.resource_type,
-            props=resource.props,
-            inputs_from={key: tuple(r.urn for r in deps) for key, deps in resource.property_dependencies.items()},
-            depends_on=tuple(r.urn for r in resource.dependencies),
-            parent=resource.parent.urn if resource.parent is not None else None,
-        )
-    return Graph(nodes)
+def _buckets_in(view: StackView, subject: Subject, key: str, literal: Any) -> list[Subject]:
+    """The stack's buckets `subject`'s input `key` names: those whose outputs flow into it, and,
+    when it is written literally, those with the name `literal(value)` gives (None: not a bucket)."""
+    found = [view.by_urn[u] for u in subject.property_dependencies.get(key, ()) if u in view.by_urn]
+    buckets = [b for b in found if b.resource_type in BUCKETS]
+    if not found:
+        name = literal(need(read(lambda: subject.get(key))))
+        if isinstance(name, str) and name:
+            buckets += _named(view, name)
+    return buckets
 
 
-Finding = tuple[str, str | None]
-"""(message, URN of the resource to fix)."""
+def _arn_bucket(value: Any) -> str | None:
+    """`name` of an `arn:aws:s3:::name[/prefix]` value."""
+    if isinstance(value, str) and value.startswith(S3_ARN):
+        return value.removeprefix(S3_ARN).split("/", 1)[0]
+    return None
 
 
-def _statements(document: Any) -> Iterator[Mapping[str, Any]]:
-    if isinstance(document, str):
-        try:
-            document = json.loads(document)
-        except ValueError:
-            return
-    if not isinstance(document, Mapping):
-        return
-    for statement in as_list(document.get("Statement") or []):
-        if isinstance(statement, Mapping):
-            yield statement
-
-
-def _actions_cover(statement: Mapping[str, Any], action: str) -> bool:
-    return any(fnmatch.fnmatch(action.lower(), str(a).lower()) for a in as_list(statement.get("Action") or []))
-
-
-def _principals(statement: Mapping[str, Any]) -> list[str]:
-    principal = statement.get("Principal")
-    if isinstance(principal, Mapping):
-        return [str(p) for p in as_list(principal.get("AWS") or [])]
-    return [str(principal)] if principal is not None else []
+def _waits_for_one(view: StackView, subject: Subject, targets: list[Subject]) -> bool:
+    return any(view.waits_for(subject, t.urn) for t in targets)
 
 
 # -- a key that encrypts launched volumes admits Auto Scaling -----------------------------------
@@ -167,36 +108,49 @@ KEY_ADMITS_LAUNCHERS = Rule(
     Category.SECURITY,
 )
 LAUNCHER_NEEDS = ("kms:Decrypt", "kms:GenerateDataKeyWithoutPlaintext", "kms:ReEncryptFrom", "kms:CreateGrant")
+# Where a key's ARN flows into a resource that makes volumes with it.
+KEY_INPUTS = {LAUNCH_TEMPLATE: "blockDeviceMappings", DEFAULT_KMS_KEY: "keyArn"}
 
 
-def key_admits_launchers(graph: Graph) -> list[Finding]:
-    findings: list[Finding] = []
-    for user in [*graph.of_type(LAUNCH_TEMPLATE), *graph.of_type(DEFAULT_KMS_KEY)]:
-        inputs = "blockDeviceMappings" if user.type == LAUNCH_TEMPLATE else "keyArn"
-        for key in (graph.nodes.get(u) for u in user.inputs_from.get(inputs, ())):
-            if key is None or key.type != KMS_KEY:
-                continue
-            policy = _known(lambda key=key: key.props.get("policy"))
-            admitted = [
-                s
-                for s in _statements(policy)
-                if s.get("Effect") == "Allow" and any(p.endswith(AUTOSCALING_ROLE) for p in _principals(s))
-            ]
-            missing = [a for a in LAUNCHER_NEEDS if not any(_actions_cover(s, a) for s in admitted)]
-            if missing:
-                findings.append(
-                    (
-                        f"{key.name} encrypts volumes {user.name} launches, but its key policy does not let the Auto "
-                        f"Scaling service-linked role {', '.join(missing)}: instances fail to launch.",
-                        key.urn,
-                    )
-                )
-    return findings
+def _key_statements(view: StackView, key: Subject) -> list[Statement]:
+    """The key's policy statements: a `KeyPolicy` resource's when one sets it, else the key's own
+    (none: the default key policy, which admits only the account)."""
+    documents = [p.get("policy") for p in view.referencing(key, [KMS_KEY_POLICY], "keyId")] or [key.get("policy")]
+    found: list[Statement] = []
+    for document in documents:
+        if document is None:
+            continue
+        try:
+            found.extend(statements(json_document(document), "policy"))
+        except ValueError:
+            continue  # not a policy document: KMS refuses it, and the key admits no one here
+    return found
 
 
-def _key_admits_launchers(args: StackValidationArgs, report: ReportViolation) -> None:
-    for message, urn in key_admits_launchers(graph_of(args.resources)):
-        report(message, urn)
+def _key_admits_launchers(view: StackView, ctx: Ctx) -> None:
+    launched: dict[str, list[Subject]] = {}
+    for user in view.of_type(*KEY_INPUTS):
+        for urn in user.property_dependencies.get(KEY_INPUTS[user.resource_type], ()):
+            key = view.by_urn.get(urn)
+            if key is not None and key.resource_type == KMS_KEY and user not in launched.setdefault(urn, []):
+                launched[urn].append(user)
+
+    def check(key: Subject) -> None:
+        admitted = [
+            s
+            for s in _key_statements(view, key)
+            if s.allow and any(p.startswith("aws:") and p.endswith(AUTOSCALING_ROLE) for p in s.principals)
+        ]
+        missing = [a for a in LAUNCHER_NEEDS if not any(s.allows(a) for s in admitted)]
+        if missing:
+            users = ", ".join(u.name for u in launched[key.urn])
+            ctx.violation(
+                f"{key.name} encrypts volumes {users} launches, but its key policy does not let the Auto Scaling "
+                f"service-linked role {', '.join(missing)}: instances fail to launch.",
+                key.urn,
+            )
+
+    ctx.each([view.by_urn[urn] for urn in launched], check)
 
 
 # -- account-wide EBS defaults ----------------------------------------------------------------
@@ -210,83 +164,110 @@ EBS_ACCOUNT_DEFAULTS = Rule(
     "aws.ebs.Volume kms_key_id); leave account defaults to an account-baseline stack (set allowAccountDefaults "
     "there).",
     Category.SECURITY,
-    config={"allowAccountDefaults": {"type": "boolean", "default": False}},
+    config={
+        "allowAccountDefaults": {
+            "type": "boolean",
+            "default": False,
+            "description": "This stack is the account's baseline: it may manage the account's EBS defaults.",
+        }
+    },
 )
 
 
-def _ebs_account_defaults(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    if not config_of(args, EBS_ACCOUNT_DEFAULTS)["allowAccountDefaults"]:
-        report(f"{args.name} changes an account-wide EBS default ({args.resource_type.rsplit(':', 1)[-1]}).", None)
+def _ebs_account_defaults(subject: Subject, ctx: Ctx) -> None:
+    if not ctx.config["allowAccountDefaults"]:
+        ctx.violation(f"it changes an account-wide EBS default ({subject.resource_type.rsplit(':', 1)[-1]}).")
 
 
 # -- KMS conditions and S3 Bucket Keys ---------------------------------------------------------
 
 S3_KMS_CONTEXT = Rule(
     "aws-iam-policy-s3-kms-context-matches-bucket-keys",
-    "An IAM policy's kms:EncryptionContext:aws:s3:arn condition naming a bucket with S3 Bucket Keys must match "
-    "the bucket ARN itself: with Bucket Keys, KMS sees the bucket ARN, not the object's.",
+    "An IAM or key policy's kms:EncryptionContext:aws:s3:arn condition naming a bucket with S3 Bucket Keys must "
+    "match the bucket ARN itself: with Bucket Keys, KMS sees the bucket ARN, not the object's.",
     Severity.HIGH,
     "Add arn:aws:s3:::<bucket> (no /*) to the condition's values (S3 User Guide, 'Reducing the cost of SSE-KMS "
     "with Amazon S3 Bucket Keys': 'S3 Bucket Keys use the bucket ARN as encryption context').",
     Category.SECURITY,
 )
+_POSITIVE = ("stringequals", "stringlike", "arnequals", "arnlike")
 
 
-def bucket_key_buckets(graph: Graph) -> dict[str, str]:
-    """Bucket name -> URN, for the buckets whose default encryption uses an S3 Bucket Key."""
-    found: dict[str, str] = {}
-    configs = graph.attached(ENCRYPTION_CONFIGS)
-    for bucket in graph.of_type(*BUCKETS):
-        name = _known(lambda bucket=bucket: bucket.props.get("bucket"))
-        rules = [
-            r for c in configs.get(bucket.urn, []) for r in as_list(_known(lambda c=c: c.props.get("rules")) or [])
-        ]
-        if isinstance(name, str) and any(isinstance(r, Mapping) and truthy(r.get("bucketKeyEnabled")) for r in rules):
-            found[name] = bucket.urn
-    return found
+def _rules_of(node: Any) -> list[Any]:
+    """`rule`/`rules` blocks whether given as one object or a list (pulumi-aws 7 flattened them)."""
+    return [*one_or_many(mapping(node).get("rule")), *items(mapping(node).get("rules"))]
 
 
-def _context_values(statement: Mapping[str, Any]) -> list[tuple[str, list[str]]]:
-    """(operator, values) of each condition on the S3 encryption context."""
+def _uses_bucket_key(view: StackView, bucket: Subject) -> bool:
+    """Whether the bucket's default encryption uses an S3 Bucket Key; unknown values raise."""
+    configs = [c.props for c in _settings(view, bucket, ENCRYPTION_CONFIGS)]
+    configs += one_or_many(bucket.get("serverSideEncryptionConfiguration"))
+    return any(flag(mapping(rule).get("bucketKeyEnabled")) is True for c in configs for rule in _rules_of(c))
+
+
+def _context_conditions(statement: Statement) -> list[tuple[str, list[str]]]:
+    """(operator, values) of each positive condition on the S3 encryption context."""
     found = []
-    for operator, block in (statement.get("Condition") or {}).items():
-        if isinstance(block, Mapping):
-            for key, values in block.items():
-                if str(key).lower() == S3_CONTEXT_KEY:
-                    found.append((str(operator), [str(v) for v in as_list(values)]))
+    for operator, block in statement.conditions.items():
+        name = str(operator).lower().split(":")[-1].removesuffix("ifexists")
+        if name not in _POSITIVE:
+            continue
+        for key, values in mapping(block).items():
+            if str(key).lower() == S3_CONTEXT_KEY:
+                found.append((name, [str(v) for v in one_or_many(values)]))
     return found
 
 
 def _matches(operator: str, pattern: str, value: str) -> bool:
-    if "Like" in operator:  # StringLike, ArnLike and their ForAnyValue/IfExists forms
-        return fnmatch.fnmatchcase(value, pattern)
-    return pattern == value
+    return fnmatch.fnmatchcase(value, pattern) if operator.endswith("like") else pattern == value
 
 
-def s3_kms_context(graph: Graph) -> list[Finding]:
-    findings: list[Finding] = []
-    bucket_keys = bucket_key_buckets(graph)
-    for policy in graph.of_type(*IAM_POLICIES):
-        document = _known(lambda policy=policy: policy.props.get("policy"))
-        for statement in _statements(document):
-            for operator, values in _context_values(statement):
-                for bucket in bucket_keys:
-                    arn = f"arn:aws:s3:::{bucket}"
-                    named = [v for v in values if v == arn or v.startswith(f"{arn}/")]
-                    if named and not any(_matches(operator, v, arn) for v in values):
-                        findings.append(
-                            (
-                                f"{policy.name}: kms:EncryptionContext:aws:s3:arn allows {', '.join(named)}, but "
-                                f"{bucket} uses S3 Bucket Keys, so KMS sees {arn}: the condition never matches.",
-                                policy.urn,
-                            )
-                        )
-    return findings
+def _s3_kms_context(view: StackView, ctx: Ctx) -> None:
+    keyed: dict[str, str] = {}
+    """Bucket name -> the bucket's resource name, for buckets that use Bucket Keys."""
+    pending: list[tuple[str | None, str]] = []
+    """(bucket name, or None when it is unknown; what is unknown) for buckets that may use Bucket Keys."""
+    for bucket in view.of_type(*BUCKETS):
+        name = _bucket_name(bucket)
+        uses = read(partial(_uses_bucket_key, view, bucket))
+        if uses is False:
+            continue
+        if isinstance(uses, Unknown):
+            known = name if isinstance(name, str) else None
+            pending.append((known, f"whether {bucket.name} uses S3 Bucket Keys ({uses.where or 'its encryption'})"))
+        elif isinstance(name, Unknown):
+            pending.append((None, f"the name of {bucket.name}, which uses S3 Bucket Keys,"))
+        elif name:
+            keyed[name] = bucket.name
+    if not keyed and not pending:
+        return
 
+    def judge(subject: Subject, statement: Statement, operator: str, values: list[str]) -> list[str]:
+        """Report a condition that never matches; return what could not be known."""
+        for name, bucket in keyed.items():
+            arn = f"{S3_ARN}{name}"
+            named = [v for v in values if v == arn or v.startswith(f"{arn}/")]
+            if named and not any(_matches(operator, v, arn) for v in values):
+                ctx.violation(
+                    f"{subject.name} {statement.where}: kms:EncryptionContext:aws:s3:arn allows {', '.join(named)}, "
+                    f"but {bucket} uses S3 Bucket Keys, so KMS sees {arn}: the condition never matches.",
+                    subject.urn,
+                )
+        return [why for unsure, why in pending if unsure is None or any(_arn_bucket(v) == unsure for v in values)]
 
-def _s3_kms_context(args: StackValidationArgs, report: ReportViolation) -> None:
-    for message, urn in s3_kms_context(graph_of(args.resources)):
-        report(message, urn)
+    def check(subject: Subject) -> None:
+        unsure: list[str] = []
+        for document in (*subject.iam.permissions, *subject.iam.resource_policies):
+            if isinstance(document.statements, Unknown):
+                unsure.append(f"{document.where}: the document")
+                continue
+            for statement in document.statements:
+                for operator, values in _context_conditions(statement):
+                    unsure += judge(subject, statement, operator, values)
+        for why in dict.fromkeys(unsure):
+            ctx.undetermined(f"{subject.name}: {Undetermined(why)}", subject.urn)
+
+    ctx.each(view.where(lambda s: s.resource_type in IAM_TYPES or s.resource_type in RESOURCE_POLICY_TYPES), check)
 
 
 # -- orderings AWS needs ----------------------------------------------------------------------
@@ -317,63 +298,66 @@ REPLICATION_AFTER_VERSIONING = Rule(
 )
 
 
-def _waits_for_any(graph: Graph, node: Node, targets: list[Node]) -> bool:
-    return any(graph.waits_for(node, t.urn) for t in targets)
+def _after_bucket_policy(view: StackView, ctx: Ctx, subject: Subject, buckets: list[Subject]) -> None:
+    for bucket in dict.fromkeys(buckets):
+        policies = _settings(view, bucket, BUCKET_POLICIES)
+        if policies and not _waits_for_one(view, subject, policies):
+            ctx.violation(f"{subject.name} may be created before {policies[0].name}.", subject.urn)
 
 
-def trail_after_policy(graph: Graph) -> list[Finding]:
-    policies = graph.attached([BUCKET_POLICY])
-    findings: list[Finding] = []
-    for trail in graph.of_type(TRAIL):
-        for bucket in trail.inputs_from.get("s3BucketName", ()):
-            attached = policies.get(bucket, [])
-            if attached and not _waits_for_any(graph, trail, attached):
-                findings.append((f"{trail.name} may be created before {attached[0].name}.", trail.urn))
-    return findings
+def _trail_after_policy(view: StackView, ctx: Ctx) -> None:
+    def check(trail: Subject) -> None:
+        _after_bucket_policy(view, ctx, trail, _buckets_in(view, trail, "s3BucketName", lambda v: v))
+
+    ctx.each(view.of_type(TRAIL), check)
 
 
-def flow_log_after_policy(graph: Graph) -> list[Finding]:
-    policies = graph.attached([BUCKET_POLICY])
-    by_name = {_known(lambda b=b: b.props.get("bucket")): b.urn for b in graph.of_type(*BUCKETS)}
-    findings: list[Finding] = []
-    for flow_log in graph.of_type(FLOW_LOG):
-        destination = _known(lambda f=flow_log: f.props.get("logDestination"))
-        buckets = set(flow_log.inputs_from.get("logDestination", ()))
-        if isinstance(destination, str) and destination.startswith("arn:aws:s3:::"):
-            name = destination.removeprefix("arn:aws:s3:::").split("/", 1)[0]
-            buckets.update([by_name[name]] if name in by_name else [])
-        for bucket in buckets:
-            attached = policies.get(bucket, [])
-            if attached and not _waits_for_any(graph, flow_log, attached):
-                findings.append((f"{flow_log.name} may be created before {attached[0].name}.", flow_log.urn))
-    return findings
+def _flow_log_after_policy(view: StackView, ctx: Ctx) -> None:
+    def check(flow_log: Subject) -> None:
+        kind = read(lambda: flow_log.get("logDestinationType"))
+        if kind not in ("s3", None) and not isinstance(kind, Unknown):
+            return  # CloudWatch Logs or Firehose
+        _after_bucket_policy(view, ctx, flow_log, _buckets_in(view, flow_log, "logDestination", _arn_bucket))
+
+    ctx.each(view.of_type(FLOW_LOG), check)
 
 
-def replication_after_versioning(graph: Graph) -> list[Finding]:
-    versionings = graph.attached(VERSIONINGS)
-    findings: list[Finding] = []
-    for replication in graph.of_type(REPLICATION):
-        buckets = [*replication.inputs_from.get("bucket", ()), *replication.inputs_from.get("rules", ())]
-        for bucket in dict.fromkeys(b for b in buckets if graph.nodes.get(b) and graph.nodes[b].type in BUCKETS):
-            for versioning in versionings.get(bucket, []):
-                if not graph.waits_for(replication, versioning.urn):
-                    findings.append((f"{replication.name} may be created before {versioning.name}.", replication.urn))
-    return findings
+def _destination(rule: Any) -> Any:
+    return mapping(mapping(rule).get("destination")).get("bucket")
 
 
-def _reporting(check: Any) -> Any:
-    def validate(args: StackValidationArgs, report: ReportViolation) -> None:
-        for message, urn in check(graph_of(args.resources)):
-            report(message, urn)
+def _replication_buckets(view: StackView, replication: Subject) -> list[Subject]:
+    """Source (`bucket`) and destinations (`rules[].destination.bucket`, ARNs) in the stack."""
+    buckets = _buckets_in(view, replication, "bucket", lambda v: v)
+    deps = [view.by_urn[u] for u in replication.property_dependencies.get("rules", ()) if u in view.by_urn]
+    buckets += [b for b in deps if b.resource_type in BUCKETS]
+    for index, rule in enumerate(items(read(lambda: replication.get("rules")))):
+        destination = read(partial(_destination, rule))
+        if isinstance(destination, Unknown):
+            if not deps:  # an output with nothing it comes from: nothing to join on
+                raise Undetermined(f"rules.{index}.destination.bucket")
+            continue
+        name = _arn_bucket(destination)
+        if name:
+            buckets += _named(view, name)
+    return list(dict.fromkeys(buckets))
 
-    return validate
+
+def _replication_after_versioning(view: StackView, ctx: Ctx) -> None:
+    def check(replication: Subject) -> None:
+        for bucket in _replication_buckets(view, replication):
+            for versioning in _settings(view, bucket, VERSIONINGS):
+                if not view.waits_for(replication, versioning.urn):
+                    ctx.violation(f"{replication.name} may be created before {versioning.name}.", replication.urn)
+
+    ctx.each(view.of_type(*REPLICATIONS), check)
 
 
 POLICIES = [
-    stack_policy(KEY_ADMITS_LAUNCHERS, _key_admits_launchers),
-    resource_policy(EBS_ACCOUNT_DEFAULTS, [ENCRYPTION_BY_DEFAULT, DEFAULT_KMS_KEY], _ebs_account_defaults),
-    stack_policy(S3_KMS_CONTEXT, _s3_kms_context),
-    stack_policy(TRAIL_AFTER_POLICY, _reporting(trail_after_policy)),
-    stack_policy(FLOW_LOG_AFTER_POLICY, _reporting(flow_log_after_policy)),
-    stack_policy(REPLICATION_AFTER_VERSIONING, _reporting(replication_after_versioning)),
+    KEY_ADMITS_LAUNCHERS.stack(_key_admits_launchers),
+    EBS_ACCOUNT_DEFAULTS.resource([EBS_DEFAULT_ENCRYPTION, DEFAULT_KMS_KEY], _ebs_account_defaults),
+    S3_KMS_CONTEXT.stack(_s3_kms_context),
+    TRAIL_AFTER_POLICY.stack(_trail_after_policy),
+    FLOW_LOG_AFTER_POLICY.stack(_flow_log_after_policy),
+    REPLICATION_AFTER_VERSIONING.stack(_replication_after_versioning),
 ]

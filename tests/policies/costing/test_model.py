@@ -9,15 +9,16 @@ from typing import Any
 
 import pytest
 
-from catalog.aws_prices import load_aws_prices
-from catalog.lambda_catalog import HOURS_PER_MONTH, load_lambda_catalog
-from costing import model
+from policies.catalog.aws_prices import load_aws_prices
+from policies.catalog.lambda_catalog import HOURS_PER_MONTH, load_lambda_catalog
+from policies.costing import model
 from tools.harness import run_stack
 from tools.plan_cost import stack_cost
 
 
 def price(token: str, props: dict[str, Any]) -> tuple[Decimal, str, str] | None:
-    return model.PRICERS[token](props, load_lambda_catalog(), load_aws_prices())
+    priced: tuple[Decimal, str, str] = model.PRICERS[token](props, None, load_lambda_catalog(), load_aws_prices())
+    return priced
 
 
 @pytest.mark.parametrize(
