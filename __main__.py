@@ -22,6 +22,7 @@ platform = SophiaPlatform(
         kubeconfig=stack_config.kubeconfig,
         backup_credentials=stack_config.backup_credentials,
         alert_receivers=stack_config.alert_receivers,
+        aws_alarm_pagerduty_url=stack_config.aws_alarm_pagerduty_url,
         postgres_lease=stack_config.postgres_lease,
     ),
 )
@@ -41,6 +42,8 @@ if replication is not None:
     pulumi.export("postgresReplicationServerCa", replication.server_ca_pem)
     pulumi.export("postgresReplicationCert", replication.client_cert_pem)
     pulumi.export("postgresReplicationKey", replication.client_key_pem)
+    # The dr stack stops until its NAT addresses are all in here (bring-up: prod -> dr -> prod -> dr).
+    pulumi.export("postgresReplicationAllowedCidrs", list(replication.allowed_cidrs))
     # The lease table prod's failover guard renews; the dr stack checks it is its own.
     dr_replication = settings.data_layer.postgres.dr_replication
     lease_table = dr_replication.failover_lease_table if dr_replication is not None else None

@@ -71,6 +71,24 @@ def dns_egress() -> k8s.networking.v1.NetworkPolicyEgressRuleArgs:
     )
 
 
+# The EKS Pod Identity agent: pods fetch their role's credentials from it (hostNetwork, link-local;
+# EKS User Guide, "Comparing EKS Pod Identity and IRSA"). Under default-deny egress they must be let through.
+POD_IDENTITY_AGENT_CIDR = "169.254.170.23/32"
+POD_IDENTITY_AGENT_PORT = 80
+
+
+def pod_identity_egress() -> k8s.networking.v1.NetworkPolicyEgressRuleArgs:
+    """Lets a pod that uses EKS Pod Identity reach the agent for its credentials."""
+    return k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+        to=[
+            k8s.networking.v1.NetworkPolicyPeerArgs(
+                ip_block=k8s.networking.v1.IPBlockArgs(cidr=POD_IDENTITY_AGENT_CIDR)
+            )
+        ],
+        ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=POD_IDENTITY_AGENT_PORT)],
+    )
+
+
 # StatefulSet volumes outlive the StatefulSet and a scale-down: data is deleted only by hand.
 RETAIN_VOLUMES = k8s.apps.v1.StatefulSetPersistentVolumeClaimRetentionPolicyArgs(
     when_deleted="Retain", when_scaled="Retain"

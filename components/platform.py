@@ -16,17 +16,20 @@ from components.compute.gpu_pool import GpuPool, GpuPoolArgs
 from components.data.failover_guard import FailoverGuard, FailoverGuardArgs
 from components.data.namespace import DataNamespace, DataNamespaceArgs
 from components.data.placement import StorePlacement
-from components.data.postgres_cluster import PostgresCluster, PostgresClusterArgs
+from components.data.postgres_cluster import POSTGRES_PORT, PostgresCluster, PostgresClusterArgs
 from components.data.qdrant_cluster import QdrantCluster, QdrantClusterArgs
 from components.data.redis_cluster import RedisCluster, RedisClusterArgs
 from components.dr.region import DrRegion, DrRegionArgs
+from components.dr.replication_dns import ReplicationDns, ReplicationDnsArgs
 from components.observability.alert_rules import CostFacts, PoolFacts
+from components.observability.aws_alarms import AlarmTopic, AlarmTopicArgs
 from components.observability.monitoring import Monitoring, MonitoringArgs
 from components.tags import cost_tags
 from failover.stack_lease import LeaseView
 from policies.catalog import load_lambda_catalog
 from settings.backup import BackupSettings
 from settings.base import Environment
+from settings.compute import IngressRule
 from settings.model import StackSettings
 from settings.stack import AlertReceivers
 
@@ -47,8 +50,27 @@ class PlatformArgs:
     """Secret S3 credentials of the backup writer, when `settings.backups` is set."""
     alert_receivers: AlertReceivers | None = None
     """Alertmanager receivers' secrets, when `settings.monitoring` is set."""
+    aws_alarm_pagerduty_url: pulumi.Output[str] | None = None
+    """Where AWS alarms notify (a secret), when `settings.has_aws_alarms`."""
     postgres_lease: LeaseView | None = None
     """The lease on the PostgreSQL primary role: read in dr, and in prod once its guard is configured."""
+
+
+def replication_ingress(settings: StackSettings) -> tuple[IngressRule, ...]:
+    """Postgres (5432) from the DR region's NAT addresses only, on every pool's firewall: the
+    replication load balancer (k3s ServiceLB) answers on whichever node runs the primary."""
+    replication = settings.data_layer.postgres.dr_replication
+    if replication is None or not replication.allowed_cidrs:
+        return ()
+    return (
+        IngressRule(
+            protocol="tcp",
+            from_port=POSTGRES_PORT,
+            to_port=POSTGRES_PORT,
+            cidrs=replication.allowed_cidrs,
+            description="Postgres replication from the DR region",
+        ),
+    )
 
 
 class SophiaPlatform(pulumi.ComponentResource):
@@ -61,6 +83,8 @@ class SophiaPlatform(pulumi.ComponentResource):
         super().__init__("sophia:platform:Platform", name, None, opts)
         settings = args.settings
         self.aws_provider = None
+        self._aws_providers: dict[str, aws.Provider] = {}
+        """The primary's AWS providers by role (`backups`, `backup-replica`); Route 53 is global."""
         self.replica_region_provider: aws.Provider | None = None
         self.backup_bucket: BackupBucket | None = None
         self.postgres: PostgresCluster | None = None
@@ -79,15 +103,17 @@ class SophiaPlatform(pulumi.ComponentResource):
                 DrRegionArgs(
                     settings.dr,
                     settings.data_layer.postgres,
+                    settings.data_layer.redis,
                     settings.data_layer.qdrant,
                     cost_tags(settings),
                     self.aws_provider,
+                    args.aws_alarm_pagerduty_url,
                     _required_lease(args.postgres_lease),
                     settings.operators,
                 ),
                 pulumi.ResourceOptions(parent=self),
             )
-            if settings.dr is not None and self.aws_provider is not None
+            if settings.dr is not None and self.aws_provider is not None and args.aws_alarm_pagerduty_url is not None
             else None
         )
         self.gpu_pools = self._gpu_pools(name, args)
@@ -119,7 +145,7 @@ class SophiaPlatform(pulumi.ComponentResource):
             ),
             pulumi.ResourceOptions(parent=self),
         )
-        self.backup_bucket = self._backup_bucket(name, settings.backups, settings, protect)
+        self.backup_bucket = self._backup_bucket(name, settings.backups, args, protect)
         placement = StorePlacement.in_cluster(kubernetes, protect)
         stores = pulumi.ResourceOptions(
             parent=data,
@@ -141,6 +167,24 @@ class SophiaPlatform(pulumi.ComponentResource):
             ),
             stores,
         )
+        replication = settings.data_layer.postgres.dr_replication
+        if replication is not None and postgres.replication_service is not None:
+            ReplicationDns(
+                f"{name}-replication-dns",
+                ReplicationDnsArgs(
+                    replication.hostname,
+                    replication.hosted_zone_id,
+                    postgres.replication_service,
+                    self._aws_providers["backups"],
+                    cost_tags(settings),
+                ),
+                pulumi.ResourceOptions(parent=self),
+            )
+        elif replication is not None:
+            pulumi.log.warn(
+                "sophia:dataLayer.postgres.drReplication.allowedCidrs is empty: the replication endpoint "
+                "stays closed until it lists the dr stack's drNatPublicIps (/32 each); see docs/dr.md, Bring-up"
+            )
         self.failover_guard = self._failover_guard(args, placement, stores)
         self.qdrant = [
             QdrantCluster(
@@ -232,26 +276,41 @@ class SophiaPlatform(pulumi.ComponentResource):
             pulumi.ResourceOptions(parent=self, provider=data.provider),
         )
 
-    def _backup_bucket(
-        self, name: str, backups: BackupSettings, settings: StackSettings, protect: bool
-    ) -> BackupBucket:
+    def _backup_bucket(self, name: str, backups: BackupSettings, args: PlatformArgs, protect: bool) -> BackupBucket:
+        settings = args.settings
+
         def provider(role: str, region: str) -> aws.Provider:
-            return aws.Provider(
+            self._aws_providers[role] = aws.Provider(
                 f"{name}-aws-{role}",
                 aws.ProviderArgs(region=region, default_tags=aws.ProviderDefaultTagsArgs(tags=cost_tags(settings))),
                 opts=pulumi.ResourceOptions(parent=self),
             )
+            return self._aws_providers[role]
 
         replica = provider("backup-replica", backups.replica_region) if backups.replica_region else None
         self.replica_region_provider = replica
+        source = provider("backups", backups.s3_region)
+        alarm_topics: tuple[pulumi.Output[str], ...] = ()
+        if replica is not None and args.aws_alarm_pagerduty_url is not None:
+            # Replication alarms in both regions (BackupBucket explains why): a topic in each.
+            account = aws.get_caller_identity(opts=pulumi.InvokeOptions(provider=source)).account_id
+            alarm_topics = tuple(
+                AlarmTopic(
+                    f"{name}-alarms-{role}",
+                    AlarmTopicArgs(account, region_provider, args.aws_alarm_pagerduty_url, cost_tags(settings)),
+                    pulumi.ResourceOptions(parent=self),
+                ).topic_arn
+                for role, region_provider in (("backups", source), ("backup-replica", replica))
+            )
         return BackupBucket(
             f"{name}-backups",
             BackupBucketArgs(
                 backups=backups,
                 tags=cost_tags(settings),
-                provider=provider("backups", backups.s3_region),
+                provider=source,
                 replica_provider=replica,
                 protect=protect,
+                alarm_topic_arns=alarm_topics,
             ),
             pulumi.ResourceOptions(parent=self),
         )
@@ -314,7 +373,7 @@ class SophiaPlatform(pulumi.ComponentResource):
                         fallback_regions=settings.lambda_fallback_regions,
                         ssh_public_key=settings.lambda_access.ssh_public_key,
                         ssh_allowed_cidrs=settings.lambda_access.ssh_allowed_cidrs,
-                        ingress=settings.lambda_access.ingress,
+                        ingress=(*settings.lambda_access.ingress, *replication_ingress(settings)),
                         tags=cost_tags(settings),
                         user_data=user_data,
                         autoscaled=settings.autoscaler is not None,

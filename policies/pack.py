@@ -8,7 +8,18 @@ import yaml
 from pulumi_policy import EnforcementLevel, Policy
 
 from policies.analyzer import Analyzer
-from policies.rules import aws, aws_platform, cost, iam, kubernetes, lambda_cloud, network, stack_config, stateful
+from policies.rules import (
+    aws,
+    aws_dr,
+    aws_platform,
+    cost,
+    iam,
+    kubernetes,
+    lambda_cloud,
+    network,
+    stack_config,
+    stateful,
+)
 
 PACK_DIR = Path(__file__).resolve().parent
 PACK_NAME = "sophia-guardrails"
@@ -27,6 +38,7 @@ def all_policies() -> list[Policy]:
         *cost.POLICIES,
         *aws.POLICIES,
         *aws_platform.POLICIES,
+        *aws_dr.POLICIES,
         *iam.POLICIES,
         *network.POLICIES,
         *kubernetes.POLICIES,

@@ -95,6 +95,13 @@ def ipv4_network(cidr: str) -> ipaddress.IPv4Network:
         raise ValueError(f"{cidr!r} is not an IPv4 CIDR with no host bits") from None
 
 
+def check_hosted_zone(value: str) -> str:
+    """A Route 53 hosted zone id (Z...)."""
+    if not re.fullmatch(r"Z[A-Z0-9]{1,31}", value):
+        raise ValueError(f"must be a Route 53 hosted zone id (Z...), got {value!r}")
+    return value
+
+
 def check_dns_name(value: str) -> str:
     if not _DNS_NAME.fullmatch(value):
         raise ValueError(f"must be a lowercase DNS name such as api.sophia.ai, got {value!r}")

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated
 
 from pydantic import Field, Strict, field_validator, model_validator
 
 from settings.base import (
+    NON_PUBLIC_NETWORKS,
     PositiveSeconds,
     SettingsModel,
     StorageGib,
     check_dns_name,
     check_dynamodb_table,
+    check_hosted_zone,
     ipv4_network,
 )
 from settings.errors import RuleError
@@ -98,15 +101,39 @@ class RedisSettings(SettingsModel):
     """Persistent volume per node, GiB (AOF and RDB)."""
 
 
+# How far the replica bucket's copy of the WAL archive may lag the primary: S3 Replication Time
+# Control (15 minutes for 99.99 % of objects) plus CloudNativePG's default archive_timeout (5 minutes).
+ARCHIVE_CATCH_UP_SECONDS = (15 + 5) * 60
+
+
 class DrReplicationSettings(SettingsModel):
     """The endpoint the DR region's replica streams from (TLS, certificate authentication)."""
 
     hostname: str
-    """DNS name of the replication load balancer; in the server certificate."""
-    allowed_cidrs: Annotated[tuple[str, ...], Field(max_length=16)]
-    """The DR region's egress addresses (its NAT gateways: the dr stack's `drNatPublicIps`)."""
+    """DNS name of the replication load balancer; in the server certificate. This stack keeps its
+    Route 53 record pointing at the load balancer."""
+    hosted_zone_id: str
+    """Route 53 hosted zone of `hostname`."""
+    allowed_cidrs: Annotated[tuple[str, ...], Field(max_length=16)] = ()
+    """The DR region's egress addresses (its NAT gateways: the dr stack's `drNatPublicIps`, /32
+    each), known only after the dr stack's first `pulumi up`. Until set, the replication endpoint
+    (load balancer, DNS record, Lambda firewall opening) is not created, and the dr stack stops
+    naming this key."""
     lag_alert_seconds: PositiveSeconds = 5.0
     """Alert when the DR replica replays more than this far behind (the dr stack's RPO bound)."""
+    peak_wal_mib_per_second: Annotated[float, Field(gt=0, le=1024, allow_inf_nan=False)] = 2.0
+    """Peak rate the primary writes WAL at, MiB/s; sizes how much WAL it keeps for the DR replica."""
+
+    @property
+    def wal_keep_gib(self) -> int:
+        """The primary's `wal_keep_size`. The DR replica streams without a replication slot on the
+        primary (CloudNativePG's designated primary never uses one on its source), so after a
+        disconnect it resumes from what `wal_keep_size` kept, or else from the WAL archive in the
+        replica bucket, which lags the primary by up to S3 Replication Time Control's 15 minutes
+        plus `archive_timeout` (5 minutes). Keeping that long at the peak rate means the archive
+        always holds what the primary has let go: no re-clone over the internet."""
+        return max(2, math.ceil(self.peak_wal_mib_per_second * ARCHIVE_CATCH_UP_SECONDS / 1024))
+
     failover_lease_table: str | None = None
     """The dr stack's lease table (its output `failoverLeaseTable`, in `backups.replicaRegion`). Set:
     the primary runs the failover guard, and stays fenced while DR holds the lease. Unset (before
@@ -118,6 +145,12 @@ class DrReplicationSettings(SettingsModel):
         """A lowercase DNS name."""
         return check_dns_name(value)
 
+    @field_validator("hosted_zone_id")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        """A Route 53 hosted zone id (Z...)."""
+        return check_hosted_zone(value)
+
     @field_validator("failover_lease_table")
     @classmethod
     def _table(cls, value: str | None) -> str | None:
@@ -127,13 +160,13 @@ class DrReplicationSettings(SettingsModel):
     @field_validator("allowed_cidrs")
     @classmethod
     def _cidrs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        """At least one IPv4 CIDR, each /24 or narrower."""
-        if not value:
-            raise ValueError("must list the DR region's egress networks")
+        """IPv4 CIDRs, each /24 or narrower, public."""
         for cidr in value:
             network = ipv4_network(cidr)
             if network.prefixlen < 24:
                 raise ValueError(f"{cidr} is wider than /24: list the DR NAT addresses, not a whole range")
+            if any(network.overlaps(block) for block in NON_PUBLIC_NETWORKS):
+                raise ValueError(f"{cidr} is not a public network (the DR NAT gateways' addresses are public)")
         return value
 
 
@@ -146,6 +179,23 @@ class PostgresSettings(SettingsModel):
     """Persistent volume per instance, GiB."""
     dr_replication: DrReplicationSettings | None = None
     """Lets the DR region stream from this cluster (prod)."""
+
+    @model_validator(mode="after")
+    def _wal_fits(self) -> PostgresSettings:
+        """The WAL kept for the DR replica takes at most a quarter of the volume."""
+        replication = self.dr_replication
+        if replication is not None and replication.wal_keep_gib * 4 > self.storage_gib:
+            raise RuleError(
+                [
+                    (
+                        "drReplication.peakWalMibPerSecond",
+                        f"keeps {replication.wal_keep_gib} GiB of WAL for the DR replica (20 minutes at "
+                        f"{replication.peak_wal_mib_per_second:g} MiB/s), more than a quarter of storageGib "
+                        f"({self.storage_gib})",
+                    )
+                ]
+            )
+        return self
 
 
 class QdrantSettings(SettingsModel):

@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import Field, Strict, field_validator, model_validator
 
 from failover.promoter import LEASE_SECONDS, MARGIN_SECONDS, worst_case_promotion_seconds
 from settings.base import (
     AWS_REGIONS,
+    NON_PUBLIC_NETWORKS,
     PositiveSeconds,
+    Ratio,
     SettingsModel,
     check_bucket,
     check_cron,
     check_dns_name,
     check_dynamodb_table,
+    check_hosted_zone,
     ipv4_network,
 )
 from settings.errors import RuleError
@@ -69,14 +72,26 @@ class FailoverSettings(SettingsModel):
     @classmethod
     def _zone(cls, value: str) -> str:
         """A Route 53 hosted zone id (Z...)."""
-        if not re.fullmatch(r"Z[A-Z0-9]{1,31}", value):
-            raise ValueError(f"must be a Route 53 hosted zone id (Z...), got {value!r}")
-        return value
+        return check_hosted_zone(value)
 
     @property
     def worst_case_failover_seconds(self) -> int:
         """Detection (interval x threshold) plus the TTL clients may still cache the old answer."""
         return self.health_check_interval_seconds * self.failure_threshold + self.ttl_seconds
+
+
+# An IAM role or user; service-linked roles cannot have access entries (EKS User Guide, "Grant IAM
+# users and roles access to Kubernetes APIs").
+_IAM_PRINCIPAL = re.compile(r"arn:aws:iam::\d{12}:(role|user)/[\w+=,.@/-]{1,512}")
+
+
+def check_principal(value: str) -> str:
+    """An IAM role or user ARN, not a service-linked role."""
+    if not _IAM_PRINCIPAL.fullmatch(value):
+        raise ValueError(f"must be an IAM role or user ARN (arn:aws:iam::<account>:role/<name>), got {value!r}")
+    if ":role/aws-service-role/" in value:
+        raise ValueError(f"{value} is a service-linked role, which EKS access entries do not accept")
+    return value
 
 
 class EksSettings(SettingsModel):
@@ -89,19 +104,52 @@ class EksSettings(SettingsModel):
     nodes: Annotated[int, Strict(), Field(ge=3, le=100)] = 3
     """One node per availability zone at least."""
     public_access_cidrs: Annotated[tuple[str, ...], Field(max_length=40)]
-    """Networks allowed to reach the API endpoint (the deployers); never 0.0.0.0/0."""
+    """Public networks allowed to reach the API endpoint: the operators' and the deploy runners'
+    egress; never 0.0.0.0/0. No default: only the organization knows them."""
+    deploy_role_arn: str
+    """The IAM role CI's `pulumi up -s dr` runs as (the `dr` environment's `AWS_ROLE_ARN`); it
+    deploys the cluster's Kubernetes objects, so it is a cluster administrator."""
+    operator_arns: Annotated[tuple[str, ...], Field(max_length=20)]
+    """IAM roles or users of the operators who run the DR runbook; cluster administrators."""
 
     @field_validator("public_access_cidrs")
     @classmethod
     def _cidrs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        """At least one IPv4 CIDR; never 0.0.0.0/0."""
+        """At least one public IPv4 CIDR; never 0.0.0.0/0."""
         if not value:
             raise ValueError("must list at least one network (the API endpoint is closed otherwise)")
         for cidr in value:
             network = ipv4_network(cidr)
             if network.prefixlen == 0:
                 raise ValueError("must not open the cluster API to the whole internet (0.0.0.0/0)")
+            if any(network.overlaps(block) for block in NON_PUBLIC_NETWORKS):
+                raise ValueError(f"{cidr} is not a public network (the public endpoint sees public addresses)")
         return value
+
+    @field_validator("deploy_role_arn")
+    @classmethod
+    def _deploy_role(cls, value: str) -> str:
+        """An IAM role or user ARN, not a service-linked role."""
+        return check_principal(value)
+
+    @field_validator("operator_arns")
+    @classmethod
+    def _operators(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        """At least one; IAM role or user ARNs, each once."""
+        if not value:
+            raise ValueError("must list at least one operator (nobody could run the DR runbook otherwise)")
+        for arn in value:
+            check_principal(arn)
+        if len(set(value)) != len(value):
+            raise ValueError("must not list a principal twice")
+        return value
+
+    @model_validator(mode="after")
+    def _distinct(self) -> EksSettings:
+        """deployRoleArn is not also an operator (one access entry per principal)."""
+        if self.deploy_role_arn in self.operator_arns:
+            raise RuleError([("operatorArns", f"must not repeat deployRoleArn ({self.deploy_role_arn})")])
+        return self
 
 
 # ElastiCache for Redis (cluster mode): at most 500 nodes in one replication group.
@@ -119,17 +167,24 @@ class ElastiCacheSettings(SettingsModel):
     """At least one, for automatic failover and multi-AZ."""
     snapshot_retention_days: Annotated[int, Strict(), Field(ge=1, le=35)] = 7
     """Daily automatic snapshots kept (ElastiCache allows up to 35)."""
-    seed_rdb_arns: Annotated[tuple[str, ...], Field(max_length=64)] = ()
-    """S3 ARNs of RDB files (the primary's Redis snapshots in the replica bucket) to warm a new cache from."""
 
-    @field_validator("seed_rdb_arns")
+    @model_validator(mode="before")
     @classmethod
-    def _arns(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        """S3 object ARNs of .rdb files."""
-        for arn in value:
-            if not re.fullmatch(r"arn:aws:s3:::[a-z0-9.-]+/.+\.rdb", arn):
-                raise ValueError(f"must be S3 object ARNs of .rdb files, got {arn!r}")
-        return value
+    def _no_seed(cls, data: Any) -> Any:
+        """seedRdbArns is gone: the DR cache starts empty and warms from traffic (docs/dr.md)."""
+        if isinstance(data, dict) and "seedRdbArns" in data:
+            raise RuleError(
+                [
+                    (
+                        "seedRdbArns",
+                        "is no longer supported: ElastiCache reads seed RDBs only when a cache is created (and the "
+                        "DR cache is protected), only from SSE-S3 objects (the replica bucket is SSE-KMS), one set "
+                        "per shard of a matching layout; the DR cache starts empty and warms from traffic "
+                        "(docs/dr.md, Redis)",
+                    )
+                ]
+            )
+        return data
 
     @model_validator(mode="after")
     def _fits_one_group(self) -> ElastiCacheSettings:
@@ -146,6 +201,24 @@ class ElastiCacheSettings(SettingsModel):
                 ]
             )
         return self
+
+
+class DrRestoreCheckSettings(SettingsModel):
+    """The DR region's restore checks of the replicated backups (cross-region verification)."""
+
+    schedule: str = "30 7 * * *"
+    """Cron schedule (UTC); after the primary's own checks (04:30) and their figures have replicated."""
+    stale_after_hours: Annotated[int, Strict(), Field(ge=2, le=168)] = 30
+    """An alarm fires when no check of a store has succeeded for this long (CloudWatch evaluates
+    at most 7 days of hourly periods)."""
+    count_tolerance: Ratio = 0.05
+    """Restored rows/points/keys may differ from the primary's figures by this share."""
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        """Five-field cron (UTC)."""
+        return check_cron(value)
 
 
 class DrSettings(SettingsModel):
@@ -179,6 +252,8 @@ class DrSettings(SettingsModel):
     """The Postgres replica's lag alert; it bounds the RPO, so it must be <= rpoSeconds."""
     qdrant_restore_schedule: str = "0 3 * * *"
     """Cron schedule (UTC) of restoring the primary's Qdrant snapshots into DR."""
+    restore_checks: DrRestoreCheckSettings = DrRestoreCheckSettings()
+    """Restore tests of the primary's backups as replicated into this region."""
 
     @field_validator("aws_region")
     @classmethod

@@ -34,6 +34,11 @@ SECRET_KEYS: Mapping[str, str] = {
         "Slack incoming-webhook URL for warnings and the daily digest "
         "(pulumi config set --secret sophia:alertSlackWebhookUrl ...)"
     ),
+    "awsAlarmPagerdutyUrl": (
+        "PagerDuty 'Amazon CloudWatch' integration URL for the AWS alarms (backup replication, DR restore "
+        "checks): https://events.pagerduty.com/integration/<key>/enqueue "
+        "(pulumi config set --secret sophia:awsAlarmPagerdutyUrl ...)"
+    ),
 }
 PROVIDER_KEYS: Mapping[str, str] = {
     "lambdaApiUrl": "Lambda Cloud API base URL, read by the dynamic providers (default the public API)",

@@ -130,6 +130,12 @@ class StackSettings(SettingsModel):
         ]
 
     @property
+    def has_aws_alarms(self) -> bool:
+        """CloudWatch alarms exist: on backup replication (a replica bucket), or in the DR region."""
+        replicated = self.backups is not None and self.backups.replica_bucket is not None
+        return replicated or self.dr is not None
+
+    @property
     def hourly_gpu_cost_usd(self) -> Decimal:
         """What the pools cost per hour at their desired size, from the price catalog."""
         return hourly_cost_usd(self.gpu_pools)

@@ -37,6 +37,8 @@ class StackConfig:
     """(access key id, secret access key) of the backup writer, where `backups` is set."""
     alert_receivers: AlertReceivers | None = None
     """Where `monitoring` is set."""
+    aws_alarm_pagerduty_url: pulumi.Output[str] | None = None
+    """Where the stack has AWS alarms: backups replicated to another region, or the DR region."""
     postgres_lease: LeaseView | None = None
     """The lease on the PostgreSQL primary role: in dr, and in prod once its guard is configured."""
 
@@ -66,6 +68,7 @@ def load_stack_config() -> StackConfig:
             ("backupSecretAccessKey", settings.backups is not None),
             ("alertPagerdutyRoutingKey", settings.monitoring is not None),
             ("alertSlackWebhookUrl", settings.monitoring is not None),
+            ("awsAlarmPagerdutyUrl", settings.has_aws_alarms),
         )
         if wanted
     ]
@@ -95,6 +98,7 @@ def load_stack_config() -> StackConfig:
             if "alertPagerdutyRoutingKey" in secrets
             else None
         ),
+        aws_alarm_pagerduty_url=secrets.get("awsAlarmPagerdutyUrl"),
     )
 
 

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import ipaddress
+import re
+
+import pulumi
+import pytest
+
 from settings import StackSettings, parse_settings
 from settings.base import Environment
 from tests.helpers import stack_config
+from tools.harness import PROJECT_ROOT, run_stack
 
 
 def load(stack: str) -> StackSettings:
@@ -66,3 +73,32 @@ def test_prod_and_dr_agree_on_what_connects_them() -> None:
     # prod raises the lag alert; dr's settings hold it to the RPO.
     assert replication.lag_alert_seconds == dr.dr.replication_lag_alert_seconds <= dr.dr.rpo_seconds
     assert dr.data_layer.qdrant == prod.data_layer.qdrant  # DR mirrors the clusters peer for peer
+
+
+DOCUMENTATION_RANGES = [ipaddress.IPv4Network(n) for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24")]
+
+
+@pytest.mark.parametrize("stack", ["prod", "dr", "dev"])
+def test_no_stack_file_holds_a_documentation_range(stack: str) -> None:
+    """RFC 5737 ranges are placeholders: deployed, they open nothing to anyone real (or, worse,
+    something to someone). What only the organization knows is left out and required instead."""
+    text = (PROJECT_ROOT / f"Pulumi.{stack}.yaml").read_text(encoding="utf-8")
+    for found in re.findall(r"\b\d{1,3}(?:\.\d{1,3}){3}(?:/\d{1,2})?\b", text):
+        network = ipaddress.IPv4Network(found, strict=False)
+        assert not any(network.overlaps(doc) for doc in DOCUMENTATION_RANGES), f"{stack}: {found}"
+
+
+@pytest.mark.parametrize(
+    ("stack", "keys"),
+    [
+        ("prod", ["sophia:lambdaAccess.sshAllowedCidrs"]),
+        ("dev", ["sophia:lambdaAccess.sshAllowedCidrs"]),
+        ("dr", ["sophia:dr.eks.deployRoleArn", "sophia:dr.eks.operatorArns", "sophia:dr.eks.publicAccessCidrs"]),
+    ],
+)
+def test_unset_site_facts_stop_the_stack_naming_each_key(stack: str, keys: list[str]) -> None:
+    with pytest.raises(pulumi.RunError) as caught:
+        run_stack(stack, assume_site_facts=False)
+    message = str(caught.value)
+    for key in keys:
+        assert f"{key}: is required" in message, message

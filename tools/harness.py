@@ -121,6 +121,28 @@ class StackRun:
             raise KeyError(f"{len(matches)} resources named {name!r}")
         return matches[0]
 
+    def waits_for(self, resource: RegisteredResource, target: RegisteredResource) -> bool:
+        """Whether the engine creates `resource` only after `target`: a path of explicit
+        dependencies (`depends_on`), input dependencies (`property_dependencies`) and parents. A
+        child registers only once its parent has, and a component registers only once its own
+        dependencies exist, so a component's `depends_on` holds back everything under it."""
+        by_urn = {r.urn: r for r in self.resources}
+        seen: set[str] = set()
+        pending = [resource.urn]
+        while pending:
+            urn = pending.pop()
+            node = by_urn.get(urn)
+            if node is None or urn in seen:
+                continue
+            seen.add(urn)
+            edges = [*node.depends_on, *(u for urns in node.property_dependencies.values() for u in urns)]
+            if node.parent is not None:
+                edges.append(node.parent)
+            if target.urn in edges:
+                return True
+            pending.extend(edges)
+        return False
+
 
 CANNED_INVOKES: dict[str, dict[str, Any]] = {
     "aws:index/getCallerIdentity:getCallerIdentity": {
@@ -131,6 +153,49 @@ CANNED_INVOKES: dict[str, dict[str, Any]] = {
     },
     "aws:index/getPartition:getPartition": {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"},
 }
+
+
+# What only the organization knows, and so no stack file holds (a placeholder there could be
+# deployed): the operators set these with `pulumi config set --path`. Offline runs (tests, `make
+# plan`) merge these documentation values in, as they assume secrets are set.
+SITE_FACTS: dict[str, dict[str, Any]] = {
+    "prod": {
+        "sophia:lambdaAccess": {"sshAllowedCidrs": ["203.0.113.0/24"]},
+        # The dr stack's drNatPublicIps, set after its first `pulumi up` (docs/dr.md, bring-up).
+        "sophia:dataLayer": {
+            "postgres": {
+                "drReplication": {"allowedCidrs": ["198.51.100.10/32", "198.51.100.11/32", "198.51.100.12/32"]}
+            }
+        },
+    },
+    "dev": {"sophia:lambdaAccess": {"sshAllowedCidrs": ["203.0.113.0/24"]}},
+    "dr": {
+        "sophia:dr": {
+            "eks": {
+                "publicAccessCidrs": ["203.0.113.0/24"],
+                "deployRoleArn": "arn:aws:iam::123456789012:role/sophia-dr-deploy",
+                "operatorArns": ["arn:aws:iam::123456789012:role/sophia-operators"],
+            }
+        }
+    },
+}
+
+
+def _with_site_facts(raw: dict[str, Any]) -> dict[str, Any]:
+    """`raw` with its environment's `SITE_FACTS` merged into the keys it has (by environment, so
+    a copy of a stack file under another name gets them too)."""
+    facts = SITE_FACTS.get(str(raw.get(f"{SETTINGS_NAMESPACE}:environment")), {})
+    return {key: _merge(value, facts.get(key)) for key, value in raw.items()}
+
+
+def _merge(base: Any, extra: Any) -> Any:
+    """`extra` over `base`, key by key for mappings; the stack file's own values win."""
+    if isinstance(base, dict) and isinstance(extra, dict):
+        merged = dict(extra)
+        for key, value in base.items():
+            merged[key] = _merge(value, extra[key]) if key in extra else value
+        return merged
+    return base
 
 
 def primary_holds_lease(table: str, region: str) -> LeaseView:
@@ -146,10 +211,14 @@ PRIMARY_STACK_OUTPUTS: dict[str, Any] = {
     "postgresReplicationServerCa": "-----BEGIN CERTIFICATE-----\nMIIB (server CA)\n-----END CERTIFICATE-----\n",
     "postgresReplicationCert": "-----BEGIN CERTIFICATE-----\nMIIB (streaming_replica)\n-----END CERTIFICATE-----\n",
     "postgresReplicationKey": "-----BEGIN PRIVATE KEY-----\nplaceholder\n-----END PRIVATE KEY-----\n",
+    "postgresReplicationAllowedCidrs": ["198.51.100.10/32", "198.51.100.11/32", "198.51.100.12/32"],
     "postgresFailoverLeaseTable": "sophia-postgres-lease",
 }
 # Outputs prod marks secret; the StackReference hands them over as secrets.
 PRIMARY_STACK_SECRET_OUTPUTS = ("postgresReplicationKey",)
+
+
+LOAD_BALANCER_ADDRESS = "192.0.2.80"  # what a created LoadBalancer Service gets (documentation range)
 
 
 class EchoMocks(mocks.Mocks):
@@ -162,7 +231,14 @@ class EchoMocks(mocks.Mocks):
                 "outputs": dict(PRIMARY_STACK_OUTPUTS),
                 "secretOutputNames": list(PRIMARY_STACK_SECRET_OUTPUTS),
             }
-        return f"{args.name}-id", dict(args.inputs)
+        outputs = dict(args.inputs)
+        # The Kubernetes provider returns a LoadBalancer Service once it has an address.
+        balancer = (
+            args.typ == "kubernetes:core/v1:Service" and (outputs.get("spec") or {}).get("type") == "LoadBalancer"
+        )
+        if balancer and not settings.is_dry_run():
+            outputs["status"] = {"loadBalancer": {"ingress": [{"ip": LOAD_BALANCER_ADDRESS}]}}
+        return f"{args.name}-id", outputs
 
     def call(self, args: mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
         # The few invokes the program makes; AWS's documentation account id.
@@ -361,13 +437,18 @@ def project_name(project_dir: Path = PROJECT_ROOT) -> str:
 
 
 def read_stack_file(
-    stack: str, project_dir: Path = PROJECT_ROOT, *, assume_secrets_set: bool = True
+    stack: str,
+    project_dir: Path = PROJECT_ROOT,
+    *,
+    assume_secrets_set: bool = True,
+    assume_site_facts: bool = True,
 ) -> tuple[dict[str, str], list[str]]:
     """The engine's view of `Pulumi.<stack>.yaml`: key -> string (JSON for structured values), and secret keys.
 
     `secure:` values become a placeholder. With `assume_secrets_set`, secrets the program
     declares but the file lacks are filled the same way, as if the user had run
-    `pulumi config set --secret` (ciphertext can only be made by the Pulumi CLI).
+    `pulumi config set --secret` (ciphertext can only be made by the Pulumi CLI). With
+    `assume_site_facts`, `SITE_FACTS` fill what the organization sets itself.
     """
     path = project_dir / f"Pulumi.{stack}.yaml"
     try:
@@ -381,6 +462,8 @@ def read_stack_file(
         raise StackFileError(f"{path.name}: 'config' must be a mapping")
     config: dict[str, str] = {}
     secret_keys: list[str] = []
+    if assume_site_facts and project_dir == PROJECT_ROOT:
+        raw = _with_site_facts(raw)
     for key, value in raw.items():
         if isinstance(value, dict) and set(value) == {"secure"}:
             config[key] = SECRET_PLACEHOLDER
@@ -466,6 +549,7 @@ def run_stack(
     project_dir: Path = PROJECT_ROOT,
     config_overrides: Mapping[str, str | None] | None = None,
     assume_secrets_set: bool = True,
+    assume_site_facts: bool = True,
     preview: bool = True,
     mock_impl: mocks.Mocks | None = None,
     first_preview: bool = False,
@@ -478,7 +562,9 @@ def run_stack(
     of a stack that does not exist yet: unknown ids, output-only properties unknown. `lease_reader`
     stands in for the DynamoDB read of the lease on the PostgreSQL primary role.
     """
-    config, secret_keys = read_stack_file(stack, project_dir, assume_secrets_set=assume_secrets_set)
+    config, secret_keys = read_stack_file(
+        stack, project_dir, assume_secrets_set=assume_secrets_set, assume_site_facts=assume_site_facts
+    )
     for key, value in (config_overrides or {}).items():
         if value is None:
             config.pop(key, None)

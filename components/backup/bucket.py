@@ -9,23 +9,27 @@ The replica is fed by S3 replication with Replication Time Control (99.99 % of o
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
 
-from components.backup.hardened_bucket import HardenedBucketArgs, hardened_bucket
+from components.backup.hardened_bucket import HardenedBucket, HardenedBucketArgs, hardened_bucket
 from settings.backup import BackupSettings
 
 # Where each store writes inside the bucket.
 POSTGRES_PREFIX = "postgres/"
 QDRANT_PREFIX = "qdrant/"
 REDIS_PREFIX = "redis/"
+# What the Postgres restore check saw on the primary (marker, row counts): the DR region's check
+# of the replicated copy verifies against it.
+POSTGRES_FIGURES_PREFIX = "postgres-figures/"
 # Barman prunes its own base backups and WAL by `retentionPolicy`; expiring them by age could
 # delete the base backup an in-window point-in-time recovery still starts from.
-AGE_EXPIRED_PREFIXES = (QDRANT_PREFIX, REDIS_PREFIX)
+AGE_EXPIRED_PREFIXES = (QDRANT_PREFIX, REDIS_PREFIX, POSTGRES_FIGURES_PREFIX)
 REPLICATION_MINUTES = 15  # the only value S3 Replication Time Control accepts
+REPLICATION_RULE = "to-dr-region"
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,8 @@ class BackupBucketArgs:
     """Provider for `backups.replicaRegion`; None when the stack has no replica."""
     protect: bool
     """Protect buckets and keys: true in prod."""
+    alarm_topic_arns: Sequence[pulumi.Input[str]] = ()
+    """SNS topics in `s3Region` and `replicaRegion` (that order) the replication alarms notify."""
 
 
 class BackupBucket(pulumi.ComponentResource):
@@ -56,14 +62,15 @@ class BackupBucket(pulumi.ComponentResource):
         self.bucket_name = settings.s3_bucket
         self.replica_bucket_name = settings.replica_bucket
         rules = lifecycle_rules(settings.retention_days)
-        self.bucket, self.key = hardened_bucket(
+        source = hardened_bucket(
             self,
             HardenedBucketArgs(
                 name, settings.s3_bucket, {**args.tags, "purpose": "backup"}, args.provider, args.protect, rules
             ),
         )
+        self.bucket, self.key = source.bucket, source.key
         if args.replica_provider is not None and settings.replica_bucket is not None:
-            replica, replica_key = hardened_bucket(
+            replica = hardened_bucket(
                 self,
                 HardenedBucketArgs(
                     f"{name}-replica",
@@ -74,10 +81,12 @@ class BackupBucket(pulumi.ComponentResource):
                     rules,
                 ),
             )
-            self._replication(name, args, replica, replica_key)
+            self._replication(name, args, source, replica)
+            if args.alarm_topic_arns:
+                self._replication_alarms(name, args)
         self.register_outputs({"bucket": self.bucket_name, "replicaBucket": self.replica_bucket_name})
 
-    def _replication(self, name: str, args: BackupBucketArgs, replica: aws.s3.Bucket, replica_key: aws.kms.Key) -> None:
+    def _replication(self, name: str, args: BackupBucketArgs, source: HardenedBucket, replica: HardenedBucket) -> None:
         child = pulumi.ResourceOptions(parent=self, provider=args.provider)
         role = aws.iam.Role(
             f"{name}-replication-role",
@@ -105,7 +114,7 @@ class BackupBucket(pulumi.ComponentResource):
             role=role.arn,
             rules=[
                 aws.s3.BucketReplicationConfigRuleArgs(
-                    id="to-dr-region",
+                    id=REPLICATION_RULE,
                     status="Enabled",
                     filter=aws.s3.BucketReplicationConfigRuleFilterArgs(prefix=""),
                     delete_marker_replication=aws.s3.BucketReplicationConfigRuleDeleteMarkerReplicationArgs(
@@ -117,10 +126,10 @@ class BackupBucket(pulumi.ComponentResource):
                         )
                     ),
                     destination=aws.s3.BucketReplicationConfigRuleDestinationArgs(
-                        bucket=replica.arn,
+                        bucket=replica.bucket.arn,
                         storage_class="STANDARD",
                         encryption_configuration=aws.s3.BucketReplicationConfigRuleDestinationEncryptionConfigurationArgs(
-                            replica_kms_key_id=replica_key.arn
+                            replica_kms_key_id=replica.key.arn
                         ),
                         replication_time=aws.s3.BucketReplicationConfigRuleDestinationReplicationTimeArgs(
                             status="Enabled",
@@ -137,8 +146,72 @@ class BackupBucket(pulumi.ComponentResource):
                     ),
                 )
             ],
-            opts=child,
+            # "Both source and destination buckets must have versioning enabled" (S3 User Guide,
+            # replication requirements); the rule names only the source bucket, so say it.
+            opts=pulumi.ResourceOptions.merge(
+                child, pulumi.ResourceOptions(depends_on=[source.versioning, replica.versioning])
+            ),
         )
+
+    def _replication_alarms(self, name: str, args: BackupBucketArgs) -> None:
+        """Alarms on failed and late replication (the rule's S3 Replication metrics, which RTC turns
+        on). AWS documents the destination region for bytes pending; for failures and latency the
+        region is not stated in what could be checked here, so each alarm exists in both regions and
+        the one without data stays quiet (missing data is ignored, as the S3 User Guide advises)."""
+        assert args.replica_provider is not None
+        providers = (args.provider, args.replica_provider)
+        for (role, provider), topic in zip(
+            (("source", providers[0]), ("replica", providers[1])), args.alarm_topic_arns, strict=True
+        ):
+            for alarm, (metric, statistic, threshold, description) in replication_alarms(args.backups).items():
+                aws.cloudwatch.MetricAlarm(
+                    f"{name}-{alarm}-{role}",
+                    alarm_description=description,
+                    namespace="AWS/S3",
+                    metric_name=metric,
+                    dimensions=replication_dimensions(args.backups),
+                    statistic=statistic,
+                    period=300,
+                    evaluation_periods=1,
+                    comparison_operator="GreaterThanThreshold",
+                    threshold=threshold,
+                    treat_missing_data="ignore",
+                    alarm_actions=[topic],
+                    ok_actions=[topic],
+                    tags=dict(args.tags),
+                    opts=pulumi.ResourceOptions(parent=self, provider=provider),
+                )
+
+
+def replication_dimensions(backups: BackupSettings) -> dict[str, str]:
+    """The S3 Replication metrics' dimensions (S3 User Guide, metrics-dimensions: "S3 Replication
+    dimensions in CloudWatch")."""
+    return {
+        "SourceBucket": backups.s3_bucket,
+        "DestinationBucket": str(backups.replica_bucket),
+        "RuleId": REPLICATION_RULE,
+    }
+
+
+def replication_alarms(backups: BackupSettings) -> dict[str, tuple[str, str, float, str]]:
+    """alarm -> (metric, statistic, threshold, description): any failed operation in five minutes
+    (OperationsFailedReplication, statistic Sum), or the replica more than RTC's 15 minutes behind
+    (ReplicationLatency, statistic Maximum)."""
+    pair = f"s3://{backups.s3_bucket} -> s3://{backups.replica_bucket}"
+    return {
+        "replication-failed": (
+            "OperationsFailedReplication",
+            "Sum",
+            0.0,
+            f"Backups failed to replicate to the DR region ({pair}): the DR copy is incomplete",
+        ),
+        "replication-late": (
+            "ReplicationLatency",
+            "Maximum",
+            float(REPLICATION_MINUTES * 60),
+            f"Backups reach the DR region more than {REPLICATION_MINUTES} minutes late ({pair})",
+        ),
+    }
 
 
 def lifecycle_rules(retention_days: int) -> list[aws.s3.BucketLifecycleConfigurationRuleArgs]:
@@ -166,6 +239,14 @@ def lifecycle_rules(retention_days: int) -> list[aws.s3.BucketLifecycleConfigura
         )
     )
     return rules
+
+
+def encryption_contexts(bucket_arn: str) -> list[str]:
+    """The `aws:s3:arn` KMS sees for objects of a bucket: the bucket ARN itself when the bucket uses
+    S3 Bucket Keys ("S3 Bucket Keys use the bucket ARN as encryption context", S3 User Guide,
+    "Reducing the cost of SSE-KMS with Amazon S3 Bucket Keys"), which both buckets do; the object
+    ARN for objects written without one."""
+    return [bucket_arn, f"{bucket_arn}/*"]
 
 
 def replication_policy(backups: BackupSettings) -> str:
@@ -201,16 +282,18 @@ def replication_policy(backups: BackupSettings) -> str:
                     "Resource": "*",
                     "Condition": {
                         "StringEquals": {"kms:ViaService": f"s3.{backups.s3_region}.amazonaws.com"},
-                        "StringLike": {"kms:EncryptionContext:aws:s3:arn": f"{source_arn}/*"},
+                        "StringLike": {"kms:EncryptionContext:aws:s3:arn": encryption_contexts(source_arn)},
                     },
                 },
                 {
                     "Effect": "Allow",
-                    "Action": "kms:Encrypt",
+                    # Decrypt too: "the call to kms:Decrypt verifies the integrity of the S3 Bucket
+                    # Key before using it" (S3 User Guide, replicating encrypted objects).
+                    "Action": ["kms:Encrypt", "kms:Decrypt"],
                     "Resource": "*",
                     "Condition": {
                         "StringEquals": {"kms:ViaService": f"s3.{backups.replica_region}.amazonaws.com"},
-                        "StringLike": {"kms:EncryptionContext:aws:s3:arn": f"{replica_arn}/*"},
+                        "StringLike": {"kms:EncryptionContext:aws:s3:arn": encryption_contexts(replica_arn)},
                     },
                 },
             ],

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import pulumi
 import pulumi_aws as aws
@@ -30,7 +30,17 @@ class HardenedBucketArgs:
     """KMS key policy, when AWS services (CloudTrail, log delivery) must encrypt with the key."""
 
 
-def hardened_bucket(owner: pulumi.Resource, args: HardenedBucketArgs) -> tuple[aws.s3.Bucket, aws.kms.Key]:
+class HardenedBucket(NamedTuple):
+    """The resources others must wait for: replication needs `versioning` on both ends, and
+    services that write into the bucket (CloudTrail, log delivery) need its `policy` first."""
+
+    bucket: aws.s3.Bucket
+    key: aws.kms.Key
+    versioning: aws.s3.BucketVersioning
+    policy: aws.s3.BucketPolicy
+
+
+def hardened_bucket(owner: pulumi.Resource, args: HardenedBucketArgs) -> HardenedBucket:
     """Bucket and KMS key (rotating), owner-enforced, public access blocked, versioned,
     SSE-KMS by default, lifecycle rules, and a policy that refuses plain HTTP; children of `owner`."""
     name, bucket_name, tags, provider = args.name, args.bucket_name, dict(args.tags), args.provider
@@ -86,13 +96,13 @@ def hardened_bucket(owner: pulumi.Resource, args: HardenedBucketArgs) -> tuple[a
         rules=list(args.lifecycle),
         opts=pulumi.ResourceOptions(parent=owner, provider=provider, depends_on=[versioning]),
     )
-    aws.s3.BucketPolicy(
+    policy = aws.s3.BucketPolicy(
         f"{name}-tls-only",
         bucket=bucket.id,
         policy=bucket_policy(bucket_name, args.extra_statements),
         opts=child,
     )
-    return bucket, key
+    return HardenedBucket(bucket, key, versioning, policy)
 
 
 def bucket_policy(bucket_name: str, extra_statements: Sequence[Mapping[str, Any]] = ()) -> str:

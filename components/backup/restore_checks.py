@@ -19,7 +19,7 @@ from pathlib import Path
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.backup.bucket import POSTGRES_PREFIX, REDIS_PREFIX
+from components.backup.bucket import POSTGRES_FIGURES_PREFIX, POSTGRES_PREFIX, REDIS_PREFIX
 from components.data.placement import BACKUP_JOB_LABEL, PUSH_USER, RESTORE_CHECK_LABEL, BackupSource, StorePlacement
 from components.data.postgres_cluster import POSTGRES_IMAGE
 from components.data.qdrant_cluster import QDRANT_IMAGE
@@ -41,6 +41,7 @@ POSTGRES_UID, REDIS_UID, QDRANT_UID = 26, 999, 1000  # the images' own users
 PUSHGATEWAY_PORT = 9091
 PUSH_SECRET = "pushgateway-push"  # noqa: S105 - a Secret's name, not its value
 RESULT_FILE = "/results/result.prom"
+FIGURES_DIR = "/scratch/figures"
 # An emptyDir in the job's pod (root filesystems are read-only), not the host's /tmp.
 POD_TMP = "/tmp"  # noqa: S108
 
@@ -101,8 +102,11 @@ class Scratch:
     storage_class: str
 
 
-def job_volumes(ca_secret: str, scratch: Scratch | None = None) -> list[k8s.core.v1.VolumeArgs]:
-    """The volumes `step_mounts` names: scripts, results, tmp, the store's CA, and scratch if any.
+def job_volumes(
+    ca_secret: str | None, scratch: Scratch | None = None, scripts_config_map: str = SCRIPTS_CONFIG_MAP
+) -> list[k8s.core.v1.VolumeArgs]:
+    """The volumes `step_mounts` names: scripts, results, tmp, the store's CA (if the job reaches
+    the store), and scratch if any.
 
     Every one is gone with the pod: emptyDirs (each with a size limit and small), projections of a
     ConfigMap or Secret, and the scratch volume: a generic ephemeral volume, whose claim the pod
@@ -110,17 +114,20 @@ def job_volumes(ca_secret: str, scratch: Scratch | None = None) -> list[k8s.core
     volumes = [
         k8s.core.v1.VolumeArgs(
             name="scripts",
-            config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name=SCRIPTS_CONFIG_MAP, default_mode=0o555),
+            config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name=scripts_config_map, default_mode=0o555),
         ),
         k8s.core.v1.VolumeArgs(name="results", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="64Mi")),
         k8s.core.v1.VolumeArgs(name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="1Gi")),
-        k8s.core.v1.VolumeArgs(
-            name="ca",
-            secret=k8s.core.v1.SecretVolumeSourceArgs(
-                secret_name=ca_secret, items=[k8s.core.v1.KeyToPathArgs(key="ca.crt", path="ca.crt")]
-            ),
-        ),
     ]
+    if ca_secret is not None:
+        volumes.append(
+            k8s.core.v1.VolumeArgs(
+                name="ca",
+                secret=k8s.core.v1.SecretVolumeSourceArgs(
+                    secret_name=ca_secret, items=[k8s.core.v1.KeyToPathArgs(key="ca.crt", path="ca.crt")]
+                ),
+            )
+        )
     if scratch is not None:
         claim = k8s.core.v1.PersistentVolumeClaimSpecArgs(
             access_modes=["ReadWriteOnce"],
@@ -176,6 +183,29 @@ def job_network_policy(
     )
 
 
+def qdrant_scratch_sidecar() -> k8s.core.v1.ContainerArgs:
+    """The Qdrant restore check's scratch instance: a native sidecar (restartPolicy Always), up
+    before the check starts, stopped when the pod ends."""
+    return k8s.core.v1.ContainerArgs(
+        name="scratch-qdrant",
+        image=QDRANT_IMAGE,
+        restart_policy="Always",
+        env=[
+            k8s.core.v1.EnvVarArgs(name="QDRANT__STORAGE__STORAGE_PATH", value="/scratch/storage"),
+            k8s.core.v1.EnvVarArgs(name="QDRANT__STORAGE__SNAPSHOTS_PATH", value="/scratch/snapshots"),
+            k8s.core.v1.EnvVarArgs(name="QDRANT__TELEMETRY_DISABLED", value="true"),
+        ],
+        startup_probe=k8s.core.v1.ProbeArgs(
+            http_get=k8s.core.v1.HTTPGetActionArgs(path="/readyz", port=6333),
+            period_seconds=2,
+            failure_threshold=150,
+        ),
+        security_context=container_security(),
+        resources=resources("1", "4Gi", "2"),
+        volume_mounts=step_mounts(["scratch", "tmp"]),
+    )
+
+
 def cron_job_spec(
     schedule: str,
     pod_labels: Mapping[str, str],
@@ -185,8 +215,10 @@ def cron_job_spec(
     main: k8s.core.v1.ContainerArgs,
     volumes: list[k8s.core.v1.VolumeArgs],
     retries: int,
+    service_account: str | None = None,
 ) -> k8s.batch.v1.CronJobSpecArgs:
-    """A backup job's schedule: UTC, never two at once, kept three days, six hours at most."""
+    """A backup job's schedule: UTC, never two at once, kept three days, six hours at most;
+    `service_account` where the job's AWS rights come from EKS Pod Identity."""
     return k8s.batch.v1.CronJobSpecArgs(
         schedule=schedule,
         time_zone="Etc/UTC",
@@ -202,6 +234,7 @@ def cron_job_spec(
                 template=k8s.core.v1.PodTemplateSpecArgs(
                     metadata=k8s.meta.v1.ObjectMetaArgs(labels=dict(pod_labels)),
                     spec=k8s.core.v1.PodSpecArgs(
+                        service_account_name=service_account,
                         restart_policy="Never",
                         security_context=pod_security(uid),
                         init_containers=init,
@@ -264,6 +297,7 @@ class RestoreChecks(pulumi.ComponentResource):
                 "BARMAN_DESTINATION": f"s3://{args.backups.s3_bucket}/{POSTGRES_PREFIX.rstrip('/')}",
                 "SERVER_NAME": source.store,
                 "SCRATCH_DIR": "/scratch",
+                "FIGURES_DIR": FIGURES_DIR,
                 "RESULT_FILE": RESULT_FILE,
                 "COUNT_TOLERANCE": f"{args.verification.count_tolerance:g}",
                 "STORE": source.store,
@@ -273,12 +307,22 @@ class RestoreChecks(pulumi.ComponentResource):
             volumes=["scripts", "scratch", "results", "ca", "tmp"],
             limits=resources("500m", "1Gi", "2"),
         )
+        # The figures the check saw go next to the backups: the DR region checks its copy against them.
+        figures = self._aws_step(
+            "upload-figures",
+            "upload_snapshot.sh",
+            {
+                "SOURCE_DIR": FIGURES_DIR,
+                "DESTINATION": f"s3://{args.backups.s3_bucket}/{POSTGRES_FIGURES_PREFIX}{source.store}",
+                "SKIP_IF_EMPTY": "1",
+            },
+        )
         self._cron_job(
             f"{source.store}-restore-check",
             source,
             args.verification.schedule,
             POSTGRES_UID,
-            init=[check],
+            init=[check, figures],
             main=self._report(source),
         )
 
@@ -365,25 +409,7 @@ class RestoreChecks(pulumi.ComponentResource):
             "qdrant_plan.sh",
             {"MANIFESTS": f"{prefix}/manifests", "SNAPSHOT_PREFIX": prefix, "PLAN_FILE": "/results/plan"},
         )
-        # A native sidecar (restartPolicy Always): up before the check starts, stopped when the pod ends.
-        scratch = k8s.core.v1.ContainerArgs(
-            name="scratch-qdrant",
-            image=QDRANT_IMAGE,
-            restart_policy="Always",
-            env=[
-                k8s.core.v1.EnvVarArgs(name="QDRANT__STORAGE__STORAGE_PATH", value="/scratch/storage"),
-                k8s.core.v1.EnvVarArgs(name="QDRANT__STORAGE__SNAPSHOTS_PATH", value="/scratch/snapshots"),
-                k8s.core.v1.EnvVarArgs(name="QDRANT__TELEMETRY_DISABLED", value="true"),
-            ],
-            startup_probe=k8s.core.v1.ProbeArgs(
-                http_get=k8s.core.v1.HTTPGetActionArgs(path="/readyz", port=6333),
-                period_seconds=2,
-                failure_threshold=150,
-            ),
-            security_context=container_security(),
-            resources=resources("1", "4Gi", "2"),
-            volume_mounts=step_mounts(["scratch", "tmp"]),
-        )
+        scratch = qdrant_scratch_sidecar()
         check = step_container(
             "check",
             CURL_IMAGE,

@@ -146,6 +146,8 @@ class PostgresCluster(pulumi.ComponentResource):
         self.server_certificate = self._server_certificate(name, args, f"{name}-server-tls")
         certificates = {"serverCASecret": server_secret, "serverTLSSecret": server_secret}
         self.replication: ReplicationEndpoint | None = None
+        self.replication_service: k8s.core.v1.Service | None = None
+        """The load balancer the DR region streams through, once `allowedCidrs` is set."""
         if args.postgres.dr_replication is not None:
             self.replication = self._replication_endpoint(name, args, args.postgres.dr_replication)
             certificates = self.replication.certificates
@@ -191,7 +193,15 @@ class PostgresCluster(pulumi.ComponentResource):
                 "primaryUpdateStrategy": "unsupervised",
                 "storage": {"size": f"{args.postgres.storage_gib}Gi", "storageClass": args.placement.storage_class},
                 "postgresql": {
-                    "parameters": replication_parameters(),
+                    "parameters": {
+                        **replication_parameters(),
+                        # What the DR replica may need after a disconnect (DrReplicationSettings.wal_keep_gib).
+                        **(
+                            {"wal_keep_size": f"{args.postgres.dr_replication.wal_keep_gib}GB"}
+                            if args.postgres.dr_replication
+                            else {}
+                        ),
+                    },
                     **({"synchronous": synchronous} if synchronous is not None else {}),
                 },
                 "resources": {
@@ -273,23 +283,29 @@ class PostgresCluster(pulumi.ComponentResource):
         )
         assert client.cert_pem is not None
         assert client.private_key_pem is not None
-        k8s.core.v1.Service(
-            f"{name}-replication",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=f"{name}-replication",
-                namespace=ns,
-                labels=labels(name, "postgres"),
-                annotations={"sophia.ai/hostname": settings.hostname},
-            ),
-            spec=k8s.core.v1.ServiceSpecArgs(
-                type="LoadBalancer",
-                # Local keeps the client's address, which the NetworkPolicy and pg_hba see.
-                external_traffic_policy="Local",
-                load_balancer_source_ranges=list(settings.allowed_cidrs),
-                selector={"cnpg.io/cluster": name, "cnpg.io/instanceRole": "primary"},
-                ports=[k8s.core.v1.ServicePortArgs(name="postgres", port=POSTGRES_PORT)],
-            ),
-            opts=pulumi.ResourceOptions(parent=self),
+        # No allowed source yet (the DR NAT addresses exist only after the dr stack's first
+        # `pulumi up`): no load balancer, since one with no source ranges admits everyone.
+        self.replication_service = (
+            None
+            if not settings.allowed_cidrs
+            else k8s.core.v1.Service(
+                f"{name}-replication",
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name=f"{name}-replication",
+                    namespace=ns,
+                    labels=labels(name, "postgres"),
+                    annotations={"sophia.ai/hostname": settings.hostname},
+                ),
+                spec=k8s.core.v1.ServiceSpecArgs(
+                    type="LoadBalancer",
+                    # Local keeps the client's address, which the NetworkPolicy and pg_hba see.
+                    external_traffic_policy="Local",
+                    load_balancer_source_ranges=list(settings.allowed_cidrs),
+                    selector={"cnpg.io/cluster": name, "cnpg.io/instanceRole": "primary"},
+                    ports=[k8s.core.v1.ServicePortArgs(name="postgres", port=POSTGRES_PORT)],
+                ),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
         )
         return ReplicationEndpoint(
             hostname=settings.hostname,

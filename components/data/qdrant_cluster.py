@@ -18,6 +18,7 @@ from components.kube import (
     dns_egress,
     namespace_selector,
     one_unavailable,
+    pod_identity_egress,
     pod_security,
     resources,
     secret_env,
@@ -56,6 +57,9 @@ class QdrantClusterArgs:
     cpu: str = "1"
     snapshot_prefix: str = "qdrant"
     """Where in the bucket this cluster's snapshots go: `<prefix>/<name>/<collection>/<snapshot>`."""
+    service_account: str | None = None
+    """Run as this ServiceAccount, whose AWS role comes from EKS Pod Identity (the DR region);
+    None: the namespace's default account, with keys from `backup_secret_name`."""
 
 
 def snapshots_path(prefix: str, cluster: str) -> str:
@@ -250,6 +254,7 @@ class QdrantCluster(pulumi.ComponentResource):
                 template=k8s.core.v1.PodTemplateSpecArgs(
                     metadata=k8s.meta.v1.ObjectMetaArgs(labels=pod_labels),
                     spec=k8s.core.v1.PodSpecArgs(
+                        service_account_name=args.service_account,
                         security_context=pod_security(QDRANT_UID),
                         affinity=spread_across_nodes(match),
                         containers=[container],
@@ -428,6 +433,7 @@ class QdrantCluster(pulumi.ComponentResource):
                     ),
                     k8s.networking.v1.NetworkPolicyEgressRuleArgs(ports=tcp(443)),  # S3 snapshot uploads
                     dns_egress(),
+                    *([pod_identity_egress()] if args.service_account else []),
                 ],
             ),
             opts=pulumi.ResourceOptions(parent=self),

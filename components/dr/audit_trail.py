@@ -102,7 +102,7 @@ class AuditTrail(pulumi.ComponentResource):
                 noncurrent_days=args.retention_days
             ),
         )
-        bucket, key = hardened_bucket(
+        audit = hardened_bucket(
             self,
             HardenedBucketArgs(
                 f"{name}-audit",
@@ -115,16 +115,20 @@ class AuditTrail(pulumi.ComponentResource):
                 key_policy=audit_key_policy(account),
             ),
         )
+        self.bucket_policy = audit.policy
+        """Log delivery may write only once this exists: the flow logs wait for it too."""
         aws.cloudtrail.Trail(
             f"{name}-trail",
             name=f"{name}-trail",
-            s3_bucket_name=bucket.id,
+            s3_bucket_name=audit.bucket.id,
             s3_key_prefix=CLOUDTRAIL_PREFIX,
             is_multi_region_trail=True,
             include_global_service_events=True,
             enable_log_file_validation=True,
-            kms_key_id=key.arn,
+            kms_key_id=audit.key.arn,
             tags=dict(args.tags),
-            opts=pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=[bucket]),
+            # CloudTrail checks the bucket policy when the trail is created
+            # (InsufficientS3BucketPolicyException when the two race; terraform-provider-aws#26392).
+            opts=pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=[audit.policy]),
         )
         self.register_outputs({"bucket": args.bucket_name})

@@ -1,7 +1,12 @@
 """`DrCache`: the DR region's Redis, ElastiCache in cluster mode. Encrypted at rest (the region's
 KMS key) and in transit, an auth token from `pulumi-random`, automatic failover across zones,
-daily snapshots and a final snapshot on deletion. A new cache can be warmed from the primary's
-Redis snapshots (RDB files in the replica bucket), when `seedRdbArns` names them."""
+daily snapshots and a final snapshot on deletion.
+
+It is a cache that starts empty and warms from traffic, and claims to be nothing more. Nothing
+replicates into it: Global Datastore joins ElastiCache clusters only, and the primary's Redis is
+self-managed; seeding from the primary's RDB files works only when a cache is created (this one
+is protected), only from SSE-S3 objects (the replica bucket is SSE-KMS) and shard by shard of a
+matching layout (ElastiCache User Guide, "Seeding a new cluster with an externally created backup")."""
 
 from __future__ import annotations
 
@@ -79,7 +84,6 @@ class DrCache(pulumi.ComponentResource):
             snapshot_window="05:00-06:00",
             maintenance_window="sun:06:30-sun:07:30",
             final_snapshot_identifier=f"{name}-redis-final",
-            snapshot_arns=list(cache.seed_rdb_arns) or None,
             tags=dict(args.tags),
             opts=pulumi.ResourceOptions(parent=self, provider=args.provider, protect=True),
         )

@@ -26,6 +26,8 @@ class DrNetworkArgs:
     provider: aws.Provider
     flow_log_destination: str
     """S3 ARN (with prefix) the VPC flow logs go to."""
+    flow_log_bucket_policy: pulumi.Resource | None = None
+    """The destination's bucket policy, which must admit log delivery before the flow log exists."""
 
 
 def subnet_plan(vpc_cidr: str, zones: int = 3) -> tuple[list[str], list[str]]:
@@ -59,7 +61,12 @@ class DrNetwork(pulumi.ComponentResource):
             log_destination=args.flow_log_destination,
             max_aggregation_interval=60,
             tags=tags,
-            opts=child,
+            # Without our policy in place, log delivery writes its own over it ("This policy
+            # overwrites any existing policy", VPC User Guide, flow logs to S3).
+            opts=pulumi.ResourceOptions.merge(
+                child,
+                pulumi.ResourceOptions(depends_on=[args.flow_log_bucket_policy] if args.flow_log_bucket_policy else []),
+            ),
         )
         # No rule: the VPC's default security group admits nothing.
         aws.ec2.DefaultSecurityGroup(f"{name}-default-sg", vpc_id=self.vpc.id, tags=tags, opts=child)

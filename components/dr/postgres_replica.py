@@ -2,13 +2,18 @@
 from the primary over TLS and authenticates as `streaming_replica` with a client certificate.
 
 It bootstraps with `pg_basebackup` from the primary and then follows it by streaming replication
-(not WAL-archive shipping), which is what keeps the lag in seconds. The DR promoter turns replica
-mode off when it takes the primary role over (components/dr/promoter.py); from then on the lease
-says DR holds the role and this component renders the cluster promoted, so a later `pulumi up`
-keeps it the primary."""
+(not WAL-archive shipping), which is what keeps the lag in seconds. The primary's WAL archive,
+copied into this region's replica bucket, is the fallback after a long disconnect: CloudNativePG's
+designated primary cannot hold a replication slot on its source, so streaming resumes only from
+what the primary's `wal_keep_size` kept, and from the archive beyond that, never by re-cloning.
+
+The DR promoter turns replica mode off when it takes the primary role over
+(components/dr/promoter.py); from then on the lease says DR holds the role and this component
+renders the cluster promoted, so a later `pulumi up` keeps it the primary."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import pulumi
@@ -16,6 +21,7 @@ import pulumi_kubernetes as k8s
 
 from components.data.placement import StorePlacement, labels
 from components.data.postgres_cluster import (
+    BARMAN_PLUGIN,
     CNPG_NAMESPACE,
     POSTGRES_IMAGE,
     POSTGRES_PORT,
@@ -23,7 +29,7 @@ from components.data.postgres_cluster import (
     operator_manifests,
 )
 from components.data.postgres_config import replication_parameters
-from components.kube import namespace_selector
+from components.kube import namespace_selector, pod_identity_egress
 from settings.data import PostgresSettings
 
 SOURCE = "primary"
@@ -53,11 +59,41 @@ class PostgresReplicaArgs:
     promote: bool
     """False: follow the primary. True: promoted, read-write (DR holds the lease)."""
     install_operator: bool = True
-    """Install CloudNativePG (`sophia:operators.cloudnativePg`); the replica takes no backups, so no plugin."""
+    """Install CloudNativePG (`sophia:operators.cloudnativePg`), and its Barman Cloud plugin when the
+    replica reads the primary's archive (it takes no backups of its own)."""
+    archive: WalArchive | None = None
+    """Where the primary's WAL archive is copied in this region: the fallback when streaming can't
+    resume from what the primary kept."""
 
 
-def replica_cluster_spec(args: PostgresReplicaArgs, hostname: str) -> dict[str, object]:
-    """The Cluster spec (pure, for tests) with `hostname` as the primary's address."""
+@dataclass(frozen=True)
+class WalArchive:
+    """The primary's barman object store, as S3 replication copies it into this region."""
+
+    bucket: str
+    """The replica bucket."""
+    region: str
+    prefix: str
+    """The primary's `destinationPath` inside the bucket (`postgres`)."""
+    server_name: str
+    """The primary's barman server name: its Cluster's name."""
+
+
+# CloudNativePG's Ready condition is True once the cluster's phase is healthy: bootstrap done and
+# every instance up (pkg/resources/status/transactions.go SetClusterReadyCondition, v1.30.0).
+WAIT_FOR_READY = {"pulumi.com/waitFor": "condition=Ready"}
+# pg_basebackup across regions: assume at least 50 MiB/s, plus half an hour for everything else.
+BOOTSTRAP_MIB_PER_SECOND = 50
+
+
+def bootstrap_timeout_minutes(storage_gib: int) -> int:
+    """How long `pulumi up` waits for a new replica to be Ready: a full copy of the volume."""
+    return 30 + math.ceil(storage_gib * 1024 / BOOTSTRAP_MIB_PER_SECOND / 60)
+
+
+def replica_cluster_spec(args: PostgresReplicaArgs, hostname: pulumi.Input[str]) -> dict[str, object]:
+    """The Cluster spec (pure, for tests) with `hostname` as the primary's address; an Output there
+    leaves only that field unknown at preview."""
     return {
         "instances": 1 + args.postgres.read_replicas,
         "imageName": POSTGRES_IMAGE,
@@ -78,6 +114,7 @@ def replica_cluster_spec(args: PostgresReplicaArgs, hostname: str) -> dict[str, 
                 "sslCert": {"name": CLIENT_SECRET, "key": "tls.crt"},
                 "sslKey": {"name": CLIENT_SECRET, "key": "tls.key"},
                 "sslRootCert": {"name": SERVER_CA_SECRET, "key": "ca.crt"},
+                **({"plugin": wal_archive_plugin(args.archive)} if args.archive else {}),
             }
         ],
         "affinity": {
@@ -90,6 +127,30 @@ def replica_cluster_spec(args: PostgresReplicaArgs, hostname: str) -> dict[str, 
     }
 
 
+# The Barman Cloud plugin's object store in this region: prod's archive as the replica bucket holds it.
+ARCHIVE_STORE = "primary-archive"
+
+
+def wal_archive_configuration(archive: WalArchive) -> dict[str, object]:
+    """The ObjectStore's `configuration`: prod's `destinationPath` under the replica bucket, read
+    with the pods' Pod Identity role (`inheritFromIAMRole`). No serverName here: the plugin takes it
+    from the Cluster's parameters (a CEL rule of the ObjectStore CRD)."""
+    return {
+        "destinationPath": f"s3://{archive.bucket}/{archive.prefix}",
+        "endpointURL": f"https://s3.{archive.region}.amazonaws.com",
+        "s3Credentials": {"inheritFromIAMRole": True},
+        "wal": {"maxParallel": 4},
+    }
+
+
+def wal_archive_plugin(archive: WalArchive) -> dict[str, object]:
+    """The externalClusters `plugin` the designated primary's `restore_command` reads when streaming
+    cannot resume (CloudNativePG's hybrid replica: streaming with the WAL archive as fallback; the
+    plugin takes the store "from the externalClusters entry named by .spec.replica.source").
+    serverName is prod's Cluster: its archive's directory."""
+    return {"name": BARMAN_PLUGIN, "parameters": {"barmanObjectName": ARCHIVE_STORE, "serverName": archive.server_name}}
+
+
 class PostgresReplica(pulumi.ComponentResource):
     """Read-only endpoint `<name>-ro.<namespace>.svc:5432` while a replica; `<name>-rw` once promoted."""
 
@@ -99,8 +160,24 @@ class PostgresReplica(pulumi.ComponentResource):
         ns = args.placement.namespace
         child = pulumi.ResourceOptions(parent=self)
         operators = (
-            operator_manifests(name, args.placement.protect, self, barman_plugin=False) if args.install_operator else []
+            operator_manifests(name, args.placement.protect, self, barman_plugin=args.archive is not None)
+            if args.install_operator
+            else []
         )
+        archive: list[pulumi.Resource] = []
+        if args.archive is not None:
+            archive.append(
+                k8s.apiextensions.CustomResource(
+                    f"{name}-{ARCHIVE_STORE}",
+                    api_version="barmancloud.cnpg.io/v1",
+                    kind="ObjectStore",
+                    metadata=k8s.meta.v1.ObjectMetaArgs(
+                        name=ARCHIVE_STORE, namespace=ns, labels=labels(name, "postgres-replica")
+                    ),
+                    spec={"configuration": wal_archive_configuration(args.archive)},
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=operators),
+                )
+            )
         client = k8s.core.v1.Secret(
             f"{name}-client-tls",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=CLIENT_SECRET, namespace=ns),
@@ -121,10 +198,19 @@ class PostgresReplica(pulumi.ComponentResource):
             name,
             api_version="postgresql.cnpg.io/v1",
             kind="Cluster",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=ns, labels=labels(name, "postgres-replica")),
-            spec=pulumi.Output.from_input(args.primary.hostname).apply(lambda host: replica_cluster_spec(args, host)),
+            # Wait for the replica to be Ready, so a broken bootstrap fails the update instead of
+            # reporting success (pulumi-kubernetes provider/pkg/metadata/overrides.go ReadyCondition).
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=name, namespace=ns, labels=labels(name, "postgres-replica"), annotations=WAIT_FOR_READY
+            ),
+            spec=replica_cluster_spec(args, args.primary.hostname),
             opts=pulumi.ResourceOptions(
-                parent=self, protect=args.placement.protect, depends_on=[*operators, client, server_ca]
+                parent=self,
+                protect=args.placement.protect,
+                depends_on=[*operators, *archive, client, server_ca],
+                custom_timeouts=pulumi.CustomTimeouts(
+                    create=f"{bootstrap_timeout_minutes(args.postgres.storage_gib)}m", update="30m"
+                ),
             ),
         )
         k8s.networking.v1.NetworkPolicy(
@@ -161,6 +247,7 @@ class PostgresReplica(pulumi.ComponentResource):
                     k8s.networking.v1.NetworkPolicyEgressRuleArgs(
                         ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="UDP", port=53)]
                     ),
+                    pod_identity_egress(),  # credentials for the WAL-archive fallback
                 ],
             ),
             opts=child,

@@ -27,7 +27,7 @@ from components.backup.restore_checks import (
 )
 from components.data.placement import BACKUP_JOB_LABEL, StorePlacement
 from components.data.qdrant_cluster import QdrantCluster, QdrantClusterArgs, snapshot_key_prefix
-from components.kube import AWS_CLI_IMAGE, resources, secret_env
+from components.kube import AWS_CLI_IMAGE, pod_identity_egress, resources, secret_env
 from settings.backup import BackupSettings
 from settings.data import QdrantSettings
 
@@ -45,6 +45,10 @@ class DrQdrantArgs:
     placement: StorePlacement
     schedule: str
     """`sophia:dr.qdrantRestoreSchedule`."""
+    service_account: str
+    """The Qdrant peers' ServiceAccount: Pod Identity gives it write access under `dr/` only."""
+    jobs_service_account: str
+    """The restore jobs' ServiceAccount: Pod Identity gives it read access to the primary's snapshots."""
 
 
 class DrQdrant(pulumi.ComponentResource):
@@ -68,9 +72,10 @@ class DrQdrant(pulumi.ComponentResource):
                 QdrantClusterArgs(
                     qdrant=args.qdrant,
                     backups=args.replica_bucket,
-                    backup_secret_name=None,  # the nodes' IAM role
+                    backup_secret_name=None,  # Pod Identity, not keys
                     placement=args.placement,
                     snapshot_prefix="dr/qdrant",  # never over the primary's replicated snapshots
+                    service_account=args.service_account,
                 ),
                 pulumi.ResourceOptions(parent=self),
             )
@@ -115,6 +120,7 @@ class DrQdrant(pulumi.ComponentResource):
                     main=restore,
                     volumes=job_volumes(cluster.tls_secret_name),
                     retries=1,
+                    service_account=args.jobs_service_account,
                 ),
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[scripts, cluster]),
             )
@@ -133,6 +139,7 @@ class DrQdrant(pulumi.ComponentResource):
                 k8s.networking.v1.NetworkPolicyEgressRuleArgs(
                     ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="UDP", port=53)]
                 ),
+                pod_identity_egress(),
             ],
             pulumi.ResourceOptions(parent=self),
         )

@@ -33,12 +33,21 @@ class AwsPrices:
     gp3_extra_throughput_mibps_month: Decimal
     rds_gp3_gib_month: Decimal
     eks_cluster_hourly: Decimal
+    eks_extended_support_hourly: Decimal
+    """A cluster hour once its Kubernetes version is past the end of standard support."""
+    eks_standard_support_end: Mapping[str, date]
+    """Kubernetes minor version -> the day its EKS standard support ends (extended support begins)."""
     eks_nodegroup_default_instance_type: str
     """What EKS launches when a node group names no instance type (and no launch template)."""
     nat_gateway_hourly: Decimal
     load_balancer_hourly: Decimal
     public_ipv4_hourly: Decimal
     route53_health_check_month: Decimal
+    """A basic health check of a non-AWS endpoint."""
+    route53_health_check_aws_month: Decimal
+    """A basic health check of an AWS endpoint, or a calculated or CloudWatch-metric check."""
+    route53_health_check_option_month: Decimal
+    """Each option of a non-AWS endpoint check: HTTPS, string matching, fast interval, latency."""
     route53_zone_month: Decimal
     kms_key_month: Decimal
 
@@ -70,11 +79,17 @@ def load_aws_prices(path: Path = AWS_PRICES_PATH) -> AwsPrices:
         gp3_extra_throughput_mibps_month=amount("gp3_extra_throughput_mibps_month"),
         rds_gp3_gib_month=amount("rds_gp3_gib_month"),
         eks_cluster_hourly=amount("eks_cluster_hourly"),
+        eks_extended_support_hourly=amount("eks_extended_support_hourly"),
+        eks_standard_support_end=MappingProxyType(
+            {version: date.fromisoformat(day) for version, day in document["eks_standard_support_end"].items()}
+        ),
         eks_nodegroup_default_instance_type=str(document["eks_nodegroup_default_instance_type"]),
         nat_gateway_hourly=amount("nat_gateway_hourly"),
         load_balancer_hourly=amount("load_balancer_hourly"),
         public_ipv4_hourly=amount("public_ipv4_hourly"),
         route53_health_check_month=amount("route53_health_check_month"),
+        route53_health_check_aws_month=amount("route53_health_check_aws_month"),
+        route53_health_check_option_month=amount("route53_health_check_option_month"),
         route53_zone_month=amount("route53_zone_month"),
         kms_key_month=amount("kms_key_month"),
     )

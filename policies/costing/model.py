@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -310,6 +311,48 @@ def _kubernetes_service(props: Mapping[str, Any], _l: StackContext | None, _c: L
     return aws.load_balancer_hourly * HOURS_PER_MONTH, "a cloud load balancer (an NLB on EKS)", "kubernetes"
 
 
+def today() -> date:
+    """The day the estimate is for (a function, so tests can fix it)."""
+    return date.today()
+
+
+def _eks_cluster(props: Mapping[str, Any], _l: StackContext | None, _c: LambdaCatalog, aws: AwsPrices) -> Any:
+    """A cluster hour, at the extended-support rate once the configured version is past its end of
+    standard support (the version's own price, not the upgrade someone may plan)."""
+    version = str(props.get("version"))
+    ends = aws.eks_standard_support_end.get(version)
+    if ends is not None and today() >= ends:
+        basis = f"EKS {version} in extended support since {ends.isoformat()}"
+        return aws.eks_extended_support_hourly * HOURS_PER_MONTH, basis, "aws/eks"
+    return aws.eks_cluster_hourly * HOURS_PER_MONTH, f"EKS {version} in standard support", "aws/eks"
+
+
+HEALTH_CHECK_OPTIONS = ("HTTPS", "string matching", "fast interval", "latency measurement")
+
+
+def health_check_options(props: Mapping[str, Any]) -> list[str]:
+    """The priced options a health check uses (Route 53 pricing; Infracost prices the same four)."""
+    kind = str(props.get("type", ""))
+    options = {
+        "HTTPS": kind.startswith("HTTPS"),
+        "string matching": kind.endswith("STR_MATCH"),
+        "fast interval": _num(props.get("requestInterval"), 30) == 10,
+        "latency measurement": props.get("measureLatency") is True,
+    }
+    return [option for option in HEALTH_CHECK_OPTIONS if options[option]]
+
+
+def _health_check(props: Mapping[str, Any], _l: StackContext | None, _c: LambdaCatalog, aws: AwsPrices) -> Any:
+    """An endpoint check is priced as a non-AWS endpoint (the platform's endpoints are Lambda Cloud
+    hosts and names Route 53 cannot tell apart), plus each option it uses."""
+    kind = str(props.get("type", ""))
+    if kind in ("CALCULATED", "CLOUDWATCH_METRIC", "RECOVERY_CONTROL"):
+        return aws.route53_health_check_aws_month, f"{kind.lower()} health check", "aws/route53"
+    options = health_check_options(props)
+    monthly = aws.route53_health_check_month + aws.route53_health_check_option_month * len(options)
+    return monthly, " + ".join(["non-AWS endpoint check", *options]), "aws/route53"
+
+
 def _flat(attribute: str, service: str, hourly: bool) -> Pricer:
     def price(
         _p: Mapping[str, Any], _l: StackContext | None, _c: LambdaCatalog, aws: AwsPrices
@@ -333,13 +376,13 @@ PRICERS: Mapping[str, Pricer] = {
     "aws:autoscaling/group:Group": _autoscaling_group,
     "aws:ebs/volume:Volume": _ebs_volume,
     "kubernetes:core/v1:Service": _kubernetes_service,
-    "aws:eks/cluster:Cluster": _flat("eks_cluster_hourly", "aws/eks", hourly=True),
+    "aws:eks/cluster:Cluster": _eks_cluster,
     "aws:ec2/natGateway:NatGateway": _flat("nat_gateway_hourly", "aws/vpc", hourly=True),
     "aws:ec2/eip:Eip": _flat("public_ipv4_hourly", "aws/vpc", hourly=True),
     "aws:lb/loadBalancer:LoadBalancer": _flat("load_balancer_hourly", "aws/elb", hourly=True),
     "aws:alb/loadBalancer:LoadBalancer": _flat("load_balancer_hourly", "aws/elb", hourly=True),
     "aws:elb/loadBalancer:LoadBalancer": _flat("load_balancer_hourly", "aws/elb", hourly=True),
-    "aws:route53/healthCheck:HealthCheck": _flat("route53_health_check_month", "aws/route53", hourly=False),
+    "aws:route53/healthCheck:HealthCheck": _health_check,
     "aws:route53/zone:Zone": _flat("route53_zone_month", "aws/route53", hourly=False),
     "aws:kms/key:Key": _flat("kms_key_month", "aws/kms", hourly=False),
 }

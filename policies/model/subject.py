@@ -122,6 +122,36 @@ class StackView:
     def custom(self) -> list[Subject]:
         return [s for s in self.subjects if not s.is_component]
 
+    @cached_property
+    def _waits_on(self) -> dict[str, tuple[str, ...]]:
+        """URN -> what the engine creates first: explicit dependencies, input dependencies, the parent."""
+        return {
+            s.urn: (
+                *s.dependencies,
+                *(urn for urns in s.property_dependencies.values() for urn in urns),
+                *((s.parent,) if s.parent else ()),
+            )
+            for s in self.subjects
+        }
+
+    def waits_for(self, subject: Subject, target: str) -> bool:
+        """Whether the engine creates `subject` only after the resource `target` (a URN): a path of
+        explicit dependencies (`dependsOn`), input dependencies and parents. A child registers only
+        once its parent has, and a component only once its own dependencies exist, so a component's
+        `dependsOn` holds back everything under it."""
+        seen: set[str] = set()
+        pending = [subject.urn]
+        while pending:
+            urn = pending.pop()
+            if urn in seen:
+                continue
+            seen.add(urn)
+            edges = self._waits_on.get(urn, ())
+            if target in edges:
+                return True
+            pending.extend(edges)
+        return False
+
     def referencing(self, target: Subject, types: Iterable[str], key: str, names: Iterable[str] = ()) -> list[Subject]:
         """Resources of `types` whose `key` input comes from `target` (a property dependency) or names
         it literally (one of `names`, e.g. a bucket's name)."""

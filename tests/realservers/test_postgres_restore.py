@@ -285,6 +285,20 @@ def pushed(env: Environment) -> dict[str, float]:
     return found
 
 
+def lose_wal_after_backup(client: Any, bucket: str) -> None:
+    """Delete from `bucket` every archived WAL segment after the one that ends the base backup: the
+    backup is still consistent, but the chain no longer reaches anything written later."""
+    listed = client.list_objects_v2(Bucket=bucket, Prefix=f"postgres/{SERVER}/wals/")
+    segments = sorted(o["Key"] for o in listed["Contents"] if not o["Key"].endswith(".backup"))
+    history = next(o["Key"] for o in listed["Contents"] if o["Key"].endswith(".backup"))
+    label = client.get_object(Bucket=bucket, Key=history)["Body"].read().decode()
+    stop_segment = re.search(r"STOP WAL LOCATION: \S+ \(file (\w+)\)", label)
+    assert stop_segment is not None, label
+    lost = [key for key in segments if Path(key).name.split(".")[0] > stop_segment.group(1)]
+    assert lost, segments
+    client.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": key} for key in lost]})
+
+
 def test_latest_backup_restores_verifies_and_reports(environment: Environment) -> None:
     env = environment
     for query in (
@@ -341,15 +355,7 @@ def test_latest_backup_restores_verifies_and_reports(environment: Environment) -
 
     # The archive loses every WAL segment after the one that ends the base backup: the backup is
     # still consistent, but the chain no longer reaches the moment of the check.
-    listed = client.list_objects_v2(Bucket=BUCKET, Prefix=f"postgres/{SERVER}/wals/")
-    segments = sorted(o["Key"] for o in listed["Contents"] if not o["Key"].endswith(".backup"))
-    history = next(o["Key"] for o in listed["Contents"] if o["Key"].endswith(".backup"))
-    label = client.get_object(Bucket=BUCKET, Key=history)["Body"].read().decode()
-    stop_segment = re.search(r"STOP WAL LOCATION: \S+ \(file (\w+)\)", label)
-    assert stop_segment is not None, label
-    lost = [key for key in segments if Path(key).name.split(".")[0] > stop_segment.group(1)]
-    assert lost, segments
-    client.delete_objects(Bucket=BUCKET, Delete={"Objects": [{"Key": key} for key in lost]})
+    lose_wal_after_backup(client, BUCKET)
     # The next run's timestamps (whole seconds) must differ from the first run's: wait for the clock.
     while time.time() < first_success + 1:
         time.sleep(0.05)
@@ -371,3 +377,94 @@ def test_latest_backup_restores_verifies_and_reports(environment: Environment) -
             urllib.request.urlopen(urllib.request.Request(url, data=forged, headers=headers), timeout=5)
         assert refused.value.code == 401
     assert pushed(env)["success"] == 0
+
+
+REPLICA_BUCKET = "sophia-test-backups-replica"
+
+
+def run_check(env: Environment, **settings: str) -> tuple[subprocess.CompletedProcess[str], dict[str, float]]:
+    """The check step alone, with `settings` over the primary-region ones; and the metrics it wrote."""
+    result_file = env.root / "result.prom"
+    result_file.unlink(missing_ok=True)
+    base = {
+        "SCRATCH_DB": "app",
+        "BARMAN_DESTINATION": DESTINATION,
+        "SERVER_NAME": SERVER,
+        "BARMAN_CLOUD_OPTIONS": env.barman_options,
+        "RESULT_FILE": str(result_file),
+        "SCRATCH_DIR": str(env.root / "scratch"),
+        "PG_BIN": str(BIN),
+        "ARCHIVE_TIMEOUT_SECONDS": "120",
+        "STORE": "postgres",
+    }
+    check = subprocess.run(
+        as_postgres("bash", str(env.scripts / POSTGRES_CHECK_SCRIPT.name), env=env.env(**{**base, **settings})),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    metrics = {}
+    for line in result_file.read_text().splitlines() if result_file.exists() else []:
+        if line.startswith("sophia_restore_verification_"):
+            name, value = line.split()
+            metrics[name.removeprefix("sophia_restore_verification_")] = float(value)
+    return check, metrics
+
+
+def test_dr_region_verifies_the_replicated_copy_against_the_primarys_figures(environment: Environment) -> None:
+    """The primary's check publishes its figures (marker, row counts) next to the backups; S3
+    replication copies everything; the DR region's check restores from the copy alone, reaching
+    no database, and must find the marker and the counts. A copy missing the WAL fails it."""
+    env = environment
+    for query in (
+        "CREATE TABLE orders (id serial PRIMARY KEY, note text)",
+        "INSERT INTO orders (note) SELECT 'before backup ' || g FROM generate_series(1, 3000) g",
+    ):
+        sql(env, f"SET ROLE app; {query}", database="app")
+    run(env, "barman-cloud-backup", "--immediate-checkpoint", *env.barman_options.split(),
+        "-h", str(env.socket_dir), "-p", str(env.pg_port), "-U", "postgres", DESTINATION, SERVER)  # fmt: skip
+    sql(env, "INSERT INTO orders (note) SELECT 'after backup ' || g FROM generate_series(1, 1500) g", database="app")
+
+    figures = env.root / "figures"
+    figures.mkdir()
+    if os.geteuid() == 0:
+        shutil.chown(figures, "postgres", "postgres")
+    primary, metrics = run_check(
+        env,
+        # As prod's CronJob: the app user, TLS verified against the server certificate's CA.
+        SOURCE_DSN=(
+            f"host=localhost port={env.pg_port} user=app dbname=app sslmode=verify-full "
+            f"sslrootcert={env.root / 'certs' / 'ca.crt'}"
+        ),
+        PGPASSWORD=APP_PASSWORD,
+        FIGURES_DIR=str(figures),
+    )
+    assert metrics["success"] == 1, primary.stderr
+    published = (figures / "figures").read_text().splitlines()
+    assert published[0].startswith("nonce|check-")
+    assert "public.orders|4500" in published
+
+    # S3 replication: every object, under the same key, in the replica bucket.
+    client = s3(env)
+    client.create_bucket(Bucket=REPLICA_BUCKET, CreateBucketConfiguration={"LocationConstraint": "us-west-1"})
+    keys = [o["Key"] for o in client.list_objects_v2(Bucket=BUCKET)["Contents"]]
+    for key in keys:
+        client.copy_object(Bucket=REPLICA_BUCKET, Key=key, CopySource={"Bucket": BUCKET, "Key": key})
+    # The primary keeps writing: the copy's figures are what its check saw, not today's counts.
+    sql(env, "INSERT INTO orders (note) SELECT 'later ' || g FROM generate_series(1, 10) g", database="app")
+
+    replica = f"s3://{REPLICA_BUCKET}/postgres"
+    dr_settings = {"FIGURES_FILE": str(figures / "figures"), "BARMAN_DESTINATION": replica}
+    dr, metrics = run_check(env, **dr_settings)
+    assert metrics["success"] == 1, dr.stderr
+    assert metrics["restored_items"] == 4500
+    assert published[0].removeprefix("nonce|") in dr.stderr
+
+    # A copy whose WAL stops at the end of the base backup: the restore is consistent, but the
+    # primary's marker is not there, so the check fails.
+    lose_wal_after_backup(client, REPLICA_BUCKET)
+    dr, metrics = run_check(env, **dr_settings)
+    assert metrics["success"] == 0
+    assert "marker" in dr.stderr, dr.stderr
+    assert "missing" in dr.stderr, dr.stderr

@@ -1,7 +1,8 @@
 """Qdrant's S3 snapshot keys, for real: an S3 server on 127.0.0.1 (moto) holds a bucket laid out
-exactly as Qdrant v1.19.0 names its objects for the rendered config, and the restore check's and
-the DR restore's own plan step (`qdrant_plan.sh`, with the env the rendered CronJobs give it)
-must find every snapshot: each presigned URL it writes downloads the snapshot's bytes.
+exactly as Qdrant v1.19.0 names its objects for the rendered config, and the own plan step
+(`qdrant_plan.sh`, with the env the rendered CronJobs give it) of the restore check, the DR
+restore and the DR region's restore check must find every snapshot: each presigned URL it
+writes downloads the snapshot's bytes.
 
 How Qdrant names an object (qdrant/qdrant, v1.19.0): a collection snapshot is created at
 `<storage.snapshots_path>/<collection>/<collection>-<peer id>-<UTC %Y-%m-%d-%H-%M-%S>.snapshot`
@@ -133,10 +134,12 @@ def test_the_restore_check_finds_every_snapshot_where_qdrant_wrote_it(s3_url: st
     assert mounts["snapshots"] == storage["snapshots_path"]
 
 
-def test_the_dr_restore_finds_the_primarys_replicated_snapshots(s3_url: str, tmp_path: Path) -> None:
+# The DR region's restore (into its own Qdrant) and its restore check (of the replicated backups).
+@pytest.mark.parametrize("job", ["qdrant-1-dr-restore", "qdrant-1-restore-check"])
+def test_the_dr_restore_finds_the_primarys_replicated_snapshots(s3_url: str, tmp_path: Path, job: str) -> None:
     prod = yaml.safe_load(run_stack("prod").named("qdrant-1-config").inputs["data"]["production.yaml"])
     dr = run_stack("dr")
-    restore = next(r.inputs for r in dr.by_type(CRONJOB) if r.name == "qdrant-1-dr-restore")
+    restore = next(r.inputs for r in dr.by_type(CRONJOB) if r.name == job)
     env = step_env(restore, "plan")
     replica_bucket = env["MANIFESTS"].removeprefix("s3://").split("/")[0]
     # S3 replication copies every object under the same key into the replica bucket.

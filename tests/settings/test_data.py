@@ -10,7 +10,8 @@ from settings import SettingsError, parse_settings
 from tests.helpers import decoded, stack_config, with_value
 from tests.settings.broken import Broken, assert_rejected, data_layer
 
-DR_REPLICATION: dict[str, Any] = decoded(stack_config(), "sophia:dataLayer")["postgres"]["drReplication"]
+REPLICATION: dict[str, Any] = decoded(stack_config(), "sophia:dataLayer")["postgres"]["drReplication"]
+DR_REPLICATION = REPLICATION
 
 BROKEN: list[Broken] = [
     ("two redis masters", "sophia:dataLayer", data_layer("redis", masters=2), "sophia:dataLayer.redis.masters"),
@@ -32,6 +33,24 @@ BROKEN: list[Broken] = [
         "sophia:dataLayer",
         data_layer("postgres", readReplica=2),
         "sophia:dataLayer.postgres.readReplica",
+    ),
+    (
+        "replication zone not a zone id",
+        "sophia:dataLayer",
+        data_layer("postgres", drReplication={**REPLICATION, "hostedZoneId": "sophia.ai"}),
+        "sophia:dataLayer.postgres.drReplication.hostedZoneId",
+    ),
+    (
+        "wal kept for dr fills the volume",
+        "sophia:dataLayer",
+        data_layer("postgres", drReplication={**REPLICATION, "peakWalMibPerSecond": 200}),
+        "sophia:dataLayer.postgres.drReplication.peakWalMibPerSecond",
+    ),
+    (
+        "replication open to a private network",
+        "sophia:dataLayer",
+        data_layer("postgres", drReplication={**REPLICATION, "allowedCidrs": ["10.40.0.0/24"]}),
+        "sophia:dataLayer.postgres.drReplication.allowedCidrs",
     ),
     (
         "lease table name",

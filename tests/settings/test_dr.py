@@ -8,6 +8,13 @@ import pytest
 
 from tests.settings.broken import DR, FAILOVER, Broken, assert_rejected
 
+EKS: dict[str, Any] = DR["eks"]
+
+
+def _without(values: dict[str, Any], key: str) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if k != key}
+
+
 BROKEN: list[Broken] = [
     (
         "promotion slower than rto",
@@ -62,8 +69,54 @@ BROKEN: list[Broken] = [
     (
         "eks open to the world",
         "sophia:dr",
-        {**DR, "eks": {"publicAccessCidrs": ["0.0.0.0/0"]}},
+        {**DR, "eks": {**EKS, "publicAccessCidrs": ["0.0.0.0/0"]}},
         "sophia:dr.eks.publicAccessCidrs",
+    ),
+    (
+        "eks allow-list of a private network",
+        "sophia:dr",
+        {**DR, "eks": {**EKS, "publicAccessCidrs": ["10.0.0.0/16"]}},
+        "sophia:dr.eks.publicAccessCidrs",
+    ),
+    (
+        "eks allow-list unset",
+        "sophia:dr",
+        {**DR, "eks": _without(EKS, "publicAccessCidrs")},
+        "sophia:dr.eks.publicAccessCidrs",
+    ),
+    ("deploy role unset", "sophia:dr", {**DR, "eks": _without(EKS, "deployRoleArn")}, "sophia:dr.eks.deployRoleArn"),
+    (
+        "deploy role not an arn",
+        "sophia:dr",
+        {**DR, "eks": {**EKS, "deployRoleArn": "sophia-dr-deploy"}},
+        "sophia:dr.eks.deployRoleArn",
+    ),
+    (
+        "operator is a service-linked role",
+        "sophia:dr",
+        {
+            **DR,
+            "eks": {
+                **EKS,
+                "operatorArns": [
+                    "arn:aws:iam::123456789012:role/aws-service-role/eks.amazonaws.com/AWSServiceRoleForAmazonEKS"
+                ],
+            },
+        },
+        "sophia:dr.eks.operatorArns",
+    ),
+    ("no operator", "sophia:dr", {**DR, "eks": {**EKS, "operatorArns": []}}, "sophia:dr.eks.operatorArns"),
+    (
+        "operator twice",
+        "sophia:dr",
+        {**DR, "eks": {**EKS, "operatorArns": [EKS["operatorArns"][0]] * 2}},
+        "sophia:dr.eks.operatorArns",
+    ),
+    (
+        "deploy role also an operator",
+        "sophia:dr",
+        {**DR, "eks": {**EKS, "operatorArns": [EKS["deployRoleArn"]]}},
+        "sophia:dr.eks.operatorArns",
     ),
 ]
 
@@ -77,3 +130,9 @@ def test_a_cache_larger_than_one_replication_group_is_refused() -> None:
     cache = {**DR.get("elasticache", {}), "shards": 100, "replicasPerShard": 5}
     message = assert_rejected("sophia:dr", {**DR, "elasticache": cache}, "sophia:dr.elasticache.shards", "dr")
     assert "600 nodes" in message
+
+
+def test_seeding_the_cache_is_refused_with_the_reason() -> None:
+    cache = {**DR.get("elasticache", {}), "seedRdbArns": ["arn:aws:s3:::sophia-prod-backups-replica/redis/a.rdb"]}
+    message = assert_rejected("sophia:dr", {**DR, "elasticache": cache}, "sophia:dr.elasticache.seedRdbArns", "dr")
+    assert "starts empty" in message

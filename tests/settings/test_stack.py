@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pulumi
@@ -21,9 +22,11 @@ def test_lambda_key_in_plaintext_is_refused() -> None:
         run_stack("prod", assume_secrets_set=False, config_overrides={"sophia:lambdaApiKey": "plain"})
 
 
-def test_dr_stack_needs_no_lambda_key() -> None:
-    run = run_stack("dr", assume_secrets_set=False)
-    assert run.outputs["environment"] == "dr"
+def test_dr_stack_needs_no_lambda_key_only_the_alarm_url() -> None:
+    with pytest.raises(pulumi.RunError) as caught:
+        run_stack("dr", assume_secrets_set=False)
+    # One secret: where its CloudWatch alarms page (no Lambda key, kubeconfig or backup keys).
+    assert re.fullmatch(r"invalid stack config: sophia:awsAlarmPagerdutyUrl: is required: [^;]*", str(caught.value))
 
 
 class CountingMocks(EchoMocks):

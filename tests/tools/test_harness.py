@@ -11,7 +11,9 @@ from tools.harness import (
     SECRET_PLACEHOLDER,
     SECRET_SIG_KEY,
     SECRET_SIG_VALUE,
+    RegisteredResource,
     StackFileError,
+    StackRun,
     read_stack_file,
     run_stack,
 )
@@ -120,3 +122,33 @@ def test_a_failed_program_does_not_poison_the_next_run() -> None:
     with pytest.raises(ValueError, match="backupReplicaBucket"):
         run_stack("dr", config_overrides={"sophia:dr": json.dumps({**dr, "backupReplicaBucket": "other-bucket"})})
     assert run_stack("dr").outputs["drWorstCaseFailoverSeconds"] == 50.0
+
+
+def _record(
+    urn: str, parent: str | None = None, depends_on: tuple[str, ...] = (), **inputs: tuple[str, ...]
+) -> RegisteredResource:
+    return RegisteredResource(
+        type="t",
+        name=urn,
+        urn=urn,
+        parent=parent,
+        provider=None,
+        inputs={},
+        protect=False,
+        custom=True,
+        depends_on=depends_on,
+        property_dependencies=dict(inputs),
+    )
+
+
+def test_waits_for_follows_explicit_input_and_parent_edges_transitively() -> None:
+    policy = _record("policy")
+    component = _record("component", depends_on=("policy",))
+    child = _record("child", parent="component")  # held back by its parent's dependency
+    reader = _record("reader", value=("child",))  # an input from the child
+    unrelated = _record("unrelated", parent="component-2")
+    run = StackRun("p", "s", (policy, component, child, reader, unrelated), {})
+    assert run.waits_for(child, policy)
+    assert run.waits_for(reader, policy)
+    assert not run.waits_for(unrelated, policy)
+    assert not run.waits_for(policy, reader)

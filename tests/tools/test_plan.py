@@ -128,9 +128,8 @@ def test_a_policy_config_for_another_stack_is_refused() -> None:
 def test_opening_postgres_to_the_world_fails_naming_policy_and_resource() -> None:
     code, out, err = plan_edited_prod(
         (
-            "    sshAllowedCidrs: [203.0.113.0/24]\n",
-            "    sshAllowedCidrs: [203.0.113.0/24]\n"
-            "    ingress: [{protocol: tcp, fromPort: 5432, toPort: 5432, cidrs: [0.0.0.0/0]}]\n",
+            " sophia-prod-ops\n",
+            " sophia-prod-ops\n    ingress: [{protocol: tcp, fromPort: 5432, toPort: 5432, cidrs: [0.0.0.0/0]}]\n",
         )
     )
     assert code == plan.EXIT_VIOLATION
@@ -174,9 +173,10 @@ def test_clean_plan_reports_cost_and_no_violations() -> None:
     assert document["policies"]["violations"] == []
     # Only what the harness cannot expand offline (the CloudNativePG manifest, unless fetched).
     assert {s["policy"] for s in document["policies"]["skipped"]} <= {UNEXPANDED}
-    # The pools' floors at catalog prices (burst is not in the total), the two backup buckets' KMS
-    # keys at $1 a month, and the DR replication endpoint's load balancer.
-    assert document["cost"]["monthlyUsd"] == 5245.22  # 7.16 x 730 + 2 + 0.0225 x 730 = 5245.225, half-even
+    # The pools' floors at catalog prices (burst is not in the total), four KMS keys at $1 a month (the
+    # two backup buckets' and the replication alarm topics', one per region), and the DR replication
+    # endpoint's load balancer: 7.16 x 730 + 4 + 0.0225 x 730 = 5226.80 + 4 + 16.425 = 5247.225, half-even.
+    assert document["cost"]["monthlyUsd"] == 5247.22
     helm_reason = "a Helm release's objects are not visible to the pack: it may create load balancers and volumes"
     assert document["cost"]["unpriced"] == [
         {
@@ -188,7 +188,7 @@ def test_clean_plan_reports_cost_and_no_violations() -> None:
         for name in ("sophia-prod-data-cert-manager", "sophia-prod-monitoring-stack")
     ]
     code, text, _ = run_plan("--stack", "prod")
-    assert "  total              $    5,245.22 of $15,000 budget (35%)\n" in text
+    assert "  total              $    5,247.22 of $15,000 budget (35%)\n" in text
     assert f"Policies (sophia-guardrails {PACK_VERSION}, config prod.json): 0 violations, 0 mandatory\n" in text
 
 

@@ -10,12 +10,20 @@
 #    and every table's row count must be within COUNT_TOLERANCE of the source's figure.
 # 5. Write the result as Prometheus metrics to RESULT_FILE; the job's report step pushes them.
 #
+# With FIGURES_DIR set (the primary region), step 1's figures are also written to
+# FIGURES_DIR/figures ("nonce|<marker>" then "schema.table|rows" lines), which the job uploads
+# next to the backups. With FIGURES_FILE set instead (the DR region, whose copy of the backups
+# arrives by S3 replication), step 1 reads those figures rather than writing to a source: the
+# same restore, from the replica bucket, must reach the primary's marker and match its counts.
+#
 # The scratch instance listens on a Unix socket only and is removed on exit, pass or fail.
 set -euo pipefail
 # shellcheck source=restore_result.sh
 . "$(dirname "$0")/restore_result.sh"
 
-: "${SOURCE_DSN:?libpq connection string of the source primary}"
+if [ -z "${FIGURES_FILE:-}" ]; then
+  : "${SOURCE_DSN:?libpq connection string of the source primary (or FIGURES_FILE)}"
+fi
 : "${BARMAN_DESTINATION:?s3://bucket/postgres, the barmanObjectStore destinationPath}"
 : "${SERVER_NAME:?the cluster name, which is the barman server name}"
 : "${RESULT_FILE:?where to write the metrics}"
@@ -80,6 +88,23 @@ publish_source_figures() {
     ((SECONDS < deadline)) || { log "WAL segment $segment not archived within ${ARCHIVE_TIMEOUT_SECONDS}s"; return 1; }
     sleep 1
   done
+}
+
+# The figures another region published (FIGURES_FILE); writes the nonce the restore must reach.
+read_published_figures() {
+  [ -s "$FIGURES_FILE" ] || { log "no published figures in $FIGURES_FILE"; return 1; }
+  local published
+  published=$(sed -n '1s/^nonce|//p' "$FIGURES_FILE")
+  [ -n "$published" ] || { log "$FIGURES_FILE has no nonce line"; return 1; }
+  sed '1d' "$FIGURES_FILE" >"$source_counts"
+  echo "$published" >"$SCRATCH_DIR/nonce"
+}
+
+# Step 1's figures, for the DR region's check of the replicated copy (FIGURES_DIR).
+write_figures() {
+  mkdir -p "$FIGURES_DIR"
+  { echo "nonce|$1"; cat "$source_counts"; } >"$FIGURES_DIR/figures.tmp"
+  mv "$FIGURES_DIR/figures.tmp" "$FIGURES_DIR/figures"
 }
 
 # The scratch instance's settings, given as -c options: they beat every file the backup carries.
@@ -158,20 +183,29 @@ verify_restored() {
 
 nonce="check-$(date +%s)-$$"
 mkdir -p "$SCRATCH_DIR"
+rm -f "$SCRATCH_DIR/nonce"
 # A plain subshell keeps `set -e` in force inside it (a condition or && list would switch it off).
 set +e
 (
   set -e
-  publish_source_figures "$nonce"
+  if [ -n "${FIGURES_FILE:-}" ]; then
+    read_published_figures
+  else
+    publish_source_figures "$nonce"
+    echo "$nonce" >"$SCRATCH_DIR/nonce"
+    if [ -n "${FIGURES_DIR:-}" ]; then write_figures "$nonce"; fi
+  fi
   restore_latest
-  verify_restored "$nonce"
+  verify_restored "$(cat "$SCRATCH_DIR/nonce")"
   echo "$restored_rows" >"$SCRATCH_DIR/restored-rows"
 )
 status=$?
 set -e
+# The marker checked: this run's, or the one the primary published.
+checked=$(cat "$SCRATCH_DIR/nonce" 2>/dev/null || echo "$nonce")
 restored_rows=$(cat "$SCRATCH_DIR/restored-rows" 2>/dev/null || echo 0)
 if [ "$status" = 0 ]; then
-  log "restored and verified: $(wc -l <"$source_counts") tables, $restored_rows rows, marker $nonce"
+  log "restored and verified: $(wc -l <"$source_counts") tables, $restored_rows rows, marker $checked"
   write_restore_result 1 "$restored_rows" "$started"
 else
   log "restore check failed"

@@ -8,6 +8,12 @@ s3() { aws ${S3_ENDPOINT_URL:+--endpoint-url "$S3_ENDPOINT_URL"} s3 "$@"; }
 : "${SOURCE_DIR:?directory the snapshot step wrote}"
 : "${DESTINATION:?s3://bucket/prefix of this store}"
 
+# Optional output (the Postgres check's figures exist only when it reached the source): nothing to upload.
+if [ -n "${SKIP_IF_EMPTY:-}" ] && [ -z "$(ls -A "$SOURCE_DIR" 2>/dev/null)" ]; then
+  echo "upload-snapshot: nothing in $SOURCE_DIR" >&2
+  exit 0
+fi
+
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 s3 cp --recursive --only-show-errors "$SOURCE_DIR" "$DESTINATION/$stamp/"
 echo "$stamp" | s3 cp --only-show-errors - "$DESTINATION/latest"

@@ -24,7 +24,8 @@ def test_prod_cluster_is_a_primary_and_two_synchronous_capable_replicas() -> Non
     assert cluster.protect is True
     spec = cluster.inputs["spec"]
     assert spec["instances"] == 3.0
-    assert spec["postgresql"]["parameters"] == replication_parameters()
+    # Prod keeps 20 minutes of WAL at the peak rate for the DR replica (2 MiB/s: 3 GB).
+    assert spec["postgresql"]["parameters"] == {**replication_parameters(), "wal_keep_size": "3GB"}
     assert spec["postgresql"]["synchronous"] == {"method": "any", "number": 1.0, "dataDurability": "preferred"}
     # Backups through the Barman Cloud plugin: WAL archiving and base backups to the ObjectStore.
     assert "backup" not in spec

@@ -100,7 +100,8 @@ def test_the_promoter_may_touch_the_lease_item_health_checks_and_one_cluster_onl
     (lease,) = [s for s in statements if "dynamodb:GetItem" in s["Action"]]
     assert lease["Resource"] == "arn:aws:dynamodb:us-east-1:123456789012:table/sophia-postgres-lease"
     assert lease["Condition"] == {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["postgres"]}}
-    (access,) = run.by_type("aws:eks/accessEntry:AccessEntry")
+    # Besides the deployers' and operators' entries (test_eks.py), the promoter's, mapped to its group.
+    (access,) = [a for a in run.by_type("aws:eks/accessEntry:AccessEntry") if a.inputs.get("kubernetesGroups")]
     assert access.inputs["kubernetesGroups"] == [PROMOTER_GROUP]
     (role,) = [r for r in run.by_type("kubernetes:rbac.authorization.k8s.io/v1:Role") if "cluster-patch" in r.name]
     assert role.inputs["rules"] == [

@@ -10,9 +10,10 @@ from typing import Any
 
 import pulumi_aws
 import pytest
+from pulumi.runtime.mocks import MockResourceArgs
 
 from tests.helpers import stack_config
-from tools.harness import PRIMARY_STACK_OUTPUTS, PRIMARY_STACK_SECRET_OUTPUTS, StackRun, run_stack
+from tools.harness import PRIMARY_STACK_OUTPUTS, PRIMARY_STACK_SECRET_OUTPUTS, EchoMocks, StackRun, run_stack
 from tools.redact import is_secret
 
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
@@ -71,6 +72,7 @@ def test_cache_is_encrypted_authenticated_multi_az_and_protected() -> None:
     assert (inputs["numNodeGroups"], inputs["replicasPerNodeGroup"]) == (3.0, 1.0)
     assert inputs["finalSnapshotIdentifier"] == "sophia-dr-dr-cache-redis-final"
     assert inputs["snapshotRetentionLimit"] == 7.0
+    assert "snapshotArns" not in inputs  # a cache that starts empty (docs/dr.md, Redis)
     assert is_secret(inputs["authToken"])
     assert group.protect
     assert is_secret(run.outputs["drCacheAuthToken"])
@@ -111,10 +113,12 @@ def test_replica_streams_from_the_primary_with_certificates() -> None:
     assert spec["replica"] == {"enabled": True, "source": "primary"}
     assert spec["bootstrap"] == {"pg_basebackup": {"source": "primary"}}
     (source,) = spec["externalClusters"]
-    assert source["connectionParameters"]["host"] == "pg-replication.sophia.ai"
+    # The host waits for prod to admit this region's NAT addresses (test_replication_path.py).
+    assert source["connectionParameters"]["host"] == UNKNOWN
     assert source["connectionParameters"]["sslmode"] == "verify-full"
     assert source["connectionParameters"]["user"] == "streaming_replica"
-    assert "barmanObjectStore" not in source  # streaming, not WAL-archive shipping
+    # Streaming first; the archive only as the fallback (test_postgres_replica.py).
+    assert spec["replica"] == {"enabled": True, "source": "primary"}
     assert cluster.protect
     key_secret = run.named("postgres-client-tls")
     assert is_secret(key_secret.inputs["stringData"])
@@ -164,8 +168,24 @@ def test_qdrant_is_restored_from_the_replicated_snapshots_on_schedule() -> None:
     config = next(r for r in run.resources if r.name == "qdrant-1-config").inputs["data"]["production.yaml"]
     assert "snapshots_path: /dr/qdrant/qdrant-1" in config  # its own snapshots never land on the primary's keys
     (statefulset,) = [r for r in run.by_type("kubernetes:apps/v1:StatefulSet") if r.name == "qdrant-1"]
-    assert "ACCESS_KEY" not in json.dumps(statefulset.inputs)  # the node role, not keys
-    node_policy = json.loads(run.named("sophia-dr-dr-eks-node-replica-bucket").inputs["policy"])
-    assert {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::sophia-prod-backups-replica/*"} in (
-        node_policy["Statement"]
-    )
+    assert "ACCESS_KEY" not in json.dumps(statefulset.inputs)  # Pod Identity, not keys
+    reader = json.loads(run.named("sophia-dr-dr-eks-backup-reader-pods-policy").inputs["policy"])
+    (get,) = [s for s in reader["Statement"] if s["Action"] == "s3:GetObject"]
+    assert "arn:aws:s3:::sophia-prod-backups-replica/qdrant/*" in get["Resource"]
+
+
+class OtherRegionPrimary(EchoMocks):
+    """A prod stack that replicates its backups to another region than the DR region."""
+
+    def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        resource_id, outputs = super().new_resource(args)
+        if args.typ == "pulumi:pulumi:StackReference":
+            outputs["outputs"] = {**outputs["outputs"], "backupReplicaRegion": "us-west-2"}
+        return resource_id, outputs
+
+
+def test_prods_backup_replica_region_must_be_the_dr_region() -> None:
+    with pytest.raises(
+        ValueError, match=re.escape("replicates its backups to 'us-west-2' (its sophia:backups.replicaRegion)")
+    ):
+        run_stack("dr", mock_impl=OtherRegionPrimary())
