@@ -48,6 +48,8 @@ if replication is not None:
     dr_replication = settings.data_layer.postgres.dr_replication
     lease_table = dr_replication.failover_lease_table if dr_replication is not None else None
     pulumi.export("postgresFailoverLeaseTable", lease_table)
+    # The dr stack reads prod's archive (its fallback, its restore check) under this server name.
+    pulumi.export("postgresArchiveServerName", settings.data_layer.postgres.archive_server_name)
 if platform.dr_region is not None:
     pulumi.export("drCacheEndpoint", platform.dr_region.cache.endpoint)
     pulumi.export("drCacheAuthToken", platform.dr_region.cache.auth_token)
@@ -55,6 +57,8 @@ if platform.dr_region is not None:
     # prod's sophia:dataLayer.postgres.drReplication.failoverLeaseTable names this table.
     pulumi.export("failoverLeaseTable", platform.dr_region.lease_table)
     pulumi.export("failoverPromoterFunction", platform.dr_region.promoter.function_name)
+    # `python -m failover.cli failback --health-check` releases this check's pin (the DR runbook).
+    pulumi.export("primaryHealthCheckId", platform.dr_region.failover.primary_health_check_id)
     # Set these as the prod stack's sophia:dataLayer.postgres.drReplication.allowedCidrs (/32 each).
     pulumi.export("drNatPublicIps", platform.dr_region.network.nat_public_ips)
 fleet = platform.gpu_fleet

@@ -155,6 +155,8 @@ class SophiaPlatform(pulumi.ComponentResource):
         self.redis = RedisCluster(
             "redis", RedisClusterArgs(redis=settings.data_layer.redis, placement=placement), stores
         )
+        dr_replication = settings.data_layer.postgres.dr_replication
+        rebuilding = dr_replication is not None and dr_replication.rebuild_from_dr
         postgres = self.postgres = PostgresCluster(
             "postgres",
             PostgresClusterArgs(
@@ -162,7 +164,9 @@ class SophiaPlatform(pulumi.ComponentResource):
                 backups=settings.backups,
                 backup_secret_name=data.backup_secret_name,
                 placement=placement,
-                fenced=args.postgres_lease is not None and args.postgres_lease.dr_holds,
+                # Rebuilt from DR for failback, it is a replica: nothing to fence.
+                fenced=args.postgres_lease is not None and args.postgres_lease.dr_holds and not rebuilding,
+                rebuild_from_dr=rebuilding,
                 install_operator=settings.operators.cloudnative_pg == "install",
             ),
             stores,
@@ -241,6 +245,7 @@ class SophiaPlatform(pulumi.ComponentResource):
                 lease_region=settings.backups.replica_region,
                 cnpg_cluster="postgres",
                 placement=placement,
+                cluster_is_replica=replication.rebuild_from_dr,
                 # The lease lives in the DR region, where the backups are copied.
                 aws_provider=self.replica_region_provider,
             ),

@@ -35,9 +35,17 @@ def eks_token(sts: Any, cluster: str) -> str:
     return "k8s-aws-v1." + base64.urlsafe_b64encode(url.encode()).decode().rstrip("=")
 
 
+# DR's name in the CloudNativePG distributed topology (components/dr/postgres_replica.py SELF; this
+# package imports nothing of the program, and tests/failover/test_handler.py keeps the two equal).
+DR_CLUSTER = "dr"
+PROMOTION_PATCH = {"spec": {"replica": {"primary": DR_CLUSTER}}}
+"""Make DR the topology's primary without a promotion token: a failover (CloudNativePG promotes the
+designated primary once it has replayed what it has); prod has to be rebuilt from DR to rejoin."""
+
+
 class EksCnpgPromotion:
-    """Promote by turning replica mode off on the CloudNativePG Cluster (its operator promotes the
-    designated primary), and pin Route 53 to DR by inverting the primary's health check."""
+    """Promote by naming DR the primary of the CloudNativePG distributed topology (its operator
+    promotes the designated primary), and pin Route 53 to DR by inverting the primary's health check."""
 
     def __init__(
         self, *, eks: Any, sts: Any, route53: Any, cluster: str, namespace: str, name: str, health_check_id: str
@@ -51,7 +59,7 @@ class EksCnpgPromotion:
         path = f"/apis/postgresql.cnpg.io/v1/namespaces/{self.namespace}/clusters/{self.name}"
         request = urllib.request.Request(  # noqa: S310 - an https URL read from the EKS API
             described["endpoint"] + path,
-            data=json.dumps({"spec": {"replica": {"enabled": False}}}).encode(),
+            data=json.dumps(PROMOTION_PATCH).encode(),
             method="PATCH",
             headers={
                 "Authorization": f"Bearer {eks_token(self.sts, self.cluster)}",

@@ -138,6 +138,19 @@ class DrReplicationSettings(SettingsModel):
     """The dr stack's lease table (its output `failoverLeaseTable`, in `backups.replicaRegion`). Set:
     the primary runs the failover guard, and stays fenced while DR holds the lease. Unset (before
     the dr stack exists): no guard runs, and DR never promotes by itself."""
+    rebuild_from_dr: bool = False
+    """Failback only (docs/runbooks/dr-failover.md): the Cluster, deleted beforehand, is recreated
+    from the DR region's backups and follows DR's WAL archive as a replica until the switchover
+    promotes it. Never fenced meanwhile; its guard renews the lease without fencing."""
+
+    @model_validator(mode="after")
+    def _rebuild_needs_the_lease(self) -> DrReplicationSettings:
+        """There is something to fail back from only once DR can hold the lease."""
+        if self.rebuild_from_dr and self.failover_lease_table is None:
+            raise RuleError(
+                [("rebuildFromDr", "is for failback after DR took the primary role; set failoverLeaseTable first")]
+            )
+        return self
 
     @field_validator("hostname")
     @classmethod
@@ -179,6 +192,10 @@ class PostgresSettings(SettingsModel):
     """Persistent volume per instance, GiB."""
     dr_replication: DrReplicationSettings | None = None
     """Lets the DR region stream from this cluster (prod)."""
+    archive_server_name: Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")] = "postgres"
+    """The barman server name the Cluster archives and backs up under (`s3://<bucket>/postgres/<name>`).
+    A new Cluster over an old archive must take a new one (failback's rebuild from DR): the Barman
+    Cloud plugin refuses to archive into a server directory that already holds WAL."""
 
     @model_validator(mode="after")
     def _wal_fits(self) -> PostgresSettings:

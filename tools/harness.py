@@ -213,6 +213,7 @@ PRIMARY_STACK_OUTPUTS: dict[str, Any] = {
     "postgresReplicationKey": "-----BEGIN PRIVATE KEY-----\nplaceholder\n-----END PRIVATE KEY-----\n",
     "postgresReplicationAllowedCidrs": ["198.51.100.10/32", "198.51.100.11/32", "198.51.100.12/32"],
     "postgresFailoverLeaseTable": "sophia-postgres-lease",
+    "postgresArchiveServerName": "postgres",
 }
 # Outputs prod marks secret; the StackReference hands them over as secrets.
 PRIMARY_STACK_SECRET_OUTPUTS = ("postgresReplicationKey",)

@@ -98,6 +98,8 @@ class BackupSource:
     """Size of one node's volume: the scratch volume a restore needs."""
     object_prefix: str | None = None
     """S3 key prefix of the snapshots the store writes itself (Qdrant), where it has one."""
+    server_name: str | None = None
+    """The barman server name its backups are under (Postgres), when it is not `store`."""
 
 
 def labels(app: str, component: str) -> dict[str, str]:

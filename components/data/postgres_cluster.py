@@ -38,6 +38,16 @@ POSTGRES_IMAGE = "ghcr.io/cloudnative-pg/postgresql:15.18-system-trixie"
 POSTGRES_PORT = 5432
 METRICS_PORT = 9187
 STATUS_PORT = 8000  # the instance manager's status endpoint, polled by the operator
+# The two regions' Clusters form one CloudNativePG distributed topology (replica.self/primary/source):
+# `replica.primary` names the one that takes writes, and a switchover moves it with a demotion token.
+PRIMARY_TOPOLOGY_NAME = "primary"
+DR_TOPOLOGY_NAME = "dr"
+DR_ARCHIVE_STORE = "dr-archive"
+"""The DR Cluster's own object store: its ObjectStore's name there, and here when prod rebuilds from it."""
+DR_ARCHIVE_PREFIX = "dr/postgres"
+"""Where the DR Cluster archives, in the replica bucket (`sophia:backups.replicaBucket`)."""
+DR_SERVER_NAME = "postgres"
+"""The DR Cluster's name, its barman server name (components/dr/region.py names it so)."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +68,8 @@ class PostgresClusterArgs:
     cpu: str = "1"
     fenced: bool = False
     """DR holds the lease on the primary role: every instance stays fenced (no postmaster runs)."""
+    rebuild_from_dr: bool = False
+    """Failback: bootstrap from DR's backups and follow DR's archive (`drReplication.rebuildFromDr`)."""
 
 
 CRD_TYPE = "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition"
@@ -118,6 +130,28 @@ class ReplicationEndpoint:
     """The Cluster's `spec.certificates`."""
 
 
+def distributed_topology(name: str, server_name: str, *, rebuild_from_dr: bool) -> dict[str, object]:
+    """prod's place in the topology: `primary`, taking writes; or, rebuilt from DR for failback,
+    bootstrapped from DR's backups and following DR's archive until the switchover names it primary
+    again (CloudNativePG's webhook wants self, primary and source among externalClusters)."""
+    own = {"barmanObjectName": name, "serverName": server_name}
+    dr = {"barmanObjectName": DR_ARCHIVE_STORE, "serverName": DR_SERVER_NAME}
+    spec: dict[str, object] = {
+        "replica": {
+            "self": PRIMARY_TOPOLOGY_NAME,
+            "primary": DR_TOPOLOGY_NAME if rebuild_from_dr else PRIMARY_TOPOLOGY_NAME,
+            "source": DR_TOPOLOGY_NAME,
+        },
+        "externalClusters": [
+            {"name": PRIMARY_TOPOLOGY_NAME, "plugin": {"name": BARMAN_PLUGIN, "parameters": own}},
+            {"name": DR_TOPOLOGY_NAME, "plugin": {"name": BARMAN_PLUGIN, "parameters": dr}},
+        ],
+    }
+    if rebuild_from_dr:
+        spec["bootstrap"] = {"recovery": {"source": DR_TOPOLOGY_NAME}}
+    return spec
+
+
 class PostgresCluster(pulumi.ComponentResource):
     """Read-write endpoint `<name>-rw.<namespace>.svc:5432`, read-only `<name>-ro` (replicas only);
     CloudNativePG creates both Services and the `<name>-app` credentials Secret."""
@@ -141,6 +175,7 @@ class PostgresCluster(pulumi.ComponentResource):
             credentials=(f"{name}-app", "password"),
             ca_secret=server_secret,
             storage_gib=args.postgres.storage_gib,
+            server_name=args.postgres.archive_server_name,
         )
         operators = operator_manifests(name, args.placement.protect, self) if args.install_operator else []
         self.server_certificate = self._server_certificate(name, args, f"{name}-server-tls")
@@ -173,6 +208,14 @@ class PostgresCluster(pulumi.ComponentResource):
             },
             opts=pulumi.ResourceOptions(parent=self, depends_on=operators),
         )
+        topology: dict[str, object] = {}
+        store_dependencies: list[pulumi.Resource] = [store]
+        if args.postgres.dr_replication is not None:
+            dr_store = self._dr_archive_store(name, args, secret_ref, operators)
+            topology = distributed_topology(
+                name, args.postgres.archive_server_name, rebuild_from_dr=args.rebuild_from_dr
+            )
+            store_dependencies.append(dr_store)
         instances = 1 + args.postgres.read_replicas
         synchronous = synchronous_replication(args.postgres.read_replicas)
         self.cluster = k8s.apiextensions.CustomResource(
@@ -217,12 +260,19 @@ class PostgresCluster(pulumi.ComponentResource):
                 "monitoring": {"enablePodMonitor": True, "podMonitorRelabelings": [PLATFORM_RELABELING]},
                 "certificates": certificates,
                 # WAL archiving and base backups through the Barman Cloud plugin.
-                "plugins": [{"name": BARMAN_PLUGIN, "isWALArchiver": True, "parameters": {"barmanObjectName": name}}],
+                "plugins": [
+                    {
+                        "name": BARMAN_PLUGIN,
+                        "isWALArchiver": True,
+                        "parameters": {"barmanObjectName": name, "serverName": args.postgres.archive_server_name},
+                    }
+                ],
+                **topology,
             },
             opts=pulumi.ResourceOptions(
                 parent=self,
                 protect=args.placement.protect,
-                depends_on=[*operators, store, self.server_certificate],
+                depends_on=[*operators, *store_dependencies, self.server_certificate],
             ),
         )
         k8s.apiextensions.CustomResource(
@@ -241,6 +291,37 @@ class PostgresCluster(pulumi.ComponentResource):
         )
         self._network_policy(name, args)
         self.register_outputs({"readWrite": self.read_write_endpoint, "readOnly": self.read_only_endpoint})
+
+    def _dr_archive_store(
+        self, name: str, args: PostgresClusterArgs, secret_ref: dict[str, str], operators: Sequence[pulumi.Resource]
+    ) -> k8s.apiextensions.CustomResource:
+        """DR's own archive as prod reads it: the replica bucket's `dr/postgres`, with the backup
+        credentials, which must be allowed to read it when prod is rebuilt from DR
+        (docs/runbooks/dr-failover.md). It exists whatever the role: the plugin resolves the
+        `replica.source` entry's store on every start. No retention here: DR prunes its own store."""
+        backups = args.backups
+        if backups.replica_bucket is None or backups.replica_region is None:
+            raise ValueError("sophia:backups.replicaBucket and replicaRegion are required with drReplication")
+        return k8s.apiextensions.CustomResource(
+            f"{name}-{DR_ARCHIVE_STORE}",
+            api_version="barmancloud.cnpg.io/v1",
+            kind="ObjectStore",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=DR_ARCHIVE_STORE, namespace=args.placement.namespace, labels=labels(name, "backup")
+            ),
+            spec={
+                "configuration": {
+                    "destinationPath": f"s3://{backups.replica_bucket}/{DR_ARCHIVE_PREFIX}",
+                    "endpointURL": f"https://s3.{backups.replica_region}.amazonaws.com",
+                    "s3Credentials": {
+                        "accessKeyId": {**secret_ref, "key": "ACCESS_KEY_ID"},
+                        "secretAccessKey": {**secret_ref, "key": "ACCESS_SECRET_KEY"},
+                    },
+                    "wal": {"maxParallel": 4},
+                }
+            },
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(operators)),
+        )
 
     def _server_certificate(self, name: str, args: PostgresClusterArgs, secret: str) -> ServiceCertificate:
         """The server certificate, issued and renewed by cert-manager from the stack's CA; CloudNativePG

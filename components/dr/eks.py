@@ -97,12 +97,10 @@ def replica_bucket_policy(
     arn = f"arn:aws:s3:::{bucket}"
     prefixes = [*read_prefixes, *([write_prefix] if write_prefix else [])]
     statements: list[dict[str, object]] = [
-        {
-            "Effect": "Allow",
-            "Action": "s3:ListBucket",
-            "Resource": arn,
-            "Condition": {"StringLike": {"s3:prefix": [f"{p}*" for p in prefixes]}},
-        },
+        # Not limited by s3:prefix: every barman-cloud command starts with HeadBucket, which S3
+        # authorizes as ListBucket with no prefix, so a prefix condition refuses it (barman
+        # cloud_providers/aws_s3.py, EnterpriseDB/barman#929). Listing shows key names only.
+        {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": arn},
         {"Effect": "Allow", "Action": "s3:GetObject", "Resource": [f"{arn}/{p}*" for p in prefixes]},
     ]
     kms_actions = ["kms:Decrypt"]

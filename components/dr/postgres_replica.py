@@ -7,9 +7,16 @@ copied into this region's replica bucket, is the fallback after a long disconnec
 designated primary cannot hold a replication slot on its source, so streaming resumes only from
 what the primary's `wal_keep_size` kept, and from the archive beyond that, never by re-cloning.
 
-The DR promoter turns replica mode off when it takes the primary role over
-(components/dr/promoter.py); from then on the lease says DR holds the role and this component
-renders the cluster promoted, so a later `pulumi up` keeps it the primary."""
+The two regions form one CloudNativePG distributed topology (`replica.self` / `replica.primary`):
+this cluster is `dr`, prod's is `primary`, and `replica.primary` names the one that takes writes.
+The DR promoter sets it to `dr` when it takes the primary role over (components/dr/promoter.py);
+from then on the lease says DR holds the role and this component renders the same, so a later
+`pulumi up` keeps it the primary. Unlike a standalone replica (`replica.enabled: false`, which
+CloudNativePG cannot turn back), the topology lets failback be a controlled switchover: demote
+here (a demotion token), promote prod with it, and this cluster follows prod again without a
+re-clone (docs/runbooks/dr-failover.md). This cluster archives its own WAL (and, while primary,
+takes daily base backups) under `dr/postgres` of the replica bucket: what prod is rebuilt from.
+"""
 
 from __future__ import annotations
 
@@ -23,8 +30,13 @@ from components.data.placement import StorePlacement, labels
 from components.data.postgres_cluster import (
     BARMAN_PLUGIN,
     CNPG_NAMESPACE,
+    DR_ARCHIVE_PREFIX,
+    DR_ARCHIVE_STORE,
+    DR_SERVER_NAME,
+    DR_TOPOLOGY_NAME,
     POSTGRES_IMAGE,
     POSTGRES_PORT,
+    PRIMARY_TOPOLOGY_NAME,
     STATUS_PORT,
     operator_manifests,
 )
@@ -32,7 +44,14 @@ from components.data.postgres_config import replication_parameters
 from components.kube import namespace_selector, pod_identity_egress
 from settings.data import PostgresSettings
 
-SOURCE = "primary"
+SOURCE = PRIMARY_TOPOLOGY_NAME
+"""The primary's name in the distributed topology (an externalClusters entry in both regions)."""
+SELF = DR_TOPOLOGY_NAME
+"""This cluster's name in the topology."""
+OWN_ARCHIVE_STORE = DR_ARCHIVE_STORE
+"""This cluster's own object store (ObjectStore name here, and in prod when it rebuilds from DR)."""
+OWN_ARCHIVE_PREFIX = DR_ARCHIVE_PREFIX
+"""Where this cluster archives in the replica bucket: under `dr/`, the only prefix DR writes."""
 CLIENT_SECRET = "primary-replication-tls"  # noqa: S105 - a Secret's name, not its value
 SERVER_CA_SECRET = "primary-server-ca"  # noqa: S105 - a Secret's name, not its value
 
@@ -58,12 +77,15 @@ class PostgresReplicaArgs:
     placement: StorePlacement
     promote: bool
     """False: follow the primary. True: promoted, read-write (DR holds the lease)."""
-    install_operator: bool = True
-    """Install CloudNativePG (`sophia:operators.cloudnativePg`), and its Barman Cloud plugin when the
-    replica reads the primary's archive (it takes no backups of its own)."""
-    archive: WalArchive | None = None
+    archive: WalArchive
     """Where the primary's WAL archive is copied in this region: the fallback when streaming can't
-    resume from what the primary kept."""
+    resume from what the primary kept. Its bucket also holds this cluster's own archive
+    (`OWN_ARCHIVE_PREFIX`)."""
+    install_operator: bool = True
+    """Install CloudNativePG (`sophia:operators.cloudnativePg`) and its Barman Cloud plugin."""
+    retention_days: int = 7
+    """How long this cluster's own backups and WAL are kept. They serve failback only (prod's
+    archive is the one of record), and barman prunes WAL only with the backups it no longer needs."""
 
 
 @dataclass(frozen=True)
@@ -75,8 +97,9 @@ class WalArchive:
     region: str
     prefix: str
     """The primary's `destinationPath` inside the bucket (`postgres`)."""
-    server_name: str
-    """The primary's barman server name: its Cluster's name."""
+    server_name: pulumi.Input[str]
+    """The primary's barman server name (prod's `dataLayer.postgres.archiveServerName`, read from its
+    stack): a rebuilt primary archives under a new one."""
 
 
 # CloudNativePG's Ready condition is True once the cluster's phase is healthy: bootstrap done and
@@ -99,7 +122,7 @@ def replica_cluster_spec(args: PostgresReplicaArgs, hostname: pulumi.Input[str])
         "imageName": POSTGRES_IMAGE,
         "storage": {"size": f"{args.postgres.storage_gib}Gi", "storageClass": args.placement.storage_class},
         "postgresql": {"parameters": replication_parameters()},
-        "replica": {"enabled": not args.promote, "source": SOURCE},
+        "replica": {"self": SELF, "primary": SELF if args.promote else SOURCE, "source": SOURCE},
         "bootstrap": {"pg_basebackup": {"source": SOURCE}},
         "externalClusters": [
             {
@@ -114,9 +137,13 @@ def replica_cluster_spec(args: PostgresReplicaArgs, hostname: pulumi.Input[str])
                 "sslCert": {"name": CLIENT_SECRET, "key": "tls.crt"},
                 "sslKey": {"name": CLIENT_SECRET, "key": "tls.key"},
                 "sslRootCert": {"name": SERVER_CA_SECRET, "key": "ca.crt"},
-                **({"plugin": wal_archive_plugin(args.archive)} if args.archive else {}),
-            }
+                "plugin": wal_archive_plugin(args.archive),
+            },
+            # The topology names itself too (CloudNativePG's webhook wants self, primary and source
+            # among externalClusters): prod reads this entry's archive when it is rebuilt from DR.
+            {"name": SELF, "plugin": own_archive_plugin()},
         ],
+        "plugins": [own_archive_archiver()],
         "affinity": {
             "enablePodAntiAffinity": True,
             "topologyKey": "topology.kubernetes.io/zone",
@@ -151,6 +178,29 @@ def wal_archive_plugin(archive: WalArchive) -> dict[str, object]:
     return {"name": BARMAN_PLUGIN, "parameters": {"barmanObjectName": ARCHIVE_STORE, "serverName": archive.server_name}}
 
 
+def own_archive_configuration(archive: WalArchive) -> dict[str, object]:
+    """This cluster's own store: `OWN_ARCHIVE_PREFIX` of the replica bucket, written with the pods'
+    Pod Identity role (which may write nothing else)."""
+    return {
+        "destinationPath": f"s3://{archive.bucket}/{OWN_ARCHIVE_PREFIX}",
+        "endpointURL": f"https://s3.{archive.region}.amazonaws.com",
+        "s3Credentials": {"inheritFromIAMRole": True},
+        "wal": {"compression": "gzip", "maxParallel": 4},
+        "data": {"compression": "gzip"},
+    }
+
+
+def own_archive_archiver() -> dict[str, object]:
+    """The Cluster's `plugins` entry: CloudNativePG runs replica clusters with `archive_mode = always`,
+    so the designated primary archives what it replays, and the primary once promoted what it writes."""
+    return {"name": BARMAN_PLUGIN, "isWALArchiver": True, "parameters": {"barmanObjectName": OWN_ARCHIVE_STORE}}
+
+
+def own_archive_plugin() -> dict[str, object]:
+    """The `dr` externalClusters entry's plugin (serverName: this Cluster's name, in both regions)."""
+    return {"name": BARMAN_PLUGIN, "parameters": {"barmanObjectName": OWN_ARCHIVE_STORE, "serverName": DR_SERVER_NAME}}
+
+
 class PostgresReplica(pulumi.ComponentResource):
     """Read-only endpoint `<name>-ro.<namespace>.svc:5432` while a replica; `<name>-rw` once promoted."""
 
@@ -160,24 +210,33 @@ class PostgresReplica(pulumi.ComponentResource):
         ns = args.placement.namespace
         child = pulumi.ResourceOptions(parent=self)
         operators = (
-            operator_manifests(name, args.placement.protect, self, barman_plugin=args.archive is not None)
-            if args.install_operator
-            else []
+            operator_manifests(name, args.placement.protect, self, barman_plugin=True) if args.install_operator else []
         )
-        archive: list[pulumi.Resource] = []
-        if args.archive is not None:
-            archive.append(
-                k8s.apiextensions.CustomResource(
-                    f"{name}-{ARCHIVE_STORE}",
-                    api_version="barmancloud.cnpg.io/v1",
-                    kind="ObjectStore",
-                    metadata=k8s.meta.v1.ObjectMetaArgs(
-                        name=ARCHIVE_STORE, namespace=ns, labels=labels(name, "postgres-replica")
-                    ),
-                    spec={"configuration": wal_archive_configuration(args.archive)},
-                    opts=pulumi.ResourceOptions(parent=self, depends_on=operators),
-                )
-            )
+        archive: list[pulumi.Resource] = [
+            k8s.apiextensions.CustomResource(
+                f"{name}-{ARCHIVE_STORE}",
+                api_version="barmancloud.cnpg.io/v1",
+                kind="ObjectStore",
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name=ARCHIVE_STORE, namespace=ns, labels=labels(name, "postgres-replica")
+                ),
+                spec={"configuration": wal_archive_configuration(args.archive)},
+                opts=pulumi.ResourceOptions(parent=self, depends_on=operators),
+            ),
+            k8s.apiextensions.CustomResource(
+                f"{name}-{OWN_ARCHIVE_STORE}",
+                api_version="barmancloud.cnpg.io/v1",
+                kind="ObjectStore",
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name=OWN_ARCHIVE_STORE, namespace=ns, labels=labels(name, "backup")
+                ),
+                spec={
+                    "configuration": own_archive_configuration(args.archive),
+                    "retentionPolicy": f"{args.retention_days}d",
+                },
+                opts=pulumi.ResourceOptions(parent=self, depends_on=operators),
+            ),
+        ]
         client = k8s.core.v1.Secret(
             f"{name}-client-tls",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=CLIENT_SECRET, namespace=ns),
@@ -251,6 +310,25 @@ class PostgresReplica(pulumi.ComponentResource):
                 ],
             ),
             opts=child,
+        )
+        # Daily base backups into its own store, in every role: barman prunes WAL only with the backups
+        # it no longer needs, so a store without backups would grow forever; and the day DR takes
+        # writes, the backup failback rebuilds prod from is already there (CloudNativePG takes a
+        # replica cluster's backups on its designated primary or a standby, docs/src/backup.md).
+        k8s.apiextensions.CustomResource(
+            f"{name}-daily",
+            api_version="postgresql.cnpg.io/v1",
+            kind="ScheduledBackup",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{name}-daily", namespace=ns, labels=labels(name, "backup")),
+            spec={
+                "schedule": "0 0 4 * * *",  # seconds first: 04:00:00 daily, after prod's at 03:00
+                "immediate": True,
+                "cluster": {"name": name},
+                "backupOwnerReference": "self",
+                "method": "plugin",
+                "pluginConfiguration": {"name": BARMAN_PLUGIN},
+            },
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.cluster]),
         )
         self.read_only_endpoint = f"{name}-ro.{ns}.svc:{POSTGRES_PORT}"
         self.register_outputs({"readOnly": self.read_only_endpoint})

@@ -33,6 +33,9 @@ from settings.data import QdrantSettings
 
 QDRANT_UID = 1000
 
+SNAPSHOT_PREFIX = "dr/qdrant"
+"""Where DR's own Qdrant snapshots go in the replica bucket (its Pod Identity role writes nothing else)."""
+
 
 @dataclass(frozen=True)
 class DrQdrantArgs:
@@ -74,7 +77,7 @@ class DrQdrant(pulumi.ComponentResource):
                     backups=args.replica_bucket,
                     backup_secret_name=None,  # Pod Identity, not keys
                     placement=args.placement,
-                    snapshot_prefix="dr/qdrant",  # never over the primary's replicated snapshots
+                    snapshot_prefix=SNAPSHOT_PREFIX,  # never over the primary's replicated snapshots
                     service_account=args.service_account,
                 ),
                 pulumi.ResourceOptions(parent=self),

@@ -21,8 +21,15 @@ from components.dr.data_key import DataKeyArgs, data_key, data_key_alias
 from components.dr.eks import DrKubernetes, DrKubernetesArgs, replica_bucket_policy
 from components.dr.failover import DrFailover, DrFailoverArgs
 from components.dr.network import DrNetwork, DrNetworkArgs
-from components.dr.postgres_replica import PostgresReplica, PostgresReplicaArgs, PrimaryEndpoint, WalArchive
+from components.dr.postgres_replica import (
+    OWN_ARCHIVE_PREFIX,
+    PostgresReplica,
+    PostgresReplicaArgs,
+    PrimaryEndpoint,
+    WalArchive,
+)
 from components.dr.promoter import DrPromoter, DrPromoterArgs
+from components.dr.qdrant_mirror import SNAPSHOT_PREFIX as QDRANT_SNAPSHOT_PREFIX
 from components.dr.qdrant_mirror import DrQdrant, DrQdrantArgs
 from components.dr.restore_checks import CheckedStore, DrRestoreChecks, DrRestoreChecksArgs, put_metrics_statement
 from components.observability.aws_alarms import AlarmTopic, AlarmTopicArgs
@@ -67,9 +74,10 @@ DR_KUBERNETES = KubernetesSettings(
 SCRATCH_STORAGE_CLASS = "encrypted-scratch"
 
 
-# The primary's backups in the replica bucket (read-only here), and the one prefix DR writes to.
+# The primary's backups in the replica bucket (read-only here); DR writes only under dr/ (its Qdrant
+# snapshots, its Postgres archive), each store its own prefix.
 PRIMARY_BACKUP_PREFIXES = (POSTGRES_PREFIX, POSTGRES_FIGURES_PREFIX, REDIS_PREFIX, QDRANT_PREFIX)
-DR_PREFIX = "dr/"
+QDRANT_DR_PREFIX = f"{QDRANT_SNAPSHOT_PREFIX}/"
 BACKUP_READER_SERVICE_ACCOUNT = "dr-backup-reader"
 # The Postgres Cluster's name, in both regions: prod's barman server name, and here the replica's
 # ServiceAccount (CloudNativePG names it after the Cluster).
@@ -223,6 +231,11 @@ class DrRegion(pulumi.ComponentResource):
         ready: list[pulumi.Resource],
     ) -> PostgresReplica:
         dr = args.dr
+        # prod's barman server name: a prod rebuilt from DR archives under a new one (older prod
+        # stacks do not export it: theirs is the Cluster's name).
+        archive_server_name = primary.get_output("postgresArchiveServerName").apply(
+            lambda exported: str(exported) if exported else PRIMARY_POSTGRES
+        )
         namespace_settings = DR_KUBERNETES.model_copy(update={"version": dr.eks.version})
         placement = StorePlacement.in_cluster(namespace_settings, protect=True)
         DrQdrant(
@@ -246,7 +259,7 @@ class DrRegion(pulumi.ComponentResource):
                 namespace=namespace_settings.data_namespace,
                 scratch_storage_class=SCRATCH_STORAGE_CLASS,
                 service_account=BACKUP_READER_SERVICE_ACCOUNT,
-                stores=primary_stores(args),
+                stores=primary_stores(args, archive_server_name),
                 alarm_topic_arn=self.alarms.topic_arn,
                 aws_provider=args.provider,
                 tags=args.tags,
@@ -268,7 +281,7 @@ class DrRegion(pulumi.ComponentResource):
                 promote=args.lease.dr_holds,
                 install_operator=args.operators.cloudnative_pg == "install",
                 archive=WalArchive(
-                    dr.backup_replica_bucket, dr.aws_region, POSTGRES_PREFIX.rstrip("/"), PRIMARY_POSTGRES
+                    dr.backup_replica_bucket, dr.aws_region, POSTGRES_PREFIX.rstrip("/"), archive_server_name
                 ),
             ),
             pulumi.ResourceOptions(parent=data, provider=data.provider, depends_on=ready),
@@ -301,21 +314,27 @@ class DrRegion(pulumi.ComponentResource):
             "backup-reader",
             # The restore checks report to CloudWatch as well.
             replica_bucket_policy(bucket, PRIMARY_BACKUP_PREFIXES, extra_statements=[put_metrics_statement()]),
-            [(namespace, BACKUP_READER_SERVICE_ACCOUNT), (namespace, PRIMARY_POSTGRES)],
+            [(namespace, BACKUP_READER_SERVICE_ACCOUNT)],
+        )
+        # The Postgres pods read prod's archive (the fallback) and write their own under dr/postgres/.
+        _, postgres = self.kubernetes.pod_role(
+            "postgres",
+            replica_bucket_policy(bucket, (POSTGRES_PREFIX,), write_prefix=f"{OWN_ARCHIVE_PREFIX}/"),
+            [(namespace, PRIMARY_POSTGRES)],
         )
         _, writers = self.kubernetes.pod_role(
             "qdrant",
-            replica_bucket_policy(bucket, (), write_prefix=DR_PREFIX),
+            replica_bucket_policy(bucket, (), write_prefix=QDRANT_DR_PREFIX),
             [(namespace, QDRANT_SERVICE_ACCOUNT)],
         )
-        return [*accounts, *readers, *writers]
+        return [*accounts, *readers, *postgres, *writers]
 
 
-def primary_stores(args: DrRegionArgs) -> list[CheckedStore]:
+def primary_stores(args: DrRegionArgs, postgres_server_name: pulumi.Input[str]) -> list[CheckedStore]:
     """The primary's stores as its backups name them (platform.py: `postgres`, `redis`,
     `qdrant-<n>`), sized by this stack's data layer, which mirrors prod's."""
     return [
-        CheckedStore(PRIMARY_POSTGRES, "postgres", args.postgres.storage_gib),
+        CheckedStore(PRIMARY_POSTGRES, "postgres", args.postgres.storage_gib, server_name=postgres_server_name),
         CheckedStore(PRIMARY_REDIS, "redis", args.redis.storage_gib),
         *(CheckedStore(f"qdrant-{i}", "qdrant", args.qdrant.storage_gib) for i in range(args.qdrant.clusters)),
     ]

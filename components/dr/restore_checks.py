@@ -66,6 +66,8 @@ class CheckedStore:
     """postgres, redis or qdrant."""
     storage_gib: int
     """One node's volume: the scratch space a restore needs."""
+    server_name: pulumi.Input[str] | None = None
+    """The barman server name its backups are under (Postgres), when it is not `store`."""
 
 
 @dataclass(frozen=True)
@@ -163,7 +165,7 @@ class DrRestoreChecks(pulumi.ComponentResource):
                 "FIGURES_FILE": "/scratch/figures/figures",
                 "SCRATCH_DB": "app",
                 "BARMAN_DESTINATION": f"s3://{args.bucket}/{POSTGRES_PREFIX.rstrip('/')}",
-                "SERVER_NAME": store.store,
+                "SERVER_NAME": store.server_name or store.store,
                 "SCRATCH_DIR": "/scratch",
                 "RESULT_FILE": RESULT_FILE,
                 "COUNT_TOLERANCE": f"{args.settings.count_tolerance:g}",

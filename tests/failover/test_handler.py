@@ -20,6 +20,7 @@ from typing import Any
 import boto3
 import pytest
 
+from components.dr import postgres_replica
 from failover import handler
 from failover.lease import DR, PRIMARY, DynamoLeaseStore, Lease
 from tests.moto_server import moto_endpoint
@@ -147,7 +148,8 @@ def test_a_dead_primary_with_an_expired_lease_is_replaced(
     (request,) = kube_api.requests
     assert request["path"] == "/apis/postgresql.cnpg.io/v1/namespaces/sophia-data/clusters/postgres"
     assert request["headers"]["Content-Type"] == "application/merge-patch+json"
-    assert request["body"] == {"spec": {"replica": {"enabled": False}}}
+    # DR becomes the distributed topology's primary, by the name the dr stack gives it.
+    assert request["body"] == {"spec": {"replica": {"primary": postgres_replica.SELF}}}
     token = request["headers"]["Authorization"].removeprefix("Bearer k8s-aws-v1.")
     presigned = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
     query = urllib.parse.parse_qs(urllib.parse.urlparse(presigned).query)

@@ -327,10 +327,10 @@ def test_the_primary_fences_itself_before_dr_may_take_over(aws: Aws, tmp_path: P
 
 def test_failback_is_a_controlled_switchover(aws: Aws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The runbook's failback, step by step: the old primary rebuilt as a standby of DR (its guard in
-    replica mode: it renews, never fences), DR demoted by a clean shutdown (CloudNativePG's demotion:
-    its last checkpoint is the promotion token's position), the lease given back while the guard
-    keeps it fresh, the primary promoted once it replayed that position, and DR following the new
-    primary without a new copy."""
+    replica mode: it renews, never fences), the lease given back first (so the promoter cannot
+    re-promote DR) while DR keeps taking writes, DR demoted by a clean shutdown (CloudNativePG's
+    demotion: its last checkpoint is the promotion token's position), the primary promoted once it
+    replayed that position, Route 53 released, and DR following the new primary without a new copy."""
     with primary_and_replica(synchronous_replica=False) as (primary, replica, _root):
         guard = Guard(aws, primary, tmp_path / "guard")
         guard.step()
@@ -351,33 +351,39 @@ def test_failback_is_a_controlled_switchover(aws: Aws, tmp_path: Path, monkeypat
         assert "not fencing" in guard.step()
         wait_for(lambda: sql(primary, "SELECT count(*) FROM ledger") == "1500", 30, "the rebuilt primary to catch up")
 
-        # 2. DR is demoted: a clean shutdown writes its last checkpoint, the position the primary
+        # 2. The lease goes back to the primary before DR is demoted: from then on the promoter
+        #    (which re-applies DR's promotion while DR holds the lease, and still sees the primary's
+        #    health check failing) finds a lease the rebuilt primary's guard renews, and does nothing.
+        #    Route 53 stays pinned to DR, which still takes the writes.
+        monkeypatch.setenv("AWS_ENDPOINT_URL", aws.url)
+        for key, value in AWS.items():
+            monkeypatch.setenv(key, value)
+        assert cli.main(["failback", "--table", TABLE, "--region", REGION]) == 2  # needs --confirm
+        assert cli.main(["release", "--table", TABLE, "--region", REGION, "--health-check", aws.health_check]) == 2
+        assert cli.main(["failback", "--table", TABLE, "--region", REGION, "--confirm"]) == 0
+        assert aws.lease().holder == PRIMARY
+        assert aws.pinned_to_dr()
+        guard.step()  # renews the lease it holds again (replica mode renews, never fences)
+        assert not promoter.step().promoted
+        sql(replica, "INSERT INTO ledger SELECT generate_series(1501, 1550)")  # DR still writes
+        wait_for(lambda: sql(primary, "SELECT count(*) FROM ledger") == "1550", 30, "the rebuilt primary to follow")
+
+        # 3. DR is demoted: a clean shutdown writes its last checkpoint, the position the primary
         #    must replay before it may be promoted (CloudNativePG's demotion token carries it).
         subprocess.run(replica.ctl("-m", "fast", "-w", "stop"), capture_output=True, check=True)
         token = lsn(last_checkpoint(replica))
         wait_for(lambda: lsn(sql(primary, "SELECT pg_last_wal_replay_lsn()")) >= token, 30, "the token's position")
-
-        # 3. The lease goes back to the primary; its guard renews it at once, so the promoter, which
-        #    still sees the primary's health check failing, finds a running lease and does nothing.
-        monkeypatch.setenv("AWS_ENDPOINT_URL", aws.url)
-        for key, value in AWS.items():
-            monkeypatch.setenv(key, value)
-        assert cli.main(["failback", "--table", TABLE, "--region", REGION, "--health-check", aws.health_check]) == 2
-        code = cli.main(
-            ["failback", "--table", TABLE, "--region", REGION, "--health-check", aws.health_check, "--confirm"]
-        )
-        assert code == 0
-        assert aws.lease().holder == PRIMARY
-        assert not aws.pinned_to_dr()
-        guard.step()
         assert not promoter.step().promoted
 
         # 4. The primary is promoted, and its guard goes back to enforcing: it holds the lease, no fence.
+        #    Only then does Route 53 follow the primary's health check again.
         assert sql(primary, "SELECT pg_promote(wait => true)") == "t"
         guard.env["CLUSTER_ROLE"] = "primary"
         guard.step()
         assert not writes_refused(primary)
-        sql(primary, "INSERT INTO ledger SELECT generate_series(1501, 1600)")
+        assert cli.main(["release", "--table", TABLE, "--region", REGION, "--health-check", aws.health_check]) == 0
+        assert not aws.pinned_to_dr()
+        sql(primary, "INSERT INTO ledger SELECT generate_series(1551, 1600)")
 
         # 5. DR follows the new primary with no new copy: its history is the primary's up to the token.
         follow(primary, replica, "dr")

@@ -94,7 +94,8 @@ def test_cli_process_prints_no_traceback(tmp_path: Path) -> None:
     assert result.stdout == ""
     assert result.stderr.strip().splitlines() == [
         "error: invalid stack config: sophia:dataLayer.postgres.storageGib: is required; "
-        "sophia:dataLayer.postgres.storageGb: unknown key; allowed here: drReplication, readReplicas, storageGib"
+        "sophia:dataLayer.postgres.storageGb: unknown key; "
+        "allowed here: archiveServerName, drReplication, readReplicas, storageGib"
     ]
 
 

@@ -33,10 +33,14 @@ def test_prod_cluster_is_a_primary_and_two_synchronous_capable_replicas() -> Non
         {
             "name": "barman-cloud.cloudnative-pg.io",
             "isWALArchiver": True,
-            "parameters": {"barmanObjectName": "postgres"},
+            "parameters": {"barmanObjectName": "postgres", "serverName": "postgres"},
         }
     ]
-    (store,) = run.by_type("kubernetes:barmancloud.cnpg.io/v1:ObjectStore")
+    (store,) = [
+        s
+        for s in run.by_type("kubernetes:barmancloud.cnpg.io/v1:ObjectStore")
+        if s.inputs["metadata"]["name"] == "postgres"
+    ]
     configuration = store.inputs["spec"]["configuration"]
     assert configuration["destinationPath"] == "s3://sophia-prod-backups/postgres"
     assert store.inputs["spec"]["retentionPolicy"] == "30d"

@@ -143,14 +143,14 @@ def test_data_pods_get_least_privilege_roles_through_pod_identity(run: StackRun)
     assert set(associations) == {
         ("sophia-data", "dr-backup-reader"),
         ("sophia-data", "qdrant"),
-        ("sophia-data", "postgres"),  # CloudNativePG's account for the replica: the WAL-archive fallback
+        ("sophia-data", "postgres"),  # CloudNativePG's account: prod's archive read, its own written
     }
     reader = statements(run.named("sophia-dr-dr-eks-backup-reader-pods-policy"))
     writes = [s for s in reader if "s3:PutObject" in json.dumps(s["Action"])]
     assert writes == []  # the primary's backups are read-only here
     qdrant = statements(run.named("sophia-dr-dr-eks-qdrant-pods-policy"))
     (write,) = [s for s in qdrant if "s3:PutObject" in json.dumps(s["Action"])]
-    assert write["Resource"] == "arn:aws:s3:::sophia-prod-backups-replica/dr/*"
+    assert write["Resource"] == "arn:aws:s3:::sophia-prod-backups-replica/dr/qdrant/*"
     statefulsets = [r for r in run.by_type("kubernetes:apps/v1:StatefulSet") if r.name.startswith("qdrant-")]
     assert {s.inputs["spec"]["template"]["spec"]["serviceAccountName"] for s in statefulsets} == {"qdrant"}
     accounts = {

@@ -5,6 +5,8 @@ healthy."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from components.dr.postgres_replica import bootstrap_timeout_minutes
@@ -28,7 +30,7 @@ def test_fallback_reads_prods_archive_as_replicated_into_this_region(dr: StackRu
         if s.inputs["metadata"]["name"] == prod_plugin["parameters"]["barmanObjectName"]
     ]
     (replica,) = dr.by_type("kubernetes:postgresql.cnpg.io/v1:Cluster")
-    (source,) = replica.inputs["spec"]["externalClusters"]
+    source, _own = replica.inputs["spec"]["externalClusters"]
     # The same plugin reads it here: the source's object store, and prod's server name.
     plugin = source["plugin"]
     assert plugin["name"] == prod_plugin["name"] == "barman-cloud.cloudnative-pg.io"
@@ -50,9 +52,10 @@ def test_fallback_reads_prods_archive_as_replicated_into_this_region(dr: StackRu
     assert "serverName" not in configuration  # the ObjectStore CRD forbids it
     assert configuration["s3Credentials"] == {"inheritFromIAMRole": True}  # the Pod Identity role
     assert configuration["endpointURL"] == "https://s3.us-east-1.amazonaws.com"
-    # Only a reader: no retention here may prune prod's archive, and the replica archives nothing.
+    # Only a reader: no retention here may prune prod's archive; the replica archives to its own store.
     assert "retentionPolicy" not in store.inputs["spec"]
-    assert "plugins" not in replica.inputs["spec"]
+    (archiver,) = replica.inputs["spec"]["plugins"]
+    assert archiver["parameters"]["barmanObjectName"] != plugin["parameters"]["barmanObjectName"]
     # The plugin is installed with the operator, as in prod.
     assert dr.waits_for(replica, dr.named("postgres-barman-plugin"))
     # Streaming stays the way it follows; the archive is only its fallback.
@@ -60,13 +63,50 @@ def test_fallback_reads_prods_archive_as_replicated_into_this_region(dr: StackRu
     assert replica.inputs["spec"]["bootstrap"] == {"pg_basebackup": {"source": "primary"}}
 
 
-def test_the_replicas_account_may_read_the_archive_and_reach_the_agent(dr: StackRun) -> None:
+def test_dr_archives_its_own_wal_under_dr_and_names_itself_for_prod(dr: StackRun) -> None:
+    """DR's own archive: what prod is rebuilt from after a failover. Under dr/ of the replica bucket
+    (never where prod's copy lands), with its own retention, and the `dr` entry of the topology
+    names it as prod's Cluster will read it (components/data/postgres_cluster.py)."""
+    (replica,) = dr.by_type("kubernetes:postgresql.cnpg.io/v1:Cluster")
+    (archiver,) = replica.inputs["spec"]["plugins"]
+    assert archiver["isWALArchiver"] is True
+    (store,) = [
+        s
+        for s in dr.by_type("kubernetes:barmancloud.cnpg.io/v1:ObjectStore")
+        if s.inputs["metadata"]["name"] == archiver["parameters"]["barmanObjectName"]
+    ]
+    assert store.inputs["spec"]["configuration"]["destinationPath"] == "s3://sophia-prod-backups-replica/dr/postgres"
+    assert store.inputs["spec"]["retentionPolicy"] == "7d"
+    # Backups in every role: barman prunes WAL only with backups, and failback needs one.
+    (backup,) = dr.by_type("kubernetes:postgresql.cnpg.io/v1:ScheduledBackup")
+    assert backup.inputs["spec"]["cluster"] == {"name": replica.inputs["metadata"]["name"]}
+    assert dr.waits_for(replica, store)
+    (own,) = [
+        c for c in replica.inputs["spec"]["externalClusters"] if c["name"] == replica.inputs["spec"]["replica"]["self"]
+    ]
+    assert own["plugin"]["parameters"] == {
+        "barmanObjectName": store.inputs["metadata"]["name"],
+        "serverName": replica.inputs["metadata"]["name"],
+    }
+
+
+def test_the_replicas_account_reads_prods_archive_writes_only_its_own_and_reaches_the_agent(dr: StackRun) -> None:
     (association,) = [
         a
         for a in dr.by_type("aws:eks/podIdentityAssociation:PodIdentityAssociation")
         if a.inputs["serviceAccount"] == "postgres"
     ]
-    assert dr.named("sophia-dr-dr-eks-backup-reader-pods").urn in association.property_dependencies["roleArn"]
+    role = dr.named("sophia-dr-dr-eks-postgres-pods")
+    assert role.urn in association.property_dependencies["roleArn"]
+    (role_policy,) = [
+        p for p in dr.by_type("aws:iam/rolePolicy:RolePolicy") if role.urn in p.property_dependencies.get("role", ())
+    ]
+    statements = json.loads(role_policy.inputs["policy"])["Statement"]
+    bucket = "arn:aws:s3:::sophia-prod-backups-replica"
+    (writes,) = [s for s in statements if "s3:PutObject" in s["Action"]]
+    assert writes["Resource"] == f"{bucket}/dr/postgres/*"
+    (reads,) = [s for s in statements if s["Action"] == "s3:GetObject"]
+    assert sorted(reads["Resource"]) == [f"{bucket}/dr/postgres/*", f"{bucket}/postgres/*"]
     policy = dr.named("postgres-network").inputs["spec"]
     assert {"to": [{"ipBlock": {"cidr": "169.254.170.23/32"}}], "ports": [{"protocol": "TCP", "port": 80.0}]} in (
         policy["egress"]

@@ -164,8 +164,13 @@ def test_stacks_render_what_the_lease_says(stack: str) -> None:
         assert FENCED_INSTANCES not in cluster_annotations(steady)
         assert cluster_annotations(failed_over)[FENCED_INSTANCES] == '["*"]'
     else:
-        assert cluster_spec(steady)["replica"] == {"enabled": True, "source": "primary"}
-        assert cluster_spec(failed_over)["replica"] == {"enabled": False, "source": "primary"}
+        assert cluster_spec(steady)["replica"] == {"self": "dr", "primary": "primary", "source": "primary"}
+        assert cluster_spec(failed_over)["replica"] == {"self": "dr", "primary": "dr", "source": "primary"}
+        # DR backs itself up in either role, so the day it takes writes a base backup exists.
+        for run in (steady, failed_over):
+            (backup,) = run.by_type("kubernetes:postgresql.cnpg.io/v1:ScheduledBackup")
+            assert backup.inputs["spec"]["immediate"] is True
+            assert backup.inputs["spec"]["method"] == "plugin"
     assert any("DR" in line or "dr region holds the lease" in line for line in failed_over.logs)
     version = "1.31"
     problems = {name: validate_manifest(m, version) for name, m in kubernetes_objects(failed_over)}
@@ -173,7 +178,7 @@ def test_stacks_render_what_the_lease_says(stack: str) -> None:
 
 
 def test_the_first_dr_up_finds_no_table_and_follows_the_primary() -> None:
-    assert cluster_spec(run_stack("dr", lease_reader=no_table))["replica"]["enabled"] is True  # type: ignore[index]
+    assert cluster_spec(run_stack("dr", lease_reader=no_table))["replica"]["primary"] == "primary"  # type: ignore[index]
 
 
 def test_prod_refuses_a_lease_table_that_does_not_exist() -> None:

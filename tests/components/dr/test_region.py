@@ -110,15 +110,17 @@ def test_replica_streams_from_the_primary_with_certificates() -> None:
     run = run_stack("dr")
     (cluster,) = run.by_type("kubernetes:postgresql.cnpg.io/v1:Cluster")
     spec = cluster.inputs["spec"]
-    assert spec["replica"] == {"enabled": True, "source": "primary"}
+    # One CloudNativePG distributed topology: this cluster is "dr", prod's "primary" takes the writes.
+    assert spec["replica"] == {"self": "dr", "primary": "primary", "source": "primary"}
     assert spec["bootstrap"] == {"pg_basebackup": {"source": "primary"}}
-    (source,) = spec["externalClusters"]
+    source, own = spec["externalClusters"]
+    assert own["name"] == "dr"
     # The host waits for prod to admit this region's NAT addresses (test_replication_path.py).
     assert source["connectionParameters"]["host"] == UNKNOWN
     assert source["connectionParameters"]["sslmode"] == "verify-full"
     assert source["connectionParameters"]["user"] == "streaming_replica"
     # Streaming first; the archive only as the fallback (test_postgres_replica.py).
-    assert spec["replica"] == {"enabled": True, "source": "primary"}
+    assert "connectionParameters" in source
     assert cluster.protect
     key_secret = run.named("postgres-client-tls")
     assert is_secret(key_secret.inputs["stringData"])
