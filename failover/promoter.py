@@ -33,7 +33,7 @@ POLL_SECONDS = 5.0
 SCHEDULE_SECONDS = 60
 RUN_SECONDS = 50.0
 FUNCTION_TIMEOUT_SECONDS = 85
-# From turning replica mode off to a writable primary: CloudNativePG's reconcile and pg_promote.
+# From naming DR the primary to a writable primary: CloudNativePG's reconcile and pg_promote.
 PROMOTION_ALLOWANCE_SECONDS = 15.0
 
 

@@ -1,6 +1,6 @@
 """The promoter's Lambda entry point, end to end on 127.0.0.1: the lease in DynamoDB (moto), the
 primary's Route 53 health as GetHealthCheckStatus reports it, and the EKS API as an HTTPS server
-that checks what CloudNativePG would receive: a merge patch turning replica mode off, sent with an
+that checks what CloudNativePG would receive: a merge patch naming DR the primary, sent with an
 EKS bearer token over TLS verified against the cluster's CA."""
 
 from __future__ import annotations
