@@ -22,6 +22,7 @@ from components.data.redis_cluster import RedisCluster, RedisClusterArgs
 from components.dr.region import DrRegion, DrRegionArgs
 from components.observability.alert_rules import CostFacts, PoolFacts
 from components.observability.monitoring import Monitoring, MonitoringArgs
+from components.services.fleet import ServiceFleet, ServiceFleetArgs
 from components.tags import cost_tags
 from failover.stack_lease import LeaseView
 from settings.backup import BackupSettings
@@ -61,6 +62,7 @@ class SophiaPlatform(pulumi.ComponentResource):
         self.replica_region_provider: aws.Provider | None = None
         self.backup_bucket: BackupBucket | None = None
         self.postgres: PostgresCluster | None = None
+        self.services: ServiceFleet | None = None
         if settings.dr is not None:
             self.aws_provider = aws.Provider(
                 f"{name}-aws",
@@ -167,7 +169,36 @@ class SophiaPlatform(pulumi.ComponentResource):
             ),
             pulumi.ResourceOptions(parent=data, provider=data.provider, depends_on=data.ready),
         )
+        self.services = self._services(name, args, data)
         return data
+
+    def _services(self, name: str, args: PlatformArgs, data: DataNamespace) -> ServiceFleet | None:
+        """The service fleet on the primary cluster, when `sophia:services` lists any."""
+        settings = args.settings
+        if not settings.services:
+            return None
+        # Guaranteed by settings validation wherever there are services on the primary cluster.
+        assert settings.fleet is not None
+        assert settings.kubernetes is not None
+        assert settings.monitoring is not None
+        return ServiceFleet(
+            f"{name}-services",
+            ServiceFleetArgs(
+                services=settings.services,
+                fleet=settings.fleet,
+                instance_types={pool.name: pool.instance_type for pool in settings.gpu_pools},
+                environment=settings.environment.value,
+                thresholds=settings.monitoring.thresholds,
+                monitoring_namespace=settings.kubernetes.monitoring_namespace,
+                data_namespace=settings.kubernetes.data_namespace,
+                prometheus_url=self.monitoring.prometheus_url,
+                storage_class=settings.kubernetes.storage_class,
+                protect=settings.environment is Environment.PROD,
+            ),
+            pulumi.ResourceOptions(
+                parent=self, provider=data.provider, depends_on=[*data.ready, self.monitoring.release]
+            ),
+        )
 
     def _failover_guard(
         self, args: PlatformArgs, placement: StorePlacement, stores: pulumi.ResourceOptions
@@ -246,6 +277,7 @@ class SophiaPlatform(pulumi.ComponentResource):
                 dr_replication=settings.data_layer.postgres.dr_replication,
                 data_namespace=settings.kubernetes.data_namespace,
                 protect=settings.environment is Environment.PROD,
+                fleet_namespace=settings.fleet.namespace if settings.services and settings.fleet else None,
             ),
             pulumi.ResourceOptions(parent=self, provider=data.provider),
         )

@@ -91,8 +91,8 @@ def _problems(error: ValidationError) -> list[Problem]:
         loc = tuple(item["loc"])
         cause = (item.get("ctx") or {}).get("error")
         if isinstance(cause, RuleError):
-            # A rule may name a nested key as a dotted path (`backups.replicaBucket`).
-            problems.extend(Problem(config_key((*loc, *key.split("."))), msg) for key, msg in cause.problems)
+            # A rule may name a nested key as a dotted path (`backups.replicaBucket`, `services.3.pool`).
+            problems.extend(Problem(config_key((*loc, *_path(key))), msg) for key, msg in cause.problems)
         elif item["type"] == "extra_forbidden":
             allowed = ", ".join(_allowed_keys(loc[:-1]))
             problems.append(Problem(config_key(loc), f"unknown key; allowed here: {allowed}"))
@@ -101,6 +101,11 @@ def _problems(error: ValidationError) -> list[Problem]:
         else:
             problems.append(Problem(config_key(loc), _message(item["type"], str(item["msg"]), item.get("input"))))
     return problems
+
+
+def _path(key: str) -> tuple[int | str, ...]:
+    """A rule's dotted key as a location: list indexes as integers."""
+    return tuple(int(part) if part.isdigit() else part for part in key.split("."))
 
 
 def _message(kind: str, text: str, value: Any) -> str:

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from pydantic import Field, model_validator
 
+from catalog import load_lambda_catalog
 from settings.backup import BackupSettings
 from settings.base import CostTags, Environment, SettingsModel
 from settings.compute import (
@@ -21,6 +22,7 @@ from settings.data import DataLayerSettings, KubernetesSettings
 from settings.dr import DrSettings
 from settings.errors import RuleError
 from settings.observability import MonitoringSettings
+from settings.services import FleetSettings, Services, fleet_problems
 
 
 class StackSettings(SettingsModel):
@@ -48,6 +50,10 @@ class StackSettings(SettingsModel):
     """Monitoring and alerting; required wherever `kubernetes` is set."""
     dr: DrSettings | None = None
     """The DR region; required in the dr environment."""
+    services: Services = ()
+    """The service fleet: the platform's services on the GPU pools (docs/services.md)."""
+    fleet: FleetSettings | None = None
+    """What the fleet shares: namespace, gateway, tracing; required when `services` is not empty."""
     monthly_budget_usd: Annotated[Decimal, Field(gt=0, le=10_000_000, allow_inf_nan=False)]
     """Most the stack may cost per month, USD."""
     tags: CostTags
@@ -86,6 +92,24 @@ class StackSettings(SettingsModel):
                     "needs backups.replicaRegion: the lease table lives in the DR region, where backups are copied",
                 )
             )
+        if problems:
+            raise RuleError(problems)
+        return self
+
+    @model_validator(mode="after")
+    def _fleet(self) -> StackSettings:
+        """Services need fleet; each service's pools exist and one replica fits a node of each; the
+        cluster is Kubernetes 1.33 or newer; the fleet's namespace is one of the stores' client namespaces."""
+        catalog = load_lambda_catalog()
+        pools = {pool.name: catalog.instance_type(pool.instance_type) for pool in self.gpu_pools}
+        kubernetes = self.kubernetes
+        problems = fleet_problems(
+            self.services,
+            self.fleet,
+            pools,
+            version=("kubernetes.version", kubernetes.version) if kubernetes is not None else None,
+            client_namespaces=kubernetes.client_namespaces if kubernetes is not None else None,
+        )
         if problems:
             raise RuleError(problems)
         return self

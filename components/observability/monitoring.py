@@ -29,6 +29,9 @@ from settings.observability import MonitoringSettings
 CHART = "kube-prometheus-stack"
 CHART_VERSION = "88.0.0"
 CHART_REPO = "https://prometheus-community.github.io/helm-charts"
+# The chart's Prometheus Service for the release `monitoring` (fullname `monitoring-kube-prometheus`).
+PROMETHEUS_SERVICE = "monitoring-kube-prometheus-prometheus"
+PROMETHEUS_PORT = 9090
 PUSHGATEWAY_IMAGE = "prom/pushgateway:v1.11.0"
 PUSHGATEWAY_PORT = 9091
 DCGM_IMAGE = "nvcr.io/nvidia/k8s/dcgm-exporter:3.3.9-3.6.1-ubuntu22.04"
@@ -61,6 +64,8 @@ class MonitoringArgs:
     """Where the DR replica streams from, for its lag alerts."""
     data_namespace: str | None = None
     """Where the failover guard runs, when the DR replication has one (`failoverLeaseTable`)."""
+    fleet_namespace: str | None = None
+    """The service fleet's namespace, whose services have their own HTTP alerts."""
 
 
 def chart_values(args: MonitoringArgs) -> dict[str, Any]:
@@ -119,11 +124,14 @@ class Monitoring(pulumi.ComponentResource):
     """Push restore results to `pushgateway_url`; Grafana's admin login is in Secret `grafana-admin`."""
 
     pushgateway_url: str
+    prometheus_url: str
+    """Prometheus inside the cluster (the KEDA triggers query it)."""
 
     def __init__(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("sophia:monitoring:Monitoring", name, None, opts)
         ns = args.namespace
         self.pushgateway_url = f"http://pushgateway.{ns}.svc:{PUSHGATEWAY_PORT}"
+        self.prometheus_url = f"http://{PROMETHEUS_SERVICE}.{ns}.svc:{PROMETHEUS_PORT}"
         child = pulumi.ResourceOptions(parent=self)
         namespace = k8s.core.v1.Namespace(
             f"{name}-namespace",
@@ -179,6 +187,7 @@ class Monitoring(pulumi.ComponentResource):
                 settings.restore_verification.stale_after_hours,
                 dr_addresses=args.dr_replication.allowed_cidrs if args.dr_replication else (),
                 dr_lag_seconds=args.dr_replication.lag_alert_seconds if args.dr_replication else 5.0,
+                fleet_namespace=args.fleet_namespace,
                 failover_guard_namespace=(
                     args.data_namespace
                     if args.dr_replication is not None and args.dr_replication.failover_lease_table is not None

@@ -113,9 +113,8 @@ def plan_edited_prod(edit: tuple[str, str], *extra: str) -> tuple[int, str, str]
 def test_opening_postgres_to_the_world_fails_naming_policy_and_resource() -> None:
     code, out, err = plan_edited_prod(
         (
-            "    sshAllowedCidrs: [203.0.113.0/24]\n",
-            "    sshAllowedCidrs: [203.0.113.0/24]\n"
-            "    ingress: [{protocol: tcp, fromPort: 5432, toPort: 5432, cidrs: [0.0.0.0/0]}]\n",
+            "      - {protocol: tcp, fromPort: 443, toPort: 443, cidrs: [0.0.0.0/0], description: gateway https}\n",
+            "      - {protocol: tcp, fromPort: 5432, toPort: 5432, cidrs: [0.0.0.0/0]}\n",
         )
     )
     assert code == plan.EXIT_VIOLATION
