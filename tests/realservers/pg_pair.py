@@ -132,7 +132,10 @@ def wait_for(check: Callable[[], object], timeout: float, what: str = "condition
 
 
 @contextlib.contextmanager
-def primary_and_replica() -> Iterator[tuple[Instance, Instance, Path]]:
+def primary_and_replica(*, synchronous_replica: bool = True) -> Iterator[tuple[Instance, Instance, Path]]:
+    """A primary and a streaming replica. `synchronous_replica`: the replica is one of the quorum's
+    standbys, as prod's local read replicas are; otherwise it streams asynchronously, as the DR
+    region's does (prod's quorum names only its own instances)."""
     for binary in ("initdb", "pg_ctl", "pg_basebackup", "pgbench", "psql"):
         if not (BIN / binary).exists():
             pytest.fail(f"{BIN / binary} is missing: `make test` installs postgresql-15")
@@ -153,7 +156,8 @@ def primary_and_replica() -> Iterator[tuple[Instance, Instance, Path]]:
     for name in ("server.crt", "server.key", "ca.crt"):
         run("cp", str(tmp_path / name if name != "server.crt" else certs.cert), str(primary.data / name))
     run("chmod", "0600", str(primary.data / "server.key"))
-    settings = {"synchronous_standby_names": f"'{standby_names(synchronous)}'", "synchronous_commit": "on"}
+    names = standby_names(synchronous) if synchronous_replica else ""
+    settings = {"synchronous_standby_names": f"'{names}'", "synchronous_commit": "on"}
     run("sh", "-c", f"cat >> {primary.data}/postgresql.conf", input=conf(primary, settings))
     hba = "hostssl replication postgres 127.0.0.1/32 trust\nhostssl all all 127.0.0.1/32 trust\n"
     run("sh", "-c", f"cat >> {primary.data}/pg_hba.conf", input=hba)
