@@ -29,6 +29,7 @@ from tools.plan_cost import stack_cost
 from tools.plan_report import compare, render_markdown
 from tools.policy_eval import POLICY_CONFIG_DIR, Evaluation, PolicyConfigError, evaluate, load_policy_config
 from tools.redact import redact
+from tools.service_cost import FleetCost, fleet_cost
 
 EXIT_OK = 0
 EXIT_VIOLATION = 1
@@ -56,7 +57,7 @@ def plan_document(
         "outputs": redact(dict(run.outputs)),
     }
     if cost is not None:
-        document["cost"] = {
+        cost_document: dict[str, object] = {
             "monthlyUsd": round(float(cost.monthly_usd), 2),
             "hourlyUsd": round(float(cost.hourly_usd), 4),
             "byGroup": {group: round(float(amount), 2) for group, amount in cost.by_group().items()},
@@ -66,6 +67,12 @@ def plan_document(
                 for i in cost.items
             ],
         }
+        fleet = fleet_cost(run, cost)
+        if fleet is not None:
+            # Each service's share of its pools (tools/service_cost.py): the pools' cost, split by kind.
+            cost_document["byServiceKind"] = {k: round(float(v), 2) for k, v in fleet.by_kind().items()}
+            cost_document["byService"] = {k: round(float(v), 2) for k, v in fleet.by_service().items()}
+        document["cost"] = cost_document
     budget = run.outputs.get("monthlyBudgetUsd")
     if isinstance(budget, (int, float)):
         document["budgetUsd"] = float(budget)
@@ -98,6 +105,14 @@ def render_cost(cost: CostReport, budget: float | None, out: TextIO) -> None:
     out.write(f"  {'total':<{width}}  ${total:>12,.2f}{share}\n")
     if cost.unpriced:
         out.write(f"  not priced (inputs unknown or not in the price tables): {len(cost.unpriced)}\n")
+
+
+def render_fleet_cost(fleet: FleetCost, out: TextIO) -> None:
+    out.write("\nService fleet per month by kind (each service's share of its pools):\n")
+    kinds = fleet.by_kind()
+    width = max((len(k) for k in kinds), default=4)
+    for kind, amount in kinds.items():
+        out.write(f"  {kind:<{width}}  ${amount:>12,.2f}\n")
 
 
 def render_policies(evaluation: Evaluation, config_path: Path, out: TextIO) -> None:
@@ -175,6 +190,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout, err: TextI
     else:
         render_text(run, out)
         render_cost(cost, budget, out)
+        fleet = fleet_cost(run, cost)
+        if fleet is not None:
+            render_fleet_cost(fleet, out)
         render_policies(evaluation, config_path, out)
     if evaluation.mandatory:
         first = evaluation.mandatory[0]

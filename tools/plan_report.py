@@ -170,6 +170,11 @@ def _cost_section(document: Document) -> list[str]:
         out += ["| cost group | per month | per hour |", "|---|---:|---:|"]
         out += [f"| {g} | {_money(a)} | {_money(a / HOURS)} |" for g, a in groups.items()]
         out += [f"| **total** | **{_money(monthly)}** | {_money(monthly / HOURS)} |", ""]
+    by_kind = cost.get("byServiceKind", {})
+    if by_kind:
+        out += ["| service kind (share of its pools) | per month |", "|---|---:|"]
+        out += [f"| {kind} | {_money(amount)} |" for kind, amount in by_kind.items()]
+        out.append("")
     by_component = cost_by_component(document)
     if by_component:
         out += ["| component | per month |", "|---|---:|"]

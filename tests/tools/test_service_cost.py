@@ -1,0 +1,53 @@
+"""The plan's cost per kind of service: each service's share of its pools, adding up to the pools."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+from tests.helpers import decoded, stack_config
+from tools.harness import run_stack
+from tools.plan import plan_document
+from tools.plan_cost import stack_cost
+from tools.plan_report import render_markdown
+from tools.service_cost import IDLE, fleet_cost
+
+
+def test_the_kinds_and_the_idle_capacity_add_up_to_the_pools_the_fleet_runs_on() -> None:
+    run = run_stack("prod")
+    cost = stack_cost(run)
+    fleet = fleet_cost(run, cost)
+    assert fleet is not None
+    pools = {item.pool for item in fleet.services}
+    assert pools == {"ai-core", "business", "data", "dev"}
+    pool_total = sum((v for g, v in cost.by_group().items() if g.removeprefix("gpu-pool/") in pools), Decimal(0))
+    kinds = fleet.by_kind()
+    assert set(kinds) == {"ai", "business", "data", IDLE}
+    assert abs(sum(kinds.values()) - pool_total) < Decimal("0.01")
+    # The dev pool's one A10 is the playground's: all of it, nothing idle.
+    dev = [item for item in fleet.services if item.pool == "dev"]
+    assert [(item.service, item.share) for item in dev] == [("playground", Decimal(1))]
+    assert fleet.idle_usd["dev"] == 0
+
+
+def test_a_bigger_floor_moves_cost_from_idle_to_its_kind() -> None:
+    services = decoded(stack_config(), "sophia:services")
+    billing = next(s for s in services if s["name"] == "billing")
+    before = fleet_cost(run := run_stack("prod"), stack_cost(run))
+    billing["replicas"] = {"min": 6, "max": 6}
+    after_run = run_stack("prod", config_overrides={"sophia:services": json.dumps(services)})
+    after = fleet_cost(after_run, stack_cost(after_run))
+    assert before is not None
+    assert after is not None
+    assert after.by_kind()["business"] > before.by_kind()["business"]
+    assert after.idle_usd["business"] < before.idle_usd["business"]
+    assert after.by_service()["billing"] == 3 * before.by_service()["billing"]
+
+
+def test_the_plan_document_and_comment_show_the_kinds() -> None:
+    run = run_stack("prod")
+    document = plan_document(run, stack_cost(run))
+    assert set(document["cost"]["byServiceKind"]) == {"ai", "business", "data", IDLE}  # type: ignore[index]
+    assert "| service kind (share of its pools) | per month |" in render_markdown(document)
+    dr = run_stack("dr")
+    assert "byServiceKind" not in plan_document(dr, stack_cost(dr))["cost"]  # type: ignore[operator]
