@@ -11,7 +11,7 @@ POLICY_STAMP := $(POLICY_VENV)/.requirements-installed
 STACK ?= prod
 FORMAT ?= text
 
-.PHONY: plan test lint typecheck unit venv policy-venv system-deps bench docs clean
+.PHONY: plan test lint typecheck unit venv policy-venv system-deps bench docs proto clean
 
 # Recreated whenever a requirements file changes; pip's chatter goes to stderr so
 # `make -s plan FORMAT=json` prints only the JSON document on stdout.
@@ -35,6 +35,10 @@ plan: $(STAMP)
 # docs/settings.md, the reference of every sophia: key, from the settings models.
 docs: $(STAMP)
 	@$(BIN)/python -m tools.settings_doc
+
+# autoscaler/protos/*_pb2*.py from the .proto files, with the pinned grpcio-tools (checked in; a test fails when stale).
+proto: $(STAMP)
+	@$(BIN)/python -m tools.gen_protos
 
 system-deps:
 	@bash scripts/install-system-deps.sh

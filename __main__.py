@@ -17,6 +17,7 @@ platform = SophiaPlatform(
     f"sophia-{settings.environment.value}",
     PlatformArgs(
         settings=settings,
+        lambda_api_key=stack_config.lambda_api_key,
         cluster_join_token=stack_config.cluster_join_token,
         kubeconfig=stack_config.kubeconfig,
         backup_credentials=stack_config.backup_credentials,

@@ -45,11 +45,13 @@ def scenarios() -> dict[str, dict[str, int]]:
 
 
 def bring_up(sizes: dict[str, int], scale: float) -> dict[str, Any]:
-    overrides = {"sophia:gpuPools": pools_config(sizes)}
+    # Pulumi launching every instance of every pool (no cluster-autoscaler): the launch-rate bound.
+    overrides: dict[str, str | None] = {"sophia:gpuPools": pools_config(sizes), "sophia:autoscaler": None}
     desired, _ = desired_resources("prod", overrides)
     count = sum(sizes.values())
     config, secret_keys = read_stack_file("prod")
-    config.update(overrides)
+    config.update({k: v for k, v in overrides.items() if v is not None})
+    config.pop("sophia:autoscaler", None)
     with LambdaEmulator(time_scale=scale, validate=False) as emulator:
         config["sophia:lambdaApiKey"] = emulator.api_key
         config["sophia:lambdaApiUrl"] = emulator.base_url

@@ -10,6 +10,7 @@ import pulumi_aws as aws
 from catalog import load_lambda_catalog
 from components.backup.bucket import BackupBucket, BackupBucketArgs
 from components.backup.restore_checks import RestoreChecks, RestoreChecksArgs
+from components.compute.autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs
 from components.compute.cloud_init import node_join_user_data
 from components.compute.fleet import GpuFleet, GpuFleetArgs
 from components.compute.gpu_pool import GpuPool, GpuPoolArgs
@@ -37,6 +38,8 @@ class PlatformArgs:
 
     settings: StackSettings
     """The stack's validated settings."""
+    lambda_api_key: pulumi.Output[str] | None = None
+    """Secret Lambda API key, where the stack has GPU pools (the node-group service launches with it)."""
     cluster_join_token: pulumi.Output[str] | None = None
     """Secret join token, when `settings.cluster_join` is set."""
     kubeconfig: pulumi.Output[str] | None = None
@@ -151,6 +154,7 @@ class SophiaPlatform(pulumi.ComponentResource):
             )
             for index in range(settings.data_layer.qdrant.clusters)
         ]
+        self.cluster_autoscaler = self._cluster_autoscaler(name, args, data)
         checked = [postgres.backup_source.store, self.redis.backup_source.store]
         checked += [q.backup_source.store for q in self.qdrant]
         self.monitoring = self._monitoring(name, args, data, checked)
@@ -224,6 +228,33 @@ class SophiaPlatform(pulumi.ComponentResource):
             pulumi.ResourceOptions.merge(
                 stores, pulumi.ResourceOptions(depends_on=[self.postgres.cluster] if self.postgres else [])
             ),
+        )
+
+    def _cluster_autoscaler(self, name: str, args: PlatformArgs, data: DataNamespace) -> ClusterAutoscaler | None:
+        settings = args.settings
+        if settings.autoscaler is None or not self.gpu_pools:
+            return None
+        # All guaranteed by settings validation wherever autoscaler is set.
+        assert settings.cluster_join is not None
+        assert settings.kubernetes is not None
+        assert settings.lambda_region is not None
+        assert args.cluster_join_token is not None
+        assert args.lambda_api_key is not None
+        return ClusterAutoscaler(
+            f"{name}-autoscaler",
+            ClusterAutoscalerArgs(
+                settings=settings.autoscaler,
+                pools=list(zip(settings.gpu_pools, self.gpu_pools, strict=True)),
+                cluster=name,
+                region=settings.lambda_region,
+                fallback_regions=settings.lambda_fallback_regions,
+                cluster_join=settings.cluster_join,
+                join_token=args.cluster_join_token,
+                lambda_api_key=args.lambda_api_key,
+                cost_tags=cost_tags(settings),
+                kubernetes_version=settings.kubernetes.version,
+            ),
+            pulumi.ResourceOptions(parent=self, provider=data.provider),
         )
 
     def _backup_bucket(
@@ -308,6 +339,8 @@ class SophiaPlatform(pulumi.ComponentResource):
                         ingress=settings.lambda_access.ingress,
                         tags=cost_tags(settings),
                         user_data=user_data,
+                        autoscaled=settings.autoscaler is not None,
+                        protect=settings.environment is Environment.PROD,
                     ),
                     pulumi.ResourceOptions(parent=self),
                 )

@@ -20,6 +20,8 @@ from settings.base import (
 )
 from settings.errors import RuleError
 
+MAX_SCALE_DOWN_DELAY_MINUTES = 24 * 60
+_IMAGE = re.compile(r"^[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)+(:[A-Za-z0-9._-]{1,128}|@sha256:[0-9a-f]{64})$")
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
 _CLOCK = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 _SSH_KEY_TYPES = frozenset(
@@ -80,6 +82,19 @@ class GpuPoolSettings(SettingsModel):
     """Most instances the pool may run."""
     off_hours: OffHoursSchedule | None = None
     """Optional schedule that scales the pool to zero outside working hours."""
+    scale_down_delay_minutes: Annotated[int, Strict(), Field(ge=5, le=MAX_SCALE_DOWN_DELAY_MINUTES)] = 20
+    """With `sophia:autoscaler`: how long a burst node stays unneeded before it is removed. Longer than a
+    boot (1-GPU 3-5 min, 8-GPU up to 25), so a short lull does not pay for a second boot."""
+    scale_from_zero: Annotated[bool, Strict()] = True
+    """With `sophia:autoscaler`: whether pending pods may start an instance while the pool runs none
+    (a floor of zero: `min` 0, or off-hours); false keeps it at zero until its schedule wakes it."""
+
+    def floor(self, autoscaled: bool) -> int:
+        """Instances Pulumi runs: `desired` without the autoscaler; with it `min`, or 0 for a pool with
+        `offHours` (its schedule, through the node-group service, owns every instance)."""
+        if not autoscaled:
+            return self.desired
+        return 0 if self.off_hours is not None else self.min
 
     @field_validator("name")
     @classmethod
@@ -208,6 +223,38 @@ class ClusterJoinSettings(SettingsModel):
         """A pinned k3s release (v1.31.4+k3s1)."""
         if not re.match(r"^v\d+\.\d+\.\d+\+k3s\d+$", value):
             raise ValueError(f"must be a pinned k3s release such as v1.31.4+k3s1, got {value!r}")
+        return value
+
+
+class AutoscalerSettings(SettingsModel):
+    """Elastic pools: cluster-autoscaler (upstream, pinned) with the Lambda node-group service
+    (`autoscaler/`, externalgrpc). Pulumi keeps each pool's floor; the autoscaler adds burst up to `max`."""
+
+    service_image: str
+    """Image of the node-group service, built from `autoscaler/Dockerfile`, pinned by tag or digest."""
+    namespace: str = "sophia-autoscaler"
+    """Namespace of cluster-autoscaler and the node-group service in the primary cluster."""
+    scan_interval_seconds: Annotated[int, Strict(), Field(ge=5, le=60)] = 10
+    """How often cluster-autoscaler looks for pending pods and unneeded nodes."""
+    scale_down_delay_after_add_minutes: Annotated[int, Strict(), Field(ge=1, le=120)] = 20
+    """No scale-down for this long after a scale-up (a GPU node needs its boot to take pods)."""
+
+    @field_validator("service_image")
+    @classmethod
+    def _pinned_image(cls, value: str) -> str:
+        """registry/repository:tag or @sha256:digest; never `latest`."""
+        if not _IMAGE.match(value) or value.endswith(":latest"):
+            raise ValueError(
+                f"must be a pinned image, registry/repository:tag or @sha256:<digest> (not latest), got {value!r}"
+            )
+        return value
+
+    @field_validator("namespace")
+    @classmethod
+    def _namespace(cls, value: str) -> str:
+        """A DNS label."""
+        if not re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", value):
+            raise ValueError(f"must be a DNS label (lowercase letters, digits, dashes), got {value!r}")
         return value
 
 

@@ -11,6 +11,7 @@ from catalog import load_lambda_catalog
 from settings.backup import BackupSettings
 from settings.base import CostTags, Environment, SettingsModel
 from settings.compute import (
+    AutoscalerSettings,
     ClusterJoinSettings,
     FallbackRegions,
     GpuPools,
@@ -40,6 +41,9 @@ class StackSettings(SettingsModel):
     """SSH key and allowed networks for the pools; required when there are pools."""
     cluster_join: ClusterJoinSettings | None = None
     """If set, instances join the cluster at boot (needs the secret sophia:clusterJoinToken)."""
+    autoscaler: AutoscalerSettings | None = None
+    """If set, cluster-autoscaler scales the pools between their floor and `max` (needs gpuPools,
+    clusterJoin and kubernetes)."""
     data_layer: DataLayerSettings
     """Sizes of Redis, PostgreSQL and Qdrant."""
     kubernetes: KubernetesSettings | None = None
@@ -61,7 +65,8 @@ class StackSettings(SettingsModel):
 
     @model_validator(mode="after")
     def _cross_field(self) -> StackSettings:
-        """Pools need lambdaRegion and lambdaAccess; fallbacks do not repeat lambdaRegion; dr needs
+        """Pools need lambdaRegion and lambdaAccess; autoscaler needs gpuPools, clusterJoin and kubernetes;
+        fallbacks do not repeat lambdaRegion; dr needs
         sophia:dr; prod and dev need kubernetes, which needs backups and monitoring; prod backups are
         replicated."""
         problems: list[tuple[str, str]] = []
@@ -81,17 +86,15 @@ class StackSettings(SettingsModel):
             problems.append(("monitoring", "is required when kubernetes is set (alerts and restore checks)"))
         if self.environment is Environment.PROD and self.backups is not None and self.backups.replica_bucket is None:
             problems.append(("backups.replicaBucket", "is required in prod (backups are copied to the DR region)"))
-        replication = self.data_layer.postgres.dr_replication
-        lease_table = replication.failover_lease_table if replication is not None else None
-        replica_reported = any(key == "backups.replicaBucket" for key, _ in problems)
-        missing_region = self.backups is None or self.backups.replica_region is None
-        if lease_table is not None and missing_region and not replica_reported:
-            problems.append(
-                (
-                    "dataLayer.postgres.drReplication.failoverLeaseTable",
-                    "needs backups.replicaRegion: the lease table lives in the DR region, where backups are copied",
-                )
-            )
+        problems += self._lease_table_problems(already=problems)
+        if self.autoscaler is not None:
+            for key, missing in (
+                ("gpuPools", not self.gpu_pools),
+                ("clusterJoin", self.cluster_join is None),
+                ("kubernetes", self.kubernetes is None),
+            ):
+                if missing:
+                    problems.append(("autoscaler", f"needs {key}: burst nodes join the primary cluster to take pods"))
         if problems:
             raise RuleError(problems)
         return self
@@ -113,6 +116,22 @@ class StackSettings(SettingsModel):
         if problems:
             raise RuleError(problems)
         return self
+
+    def _lease_table_problems(self, already: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        """failoverLeaseTable needs the DR region, which the stack knows as backups.replicaRegion
+        (unless prod's missing replica is already reported: one error per cause)."""
+        replication = self.data_layer.postgres.dr_replication
+        lease_table = replication.failover_lease_table if replication is not None else None
+        replica_reported = any(key == "backups.replicaBucket" for key, _ in already)
+        missing_region = self.backups is None or self.backups.replica_region is None
+        if lease_table is None or not missing_region or replica_reported:
+            return []
+        return [
+            (
+                "dataLayer.postgres.drReplication.failoverLeaseTable",
+                "needs backups.replicaRegion: the lease table lives in the DR region, where backups are copied",
+            )
+        ]
 
     @property
     def hourly_gpu_cost_usd(self) -> Decimal:

@@ -55,6 +55,9 @@ def tree_copy(tmp_path: Path) -> Path:
         ("components/kube.py", "import components.lambda_cloud.provider", "alias-unused"),
         ("components/compute/gpu_pool.py", "import components.lambda_cloud", "alias-unused"),
         ("failover/promoter.py", "import settings.dr", "failover-self-contained"),
+        ("autoscaler/groups.py", "import settings.compute", "autoscaler-standalone"),
+        ("autoscaler/server.py", "import components.compute.gpu_pool", "autoscaler-standalone"),
+        ("providers/lambda_cloud/launcher.py", "import autoscaler.config", "providers-below-components"),
     ],
 )
 def test_a_forbidden_import_breaks_its_contract(tree_copy: Path, module: str, bad_import: str, contract: str) -> None:

@@ -25,7 +25,7 @@ from costing import CostReport
 from policies.pack import PACK_NAME, PACK_VERSION
 from settings import SettingsError
 from tools.harness import RegisteredResource, StackFileError, StackRun, run_stack
-from tools.plan_cost import stack_cost
+from tools.plan_cost import autoscaling_outlook, stack_cost
 from tools.plan_report import compare, render_markdown
 from tools.policy_eval import POLICY_CONFIG_DIR, Evaluation, PolicyConfigError, evaluate, load_policy_config
 from tools.redact import redact
@@ -91,6 +91,18 @@ def plan_document(
             ],
             "skipped": [{"policy": name, "reason": reason} for name, reason in evaluation.skipped],
         }
+    pools = autoscaling_outlook(run)
+    if pools:
+        document["autoscaling"] = [
+            {
+                "pool": p.pool,
+                "instanceType": p.instance_type,
+                "floorMonthlyUsd": float(p.floor_usd),
+                "expectedBurstMonthlyUsd": float(p.expected_burst_usd),
+                "offHoursSavingMonthlyUsd": float(p.off_hours_saving_usd),
+            }
+            for p in pools
+        ]
     return document
 
 
@@ -113,6 +125,23 @@ def render_fleet_cost(fleet: FleetCost, out: TextIO) -> None:
     width = max((len(k) for k in kinds), default=4)
     for kind, amount in kinds.items():
         out.write(f"  {kind:<{width}}  ${amount:>12,.2f}\n")
+
+
+def render_autoscaling(document: dict[str, Any], out: TextIO) -> None:
+    pools = document.get("autoscaling") or []
+    if not pools:
+        return
+    out.write(
+        "\nAutoscaled pools, per month (floor: in the total above; burst: expected, not in it; "
+        "costing/autoscaling.py says how):\n"
+    )
+    width = max(len(p["pool"]) for p in pools)
+    out.write(f"  {'pool':<{width}}  {'floor':>12}  {'expected burst':>14}  {'off-hours saving':>16}\n")
+    for p in pools:
+        out.write(
+            f"  {p['pool']:<{width}}  ${p['floorMonthlyUsd']:>11,.2f}  ${p['expectedBurstMonthlyUsd']:>13,.2f}"
+            f"  ${p['offHoursSavingMonthlyUsd']:>15,.2f}\n"
+        )
 
 
 def render_policies(evaluation: Evaluation, config_path: Path, out: TextIO) -> None:
@@ -190,6 +219,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout, err: TextI
     else:
         render_text(run, out)
         render_cost(cost, budget, out)
+        render_autoscaling(document, out)
         fleet = fleet_cost(run, cost)
         if fleet is not None:
             render_fleet_cost(fleet, out)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -9,8 +10,12 @@ from typing import Any
 from pulumi_policy.deserialize import deserialize_properties
 
 from costing import CostReport, estimate
+from costing.autoscaling import PoolOutlook, outlook
 from tools.harness import StackRun
 from tools.redact import plaintext
+
+# The node-group service's pools document (components/compute/autoscaler.py renders it).
+POOLS_CONFIG_MAP = ("kubernetes:core/v1:ConfigMap", "lambda-node-groups-pools", "pools.json")
 
 
 @dataclass(frozen=True)
@@ -28,3 +33,13 @@ def stack_cost(run: StackRun) -> CostReport:
         for r in run.resources
         if r.custom
     )
+
+
+def autoscaling_outlook(run: StackRun) -> list[PoolOutlook]:
+    """Floor, expected burst and off-hours saving of each autoscaled pool; empty without the autoscaler."""
+    kind, name, key = POOLS_CONFIG_MAP
+    for resource in run.by_type(kind):
+        inputs = plaintext(dict(resource.inputs))
+        if (inputs.get("metadata") or {}).get("name") == name:
+            return outlook(json.loads(inputs["data"][key]))
+    return []

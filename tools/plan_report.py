@@ -170,6 +170,16 @@ def _cost_section(document: Document) -> list[str]:
         out += ["| cost group | per month | per hour |", "|---|---:|---:|"]
         out += [f"| {g} | {_money(a)} | {_money(a / HOURS)} |" for g, a in groups.items()]
         out += [f"| **total** | **{_money(monthly)}** | {_money(monthly / HOURS)} |", ""]
+    pools = document.get("autoscaling") or []
+    if pools:
+        out += ["| autoscaled pool | floor / month | expected burst / month | off-hours saving / month |"]
+        out += ["|---|---:|---:|---:|"]
+        out += [
+            f"| {p['pool']} | {_money(p['floorMonthlyUsd'])} | {_money(p['expectedBurstMonthlyUsd'])} "
+            f"| {_money(p['offHoursSavingMonthlyUsd'])} |"
+            for p in pools
+        ]
+        out.append("")
     by_kind = cost.get("byServiceKind", {})
     if by_kind:
         out += ["| service kind (share of its pools) | per month |", "|---|---:|"]

@@ -2,45 +2,22 @@
 
 from __future__ import annotations
 
-import shlex
 from typing import cast
 
 import pulumi
 
-POOL_LABEL = "sophia.ai/pool"
+from autoscaler.join import POOL_LABEL, render_join
+
+__all__ = ["POOL_LABEL", "node_join_user_data"]
 
 
 def node_join_user_data(pool: str, server_url: str, k3s_version: str, token: pulumi.Output[str]) -> pulumi.Output[str]:
     """A `#cloud-config` document; stays a Pulumi secret because the join token is in it.
 
     The taint keeps general workloads off GPU nodes; pods for a pool tolerate `sophia.ai/pool=<pool>`.
+    The text is the one the node-group service renders for burst instances, less their extra label
+    and provider ID (`autoscaler/join.py`).
     """
-
-    def render(secret: str) -> str:
-        args = " ".join(
-            [
-                "agent",
-                f"--node-label {shlex.quote(f'{POOL_LABEL}={pool}')}",
-                f"--node-taint {shlex.quote(f'{POOL_LABEL}={pool}:NoSchedule')}",
-            ]
-        )
-        environment = " ".join(
-            [
-                f"INSTALL_K3S_VERSION={shlex.quote(k3s_version)}",
-                f"K3S_URL={shlex.quote(server_url)}",
-                f"K3S_TOKEN={shlex.quote(secret)}",
-            ]
-        )
-        return (
-            "#cloud-config\n"
-            "runcmd:\n"
-            f"  - [sh, -c, {_yaml_quote(f'curl -sfL https://get.k3s.io | {environment} sh -s - {args}')}]\n"
-        )
-
-    rendered: pulumi.Output[str] = token.apply(render)
+    rendered: pulumi.Output[str] = token.apply(lambda secret: render_join(pool, server_url, k3s_version, secret))
     # The token is already a secret and apply keeps that; say so explicitly all the same.
     return cast("pulumi.Output[str]", pulumi.Output.secret(rendered))
-
-
-def _yaml_quote(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"

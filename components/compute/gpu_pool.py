@@ -46,21 +46,26 @@ class GpuPoolArgs:
     """Further inbound rules beyond SSH."""
     user_data: pulumi.Input[str] | None = None
     """Optional cloud-init, e.g. `components.compute.cloud_init.node_join_user_data`."""
+    autoscaled: bool = False
+    """With `sophia:autoscaler`: Pulumi runs only the floor (`min`, 0 with `offHours`); the rest is burst."""
+    protect: bool = False
+    """Protect the instance records (prod): a floor instance is removed only on purpose."""
 
 
 class GpuPool(pulumi.ComponentResource):
-    """Instances `<pool>-0 .. <pool>-(desired-1)`: scaling down removes the highest indexes."""
+    """Instances `<pool>-0 .. <pool>-(count-1)`, count `desired`, or the floor when autoscaled: scaling
+    down removes the highest indexes."""
 
     members: list[dict[str, Any]]
     """The instances as the fleet launches them (`LambdaInstance.fleet_member`)."""
     hourly_cost_usd: float
-    """Catalog price times `desired`, known at plan time."""
+    """Catalog price times the instances Pulumi runs, known at plan time."""
 
     def __init__(self, name: str, args: GpuPoolArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("sophia:compute:GpuPool", name, None, opts)
         pool = args.pool
         self.pool_name = pool.name
-        account_name = f"{args.account_prefix}-{pool.name}"
+        account_name = self.account_name = f"{args.account_prefix}-{pool.name}"
         child = pulumi.ResourceOptions(parent=self)
 
         self.ssh_key = LambdaSshKey(
@@ -80,10 +85,11 @@ class GpuPool(pulumi.ComponentResource):
             for cidr in rule.cidrs
         ]
         # Rulesets are regional and an instance may land in any candidate region.
+        self.ruleset_names = {region: f"{account_name}-{region}" for region in (args.region, *args.fallback_regions)}
         self.firewalls = {
             region: LambdaFirewallRuleset(
                 f"{name}-firewall-{region}",
-                LambdaFirewallRulesetArgs(name=f"{account_name}-{region}", region=region, rules=rules),
+                LambdaFirewallRulesetArgs(name=self.ruleset_names[region], region=region, rules=rules),
                 child,
             )
             for region in (args.region, *args.fallback_regions)
@@ -107,12 +113,14 @@ class GpuPool(pulumi.ComponentResource):
                     user_data=args.user_data,
                     tags=tags,
                 ),
-                pulumi.ResourceOptions(parent=self, depends_on=[self.ssh_key, *self.firewalls.values()]),
+                pulumi.ResourceOptions(
+                    parent=self, depends_on=[self.ssh_key, *self.firewalls.values()], protect=args.protect
+                ),
             )
-            for index in range(pool.desired)
+            for index in range(pool.floor(args.autoscaled))
         ]
         by_region = {region: [ruleset.ruleset_id] for region, ruleset in self.firewalls.items()}
         self.members = [instance.fleet_member(by_region, pool.name) for instance in self.instances]
         price = load_lambda_catalog().instance_type(pool.instance_type).price_usd_per_hour
-        self.hourly_cost_usd = float(price * pool.desired)
+        self.hourly_cost_usd = float(price * len(self.instances))
         self.register_outputs({"hourlyCostUsd": self.hourly_cost_usd})

@@ -48,6 +48,10 @@ def _cidrs(count: int) -> list[str]:
     return [f"203.0.113.{i}/32" for i in range(count)]
 
 
+def _autoscaler(**changes: Any) -> dict[str, Any]:
+    return {**decoded(stack_config(), "sophia:autoscaler"), **changes}
+
+
 def _pool_list(count: int) -> list[dict[str, Any]]:
     template = pools()[0]
     return [{**template, "name": f"pool-{i}"} for i in range(count)]
@@ -59,6 +63,21 @@ BOUNDS: list[tuple[str, str, Any, str, str]] = [
     ("prod", "sophia:gpuPools", pools(desired=101), "sophia:gpuPools[0].desired", "100"),
     ("prod", "sophia:gpuPools", pools(min=101), "sophia:gpuPools[0].min", "100"),
     ("prod", "sophia:gpuPools", _pool_list(17), "sophia:gpuPools", "16"),
+    (
+        "prod",
+        "sophia:gpuPools",
+        pools(scaleDownDelayMinutes=1441),
+        "sophia:gpuPools[0].scaleDownDelayMinutes",
+        "1440",
+    ),
+    ("prod", "sophia:autoscaler", _autoscaler(scanIntervalSeconds=61), "sophia:autoscaler.scanIntervalSeconds", "60"),
+    (
+        "prod",
+        "sophia:autoscaler",
+        _autoscaler(scaleDownDelayAfterAddMinutes=121),
+        "sophia:autoscaler.scaleDownDelayAfterAddMinutes",
+        "120",
+    ),
     (
         "prod",
         "sophia:lambdaAccess",

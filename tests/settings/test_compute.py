@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from settings import parse_settings
+from settings import SettingsError, parse_settings
 from tests.helpers import stack_config, with_value
 from tests.settings.broken import ACCESS, Broken, assert_rejected, pools
 
@@ -39,6 +39,37 @@ BROKEN: list[Broken] = [
         "sophia:gpuPools",
         pools(offHours={"timezone": "UTC", "stopAt": "07:00", "startAt": "07:00"}),
         "sophia:gpuPools[0].offHours.startAt",
+    ),
+    (
+        "scale-down delay under a boot",
+        "sophia:gpuPools",
+        pools(scaleDownDelayMinutes=4),
+        "sophia:gpuPools[0].scaleDownDelayMinutes",
+    ),
+    ("scale from zero as text", "sophia:gpuPools", pools(scaleFromZero="no"), "sophia:gpuPools[0].scaleFromZero"),
+    (
+        "autoscaler image unpinned",
+        "sophia:autoscaler",
+        {"serviceImage": "ghcr.io/a/b:latest"},
+        "sophia:autoscaler.serviceImage",
+    ),
+    (
+        "autoscaler image untagged",
+        "sophia:autoscaler",
+        {"serviceImage": "ghcr.io/a/b"},
+        "sophia:autoscaler.serviceImage",
+    ),
+    (
+        "autoscaler namespace",
+        "sophia:autoscaler",
+        {"serviceImage": "ghcr.io/a/b:1", "namespace": "Kube_System"},
+        "sophia:autoscaler.namespace",
+    ),
+    (
+        "misspelt autoscaler key",
+        "sophia:autoscaler",
+        {"serviceImage": "ghcr.io/a/b:1", "scanInterval": 5},
+        "sophia:autoscaler.scanInterval",
     ),
     ("unknown region", "sophia:lambdaRegion", "us-nowhere-1", "sophia:lambdaRegion"),
     ("unknown fallback", "sophia:lambdaFallbackRegions", ["us-west-2", "eu-mars-1"], "sophia:lambdaFallbackRegions[1]"),
@@ -93,3 +124,19 @@ def test_a_pinned_k3s_version_is_read_from_its_documented_key() -> None:
 
 def test_a_fallback_region_listed_twice_is_refused() -> None:
     assert_rejected("sophia:lambdaFallbackRegions", ["us-west-2", "us-west-2"], "sophia:lambdaFallbackRegions")
+
+
+def test_the_autoscaler_needs_nodes_that_join_the_cluster() -> None:
+    config = dict(stack_config("prod"))
+    del config["sophia:clusterJoin"]
+    with pytest.raises(SettingsError) as caught:
+        parse_settings(config)
+    assert str(caught.value) == (
+        "invalid stack config: sophia:autoscaler: needs clusterJoin: burst nodes join the primary cluster to take pods"
+    )
+
+
+def test_the_floor_is_min_when_autoscaled_and_zero_with_off_hours() -> None:
+    settings = parse_settings(stack_config("prod"))
+    floors = {p.name: (p.floor(autoscaled=True), p.floor(autoscaled=False)) for p in settings.gpu_pools}
+    assert floors == {"ai-core": (2, 2), "business": (2, 2), "data": (2, 2), "dev": (0, 1)}

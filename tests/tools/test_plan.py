@@ -153,10 +153,10 @@ def test_clean_plan_reports_cost_and_no_violations() -> None:
     assert code == 0
     document = json.loads(out)
     assert document["policies"] == {"violations": [], "skipped": []}
-    # The GPU pools at catalog prices, plus the two backup buckets' KMS keys at $1 a month.
-    assert document["cost"]["monthlyUsd"] == round(7.91 * 730 + 2, 2)
+    # The pools' floors at catalog prices (dev is all burst), plus the two backup buckets' KMS keys at $1 a month.
+    assert document["cost"]["monthlyUsd"] == round(7.16 * 730 + 2, 2)
     code, text, _ = run_plan("--stack", "prod")
-    assert "  total              $    5,776.30 of $15,000 budget (39%)\n" in text
+    assert "  total              $    5,228.80 of $15,000 budget (35%)\n" in text
     assert "Policies (sophia-guardrails 0.1.0, config prod.json): 0 violations, 0 mandatory\n" in text
 
 
@@ -170,3 +170,18 @@ def test_missing_or_bad_policy_config_is_bad_input(tmp_path: Path) -> None:
     assert code == plan.EXIT_BAD_INPUT
     assert "policy config sophia-cost-stack-budget.monthlyBudgetUsd" in err
     assert err.count("\n") == 1
+
+
+def test_the_plan_shows_each_autoscaled_pools_floor_burst_and_off_hours_saving() -> None:
+    code, out, _ = run_plan("--stack", "prod", "--format", "json")
+    assert code == 0
+    pools = {p["pool"]: p for p in json.loads(out)["autoscaling"]}
+    assert pools["ai-core"]["floorMonthlyUsd"] == 2175.40
+    assert pools["dev"]["floorMonthlyUsd"] == 0.0
+    assert pools["dev"]["offHoursSavingMonthlyUsd"] > 0
+    assert all(p["expectedBurstMonthlyUsd"] > 0 for p in pools.values())
+    _, text, _ = run_plan("--stack", "prod")
+    assert "Autoscaled pools, per month" in text
+    assert "  dev       $       0.00  $       292.95  $         335.92\n" in text
+    _, dr, _ = run_plan("--stack", "dr", "--format", "json")
+    assert "autoscaling" not in json.loads(dr)

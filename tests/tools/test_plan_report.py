@@ -40,7 +40,7 @@ def plan_of(**overrides: str) -> dict[str, object]:
 
 def test_compare_shows_what_a_change_adds_and_costs() -> None:
     pools = json.loads(stack_config()["sophia:gpuPools"])
-    pools[0]["desired"] = 3  # one more ai-core instance
+    pools[0]["min"] = pools[0]["desired"] = 3  # one more ai-core floor instance
     comparison = compare(plan_of(), plan_of(**{"sophia:gpuPools": json.dumps(pools)}))
     assert [c.name for c in comparison.added] == ["ai-core-2"]
     assert comparison.removed == ()

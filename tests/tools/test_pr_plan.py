@@ -29,7 +29,7 @@ def document(stack: str, **overrides: str) -> dict[str, Any]:
 def plans() -> dict[str, dict[str, Any]]:
     pools = json.loads(stack_config()["sophia:gpuPools"])
     for pool in pools:
-        pool.update(desired=50, max=50)
+        pool.update(min=50, desired=50, max=50)
     scaled = document("prod", **{"sophia:gpuPools": json.dumps(pools), "sophia:monthlyBudgetUsd": "900000"})
     # A root type renamed: every resource of the stack is new, under another URN.
     renamed = [

@@ -13,7 +13,7 @@ import dill
 from providers.lambda_cloud.resources import launch_key
 from tests.helpers import decoded, stack_config
 from tools.harness import PROJECT_ROOT, SECRET_PLACEHOLDER, SECRET_SIG_KEY, RegisteredResource, StackRun, run_stack
-from tools.redact import is_secret
+from tools.redact import is_secret, redact
 
 INSTANCE = "pulumi-python:dynamic/lambda:Instance"
 RULESET = "pulumi-python:dynamic/lambda:FirewallRuleset"
@@ -26,6 +26,7 @@ def children(run: StackRun, parent: RegisteredResource, type_: str) -> list[Regi
 
 
 def test_prod_pools_match_settings() -> None:
+    """Autoscaled: Pulumi runs each pool's floor, `min`, or none for the off-hours dev pool; protected in prod."""
     run = run_stack("prod")
     pools = {p.name: p for p in run.by_type(POOL)}
     assert set(pools) == {"ai-core", "business", "data", "dev"}
@@ -33,12 +34,13 @@ def test_prod_pools_match_settings() -> None:
         "ai-core": ("gpu_1x_gh200", 2),
         "business": ("gpu_1x_a6000", 2),
         "data": ("gpu_1x_a100", 2),
-        "dev": ("gpu_1x_a10", 1),
+        "dev": ("gpu_1x_a10", 0),
     }
-    for name, (instance_type, desired) in expected.items():
+    for name, (instance_type, floor) in expected.items():
         instances = children(run, pools[name], INSTANCE)
-        assert [i.name for i in instances] == [f"{name}-{n}" for n in range(desired)]
+        assert [i.name for i in instances] == [f"{name}-{n}" for n in range(floor)]
         for index, instance in enumerate(instances):
+            assert instance.protect
             inputs = instance.inputs
             assert inputs["instance_type"] == instance_type
             assert inputs["name"] == f"sophia-prod-{name}-{index}"
@@ -81,11 +83,21 @@ def test_ssh_only_from_configured_networks_in_every_candidate_region() -> None:
         assert key.inputs["public_key"].startswith("ssh-ed25519 ")
 
 
+def test_without_the_autoscaler_pulumi_runs_desired() -> None:
+    run = run_stack("prod", config_overrides={"sophia:autoscaler": None})
+    counts = {p.name: len(children(run, p, INSTANCE)) for p in run.by_type(POOL)}
+    assert counts == {"ai-core": 2, "business": 2, "data": 2, "dev": 1}
+    assert (
+        run_stack("prod", config_overrides={"sophia:autoscaler": None}).outputs["gpuPools"]["dev"]["hourlyCostUsd"]
+        == 0.75
+    )
+
+
 def test_scaling_down_removes_the_highest_indexes() -> None:
     pools = json.loads(json.dumps(_prod_pools()))
-    pools[0]["desired"] = 3
+    pools[0]["min"] = pools[0]["desired"] = 3
     bigger = run_stack("prod", config_overrides={"sophia:gpuPools": json.dumps(pools)})
-    pools[0]["desired"] = 2
+    pools[0]["min"] = pools[0]["desired"] = 2
     smaller = run_stack("prod", config_overrides={"sophia:gpuPools": json.dumps(pools)})
     names = {r.urn for r in bigger.by_type(INSTANCE)} - {r.urn for r in smaller.by_type(INSTANCE)}
     assert [n.rsplit("::", 1)[1] for n in names] == ["ai-core-2"]
@@ -94,7 +106,7 @@ def test_scaling_down_removes_the_highest_indexes() -> None:
 def test_pool_cost_is_exported() -> None:
     outputs = run_stack("prod").outputs["gpuPools"]
     assert outputs["ai-core"]["hourlyCostUsd"] == 2.98
-    assert outputs["dev"]["hourlyCostUsd"] == 0.75
+    assert outputs["dev"]["hourlyCostUsd"] == 0.0  # off-hours pool: every instance is the autoscaler's
 
 
 def test_dr_stack_has_no_lambda_resources() -> None:
@@ -110,7 +122,10 @@ def test_no_secret_in_provider_or_inputs_and_the_provider_loads_in_the_project_r
         assert wrapped[SECRET_SIG_KEY]
         raw = base64.b64decode(wrapped["value"])
         assert SECRET_PLACEHOLDER.encode() not in raw
-        assert SECRET_PLACEHOLDER not in json.dumps({k: v for k, v in resource.inputs.items() if k != "__provider"})
+        # Secrets (the join token in user data) stay wrapped as secrets; nothing else may carry them.
+        assert SECRET_PLACEHOLDER not in json.dumps(
+            redact({k: v for k, v in resource.inputs.items() if k != "__provider"})
+        )
         assert type(dill.loads(raw)).__module__.startswith("providers.lambda_cloud")
     assert SECRET_PLACEHOLDER not in json.dumps(run.outputs)
     sample = run.by_type(INSTANCE)[0].inputs["__provider"]["value"]
@@ -122,7 +137,7 @@ def test_no_secret_in_provider_or_inputs_and_the_provider_loads_in_the_project_r
 
 
 def test_cluster_join_user_data_is_a_secret_with_label_and_taint() -> None:
-    run = run_stack("dev", config_overrides={"sophia:clusterJoin": '{"serverUrl": "https://k8s.sophia.internal:6443"}'})
+    run = run_stack("dev", config_overrides={"sophia:autoscaler": None})
     [instance] = run.by_type(INSTANCE)
     user_data = instance.inputs["user_data"]
     assert is_secret(user_data)
@@ -145,5 +160,5 @@ def test_dynamic_resources_leave_the_pickler_unwrapped() -> None:
     original = getattr(pickle._Pickler, "_batch_setitems")  # noqa: B009 - private, untyped in typeshed
     for _ in range(3):
         run = run_stack("prod")
-    assert len(run.by_type("pulumi-python:dynamic/lambda:Instance")) == 7
+    assert len(run.by_type("pulumi-python:dynamic/lambda:Instance")) == 6
     assert getattr(pickle._Pickler, "_batch_setitems") is original  # noqa: B009

@@ -242,7 +242,7 @@ class AccessKeyMocks(EchoMocks):
 
 
 def test_the_guards_key_reaches_the_cluster_only_as_a_secret() -> None:
-    run = run_stack("prod", preview=False, mock_impl=AccessKeyMocks())
+    run = run_stack("prod", mock_impl=AccessKeyMocks())
     (secret,) = [s for s in run.by_type("kubernetes:core/v1:Secret") if "failover-guard" in s.name]
     string_data = secret.inputs["stringData"]
     assert string_data[SECRET_SIG_KEY] == SECRET_SIG  # the whole stringData is a secret in state

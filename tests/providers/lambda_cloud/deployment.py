@@ -43,7 +43,8 @@ class Deployment:
     def __init__(self, emulator: LambdaEmulator, scale: float, overrides: Mapping[str, str | None]) -> None:
         self.emulator = emulator
         self.scale = scale
-        self.overrides: dict[str, str | None] = dict(overrides)
+        # Pulumi's own lifecycle of every pool instance: `desired` of them, no cluster-autoscaler.
+        self.overrides: dict[str, str | None] = {"sophia:autoscaler": None, **overrides}
         self.engine: Engine | None = None
         self.hosts_started = 0
 
