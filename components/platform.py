@@ -21,6 +21,7 @@ from components.data.postgres_cluster import PostgresCluster, PostgresClusterArg
 from components.data.qdrant_cluster import QdrantCluster, QdrantClusterArgs
 from components.data.redis_cluster import RedisCluster, RedisClusterArgs
 from components.dr.region import DrRegion, DrRegionArgs
+from components.dr.services import DrFleetInputs
 from components.observability.alert_rules import CostFacts, PoolFacts
 from components.observability.monitoring import Monitoring, MonitoringArgs
 from components.services.fleet import ServiceFleet, ServiceFleetArgs
@@ -85,6 +86,7 @@ class SophiaPlatform(pulumi.ComponentResource):
                     cost_tags(settings),
                     self.aws_provider,
                     _required_lease(args.postgres_lease),
+                    fleet=self._dr_fleet(args),
                 ),
                 pulumi.ResourceOptions(parent=self),
             )
@@ -175,6 +177,25 @@ class SophiaPlatform(pulumi.ComponentResource):
         )
         self.services = self._services(name, args, data)
         return data
+
+    @staticmethod
+    def _dr_fleet(args: PlatformArgs) -> DrFleetInputs | None:
+        """The service fleet's warm standby in the DR region, when the dr stack lists services."""
+        settings = args.settings
+        if not settings.services:
+            return None
+        # Guaranteed by settings validation wherever the dr stack lists services.
+        assert settings.fleet is not None
+        assert settings.monitoring is not None
+        assert args.alert_receivers is not None
+        return DrFleetInputs(
+            services=settings.services,
+            fleet=settings.fleet,
+            monitoring=settings.monitoring,
+            pagerduty_routing_key=args.alert_receivers.pagerduty_routing_key,
+            slack_webhook_url=args.alert_receivers.slack_webhook_url,
+            monthly_budget_usd=settings.monthly_budget_usd,
+        )
 
     def _services(self, name: str, args: PlatformArgs, data: DataNamespace) -> ServiceFleet | None:
         """The service fleet on the primary cluster, when `sophia:services` lists any."""

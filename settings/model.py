@@ -23,7 +23,14 @@ from settings.data import DataLayerSettings, KubernetesSettings
 from settings.dr import DrSettings
 from settings.errors import RuleError
 from settings.observability import MonitoringSettings
-from settings.services import FleetSettings, Services, fleet_problems
+from settings.services import (
+    DR_CLIENT_NAMESPACES,
+    DR_INSTANCE_TYPES,
+    FleetSettings,
+    InstanceShape,
+    Services,
+    fleet_problems,
+)
 
 
 class StackSettings(SettingsModel):
@@ -101,18 +108,32 @@ class StackSettings(SettingsModel):
 
     @model_validator(mode="after")
     def _fleet(self) -> StackSettings:
-        """Services need fleet; each service's pools exist and one replica fits a node of each; the
-        cluster is Kubernetes 1.33 or newer; the fleet's namespace is one of the stores' client namespaces."""
-        catalog = load_lambda_catalog()
-        pools = {pool.name: catalog.instance_type(pool.instance_type) for pool in self.gpu_pools}
-        kubernetes = self.kubernetes
-        problems = fleet_problems(
-            self.services,
-            self.fleet,
-            pools,
-            version=("kubernetes.version", kubernetes.version) if kubernetes is not None else None,
-            client_namespaces=kubernetes.client_namespaces if kubernetes is not None else None,
-        )
+        """Services need fleet; each service's pools exist (in dr: fleet.nodeGroups) and one replica
+        fits a node of each; the cluster is Kubernetes 1.33 or newer; the fleet's namespace is one of
+        the stores' client namespaces; in dr the services need monitoring (KEDA's Prometheus)."""
+        fleet, problems = self.fleet, []
+        groups = fleet.node_groups if fleet is not None else ()
+        if self.environment is Environment.DR:
+            pools: dict[str, InstanceShape] = {g.pool: DR_INSTANCE_TYPES[g.instance_type] for g in groups}
+            version = ("dr.eks.version", self.dr.eks.version) if self.dr is not None else None
+            namespaces: tuple[str, ...] | None = DR_CLIENT_NAMESPACES
+            if self.services and self.monitoring is None:
+                problems.append(
+                    ("monitoring", "is required when services is not empty (KEDA's triggers read Prometheus)")
+                )
+            if self.services and fleet is not None and not groups:
+                # One error for the cause, not one per service whose pool is then missing.
+                problems.append(("fleet.nodeGroups", "must list an EKS node group per pool the services run on"))
+                raise RuleError(problems)
+        else:
+            catalog = load_lambda_catalog()
+            pools = {pool.name: catalog.instance_type(pool.instance_type) for pool in self.gpu_pools}
+            kubernetes = self.kubernetes
+            version = ("kubernetes.version", kubernetes.version) if kubernetes is not None else None
+            namespaces = kubernetes.client_namespaces if kubernetes is not None else None
+            if groups:
+                problems.append(("fleet.nodeGroups", "is for the dr stack only; here the pools are gpuPools"))
+        problems += fleet_problems(self.services, fleet, pools, version=version, client_namespaces=namespaces)
         if problems:
             raise RuleError(problems)
         return self

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Annotated, Any, Protocol
@@ -293,6 +294,39 @@ class ServiceSettings(SettingsModel):
 
 
 DEFAULT_TIMEOUT_SECONDS = {ServiceKind.AI: 60, ServiceKind.BUSINESS: 10, ServiceKind.DATA: 30}
+STARTUP_SECONDS = {ServiceKind.AI: 600, ServiceKind.BUSINESS: 120, ServiceKind.DATA: 120}
+"""The longest a replica may take to start (its startup probe's budget): AI services load models."""
+KEDA_POLLING_SECONDS = 15
+"""How often KEDA asks each scaler (and activates a ScaledObject at zero)."""
+HPA_SYNC_SECONDS = 15
+"""kube-controller-manager's `--horizontal-pod-autoscaler-sync-period` (the default; EKS keeps it)."""
+SCRAPE_SECONDS = 30
+"""Prometheus's scrape interval of the services: a new load shows in the triggers within one scrape."""
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """How a service comes back in the DR region after the primary dies (worst case, seconds)."""
+
+    dns_seconds: int
+    """Route 53 declares the primary down and clients drop the cached answer: interval x threshold + TTL."""
+    serving_seconds: int
+    """The service answers in DR: at once for a warm standby (its replicas are ready before the failover);
+    a cold one (standbyReplicas 0) waits for KEDA to activate it and a replica to start."""
+    scaled_seconds: int
+    """The first replicas added for the failed-over load take traffic: the load shows in the triggers
+    (one scrape), the HPA acts (one sync), a replica starts."""
+
+    @property
+    def warm(self) -> bool:
+        return self.serving_seconds == self.dns_seconds
+
+
+def service_recovery(service: ServiceSettings, dns_seconds: int) -> Recovery:
+    """The RTO arithmetic of one service: DNS failover plus scale-up from its standby (docs/services.md)."""
+    startup = STARTUP_SECONDS[service.kind]
+    serving = dns_seconds if service.dr.standby_replicas > 0 else dns_seconds + KEDA_POLLING_SECONDS + startup
+    return Recovery(dns_seconds, serving, serving + SCRAPE_SECONDS + HPA_SYNC_SECONDS + startup)
 
 
 def _unique_services(value: tuple[ServiceSettings, ...]) -> tuple[ServiceSettings, ...]:
@@ -326,6 +360,19 @@ class GatewaySettings(SettingsModel):
     """Contact of the ACME (Let's Encrypt) account that issues the gateway's certificate."""
     pool: str | None = None
     """GPU pool whose nodes run the gateway's proxies (they tolerate its taint); unset: untainted nodes."""
+    health_service: str | None = None
+    """Service whose health path answers `healthPath` on the gateway: what Route 53's health check of
+    this region requests (DNS, load balancer, proxies and a ready replica, end to end)."""
+    health_path: str = "/healthz"
+    """Path of the gateway's health route; the dr stack's `failover.healthCheckPath` requests it."""
+
+    @field_validator("health_path")
+    @classmethod
+    def _health_path(cls, value: str) -> str:
+        """An absolute URL path."""
+        if not _PATH.fullmatch(value):
+            raise ValueError(f"must be an absolute path such as /healthz; got {value!r}")
+        return value
 
     @field_validator("hostnames")
     @classmethod
@@ -357,6 +404,70 @@ class TracingSettings(SettingsModel):
     """Jaeger's span store volume, GiB."""
 
 
+@dataclass(frozen=True)
+class Ec2Shape:
+    """An EC2 instance type the DR region's fleet node groups may use (AWS's instance type pages)."""
+
+    vcpus: int
+    memory_gib: int
+    gpus: int
+    gpu_tflops: int
+    """Dense BF16 tensor TFLOPS per GPU (NVIDIA's data sheets); 0 without a GPU."""
+
+
+DR_INSTANCE_TYPES: Mapping[str, Ec2Shape] = {
+    "g6e.2xlarge": Ec2Shape(8, 64, 1, 362),  # 1 x L40S 48 GB
+    "g6e.4xlarge": Ec2Shape(16, 128, 1, 362),
+    "g6e.12xlarge": Ec2Shape(48, 384, 4, 362),
+    "g6.4xlarge": Ec2Shape(16, 64, 1, 121),  # 1 x L4 24 GB
+    "m6i.2xlarge": Ec2Shape(8, 32, 0, 0),
+    "m6i.4xlarge": Ec2Shape(16, 64, 0, 0),
+    "r6i.2xlarge": Ec2Shape(8, 64, 0, 0),
+    "r6i.4xlarge": Ec2Shape(16, 128, 0, 0),
+}
+"""EC2 types for the DR fleet's node groups: GPU nodes with NVIDIA's L40S or L4, and general nodes."""
+DR_CLIENT_NAMESPACES = ("sophia-apps",)
+"""The DR region's client namespaces (components/dr/region.py, `DR_KUBERNETES`): the stores admit them."""
+
+
+class NodeGroupSettings(SettingsModel):
+    """An EKS managed node group in the DR region standing in for one of the primary's GPU pools:
+    its nodes carry the pool's label and taint, so the fleet renders the same there."""
+
+    pool: str
+    """The primary's pool name the services name (`sophia:gpuPools[].name`)."""
+    instance_type: str
+    """EC2 instance type (see the list in docs/services.md)."""
+    min: Annotated[int, Strict(), Field(ge=0, le=100)]
+    """Nodes kept running: enough for the services' `dr.standbyReplicas` (the warm standby)."""
+    max: Annotated[int, Strict(), Field(ge=1, le=100)]
+    """Most nodes cluster-autoscaler may grow the group to after a failover."""
+
+    @field_validator("instance_type")
+    @classmethod
+    def _known_type(cls, value: str) -> str:
+        """An EC2 type of the DR fleet's list."""
+        if value not in DR_INSTANCE_TYPES:
+            raise ValueError(f"unknown instance type {value!r}; allowed: {', '.join(sorted(DR_INSTANCE_TYPES))}")
+        return value
+
+    @model_validator(mode="after")
+    def _ordered(self) -> NodeGroupSettings:
+        """min <= max."""
+        if self.min > self.max:
+            raise RuleError([("min", f"must be <= max; got min={self.min}, max={self.max}")])
+        return self
+
+
+def _unique_pools(value: tuple[NodeGroupSettings, ...]) -> tuple[NodeGroupSettings, ...]:
+    """One node group per pool."""
+    pools = [group.pool for group in value]
+    repeated = sorted({p for p in pools if pools.count(p) > 1})
+    if repeated:
+        raise ValueError(f"one node group per pool; repeated: {', '.join(repeated)}")
+    return value
+
+
 class FleetSettings(SettingsModel):
     """Settings the whole fleet shares (required when `sophia:services` is not empty)."""
 
@@ -366,6 +477,8 @@ class FleetSettings(SettingsModel):
     """The public Gateway."""
     tracing: TracingSettings = TracingSettings()
     """Trace collection and storage."""
+    node_groups: Annotated[tuple[NodeGroupSettings, ...], Field(max_length=16), AfterValidator(_unique_pools)] = ()
+    """The DR region only: an EKS node group per pool the services run on (the primary's pools are Lambda's)."""
 
     @field_validator("namespace")
     @classmethod
@@ -414,6 +527,10 @@ def fleet_problems(
                 f"reach the data stores; got {fleet.namespace}",
             )
         )
+    names = {service.name for service in services}
+    health = fleet.gateway.health_service if fleet is not None else None
+    if health is not None and health not in names:
+        problems.append(("fleet.gateway.healthService", f"names an unknown service {health!r}"))
     gateway_pool = fleet.gateway.pool if fleet is not None else None
     if gateway_pool is not None and gateway_pool not in pools:
         problems.append(

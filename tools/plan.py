@@ -221,7 +221,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout, err: TextI
         render_cost(cost, budget, out)
         render_autoscaling(document, out)
         fleet = fleet_cost(run, cost)
-        if fleet is not None:
+        if fleet is not None and fleet.services:
             render_fleet_cost(fleet, out)
         render_policies(evaluation, config_path, out)
     if evaluation.mandatory:

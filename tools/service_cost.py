@@ -1,8 +1,9 @@
 """What the service fleet costs per kind of service: each service's share of the pools it runs on.
 
 From the resources the harness collected, as the engine would see them: a pool's monthly cost is
-what the cost model prices its Lambda instances at (group `gpu-pool/<pool>`); its capacity is
-those instances' GPUs, vCPUs and memory (the price catalog). A backend (a Deployment of a service
+what the cost model prices its Lambda instances at; its capacity is those instances' GPUs, vCPUs
+and memory (the price catalog). In the DR region a pool is the EKS node group labelled with it, at
+its desired size. A backend (a Deployment of a service
 on one pool) holds the replicas its ScaledObject keeps while the service is up (`minReplicaCount`,
 or the cron trigger's `desiredReplicas` for a hibernating one), each with the requests of its pod.
 Its share of the pool is its dominant share: the largest of its GPU, CPU and memory fractions of
@@ -12,17 +13,19 @@ holds is reported as the pool's idle capacity.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from catalog import load_lambda_catalog
 from costing import CostReport
-from tools.harness import RegisteredResource, StackRun
+from settings.services import DR_INSTANCE_TYPES
+from tools.harness import StackRun
 from tools.redact import plaintext
 
 LAMBDA_INSTANCE = "pulumi-python:dynamic/lambda:Instance"
+NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 SCALED_OBJECT = "kubernetes:keda.sh/v1alpha1:ScaledObject"
 SERVICE_LABEL = "sophia.ai/service"
@@ -88,17 +91,34 @@ def _quantity_gib(value: Any) -> Decimal:
     return Decimal(text) / (1024**3)
 
 
-def _capacities(instances: Iterable[RegisteredResource]) -> dict[str, _Capacity]:
+def _add(totals: dict[str, _Capacity], pool: str, count: Decimal, shape: tuple[int, int, int]) -> None:
+    """Add `count` nodes of (GPUs, vCPUs, memory GiB) to the pool's capacity."""
+    gpus, vcpus, memory_gib = shape
+    now = totals.get(pool, _Capacity(Decimal(0), Decimal(0), Decimal(0)))
+    totals[pool] = _Capacity(now.gpus + count * gpus, now.cpu + count * vcpus, now.memory_gib + count * memory_gib)
+
+
+def _pools(run: StackRun) -> tuple[dict[str, _Capacity], dict[str, str]]:
+    """Each pool's capacity, and which resources (URN -> pool) bill for it: the Lambda instances of a
+    pool, or in the DR region the EKS node group standing in for it (at its desired size)."""
     catalog = load_lambda_catalog()
     totals: dict[str, _Capacity] = {}
-    for instance in instances:
+    billed: dict[str, str] = {}
+    for instance in run.by_type(LAMBDA_INSTANCE):
         spec = catalog.instance_types.get(str(instance.inputs.get("instance_type")))
         pool = str((instance.inputs.get("tags") or {}).get("pool", ""))
-        if spec is None or not pool:
-            continue
-        now = totals.get(pool, _Capacity(Decimal(0), Decimal(0), Decimal(0)))
-        totals[pool] = _Capacity(now.gpus + spec.gpus, now.cpu + spec.vcpus, now.memory_gib + spec.memory_gib)
-    return totals
+        if spec is not None and pool:
+            _add(totals, pool, Decimal(1), (spec.gpus, spec.vcpus, spec.memory_gib))
+            billed[instance.urn] = pool
+    for group in run.by_type(NODE_GROUP):
+        pool = str((group.inputs.get("labels") or {}).get(POOL_LABEL, ""))
+        types = group.inputs.get("instanceTypes") or []
+        shape = DR_INSTANCE_TYPES.get(str(types[0])) if types else None
+        desired = (group.inputs.get("scalingConfig") or {}).get("desiredSize")
+        if shape is not None and pool and isinstance(desired, (int, float)):
+            _add(totals, pool, Decimal(str(desired)), (shape.gpus, shape.vcpus, shape.memory_gib))
+            billed[group.urn] = pool
+    return totals, billed
 
 
 def _floor_replicas(scaler: Mapping[str, Any]) -> Decimal:
@@ -124,11 +144,11 @@ def fleet_cost(run: StackRun, cost: CostReport) -> FleetCost | None:
         ): r.inputs
         for r in run.by_type(SCALED_OBJECT)
     }
-    capacity = _capacities(run.by_type(LAMBDA_INSTANCE))
+    capacity, billed = _pools(run)
     pool_cost: dict[str, Decimal] = {}
     for item in cost.items:
-        if item.group.startswith("gpu-pool/"):
-            pool = item.group.removeprefix("gpu-pool/")
+        if item.urn in billed:
+            pool = billed[item.urn]
             pool_cost[pool] = pool_cost.get(pool, Decimal(0)) + item.monthly_usd
     raw: list[tuple[str, str, str, Decimal]] = []
     for deployment in deployments:

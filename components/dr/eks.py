@@ -180,4 +180,6 @@ class DrKubernetes(pulumi.ComponentResource):
             )
         )
         self.nodes = nodes
+        self.node_role = node_role
+        """The nodes' IAM role (the service fleet's node groups join with it too)."""
         self.register_outputs({"clusterName": cluster_name})

@@ -21,6 +21,7 @@ from components.dr.network import DrNetwork, DrNetworkArgs
 from components.dr.postgres_replica import PostgresReplica, PostgresReplicaArgs, PrimaryEndpoint
 from components.dr.promoter import DrPromoter, DrPromoterArgs
 from components.dr.qdrant_mirror import DrQdrant, DrQdrantArgs
+from components.dr.services import DrFleetInputs, DrServices, DrServicesArgs
 from failover.stack_lease import LeaseView
 from settings.backup import BackupSettings
 from settings.data import KubernetesSettings, PostgresSettings, QdrantSettings
@@ -42,6 +43,8 @@ class DrRegionArgs:
     """The explicit provider for `dr.awsRegion`."""
     lease: LeaseView
     """The lease on the PostgreSQL primary role, read before anything is registered."""
+    fleet: DrFleetInputs | None = None
+    """The service fleet's warm standby, when the stack lists services."""
 
 
 DR_KUBERNETES = KubernetesSettings(
@@ -113,8 +116,17 @@ class DrRegion(pulumi.ComponentResource):
         )
         data = self._data_namespace(name, args)
         self.postgres = self._postgres(args, primary, data)
+        self.services = self._services(name, args, data)
+        balancer = self.services.load_balancer if self.services is not None else None
         self.failover = DrFailover(
-            f"{name}-failover", DrFailoverArgs(dr.failover, tags, provider), pulumi.ResourceOptions(parent=self)
+            f"{name}-failover",
+            DrFailoverArgs(
+                dr.failover,
+                tags,
+                provider,
+                secondary_target=(balancer.dns_name, balancer.zone_id) if balancer is not None else None,
+            ),
+            pulumi.ResourceOptions(parent=self),
         )
         self.promoter = DrPromoter(
             f"{name}-failover",
@@ -145,6 +157,40 @@ class DrRegion(pulumi.ComponentResource):
                 "worstCaseFailoverSeconds": self.failover.worst_case_failover_seconds,
                 "failoverLeaseTable": self.lease_table,
             }
+        )
+
+    def _services(self, name: str, args: DrRegionArgs, data: DataNamespace) -> DrServices | None:
+        fleet = args.fleet
+        if fleet is None:
+            return None
+        dr = args.dr
+        return DrServices(
+            f"{name}-services",
+            DrServicesArgs(
+                services=fleet.services,
+                fleet=fleet.fleet,
+                monitoring=fleet.monitoring,
+                pagerduty_routing_key=fleet.pagerduty_routing_key,
+                slack_webhook_url=fleet.slack_webhook_url,
+                monthly_budget_usd=fleet.monthly_budget_usd,
+                hosted_zone_id=dr.failover.hosted_zone_id,
+                region=dr.aws_region,
+                cluster_name=self.kubernetes.cluster.name,
+                cluster_security_group_id=self.kubernetes.cluster.vpc_config.cluster_security_group_id,
+                node_role_arn=self.kubernetes.node_role.arn,
+                base_node_group=self.kubernetes.nodes,
+                vpc_id=self.network.vpc.id,
+                private_subnet_ids=self.network.private_subnet_ids,
+                public_subnet_ids=self.network.public_subnet_ids,
+                data_namespace=DR_KUBERNETES.data_namespace,
+                monitoring_namespace=DR_KUBERNETES.monitoring_namespace,
+                storage_class=DR_KUBERNETES.storage_class,
+                tags=args.tags,
+                provider=args.provider,
+                kubernetes_provider=data.provider,
+                kubernetes_ready=data.ready,
+            ),
+            pulumi.ResourceOptions(parent=self),
         )
 
     def _data_namespace(self, name: str, args: DrRegionArgs) -> DataNamespace:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from catalog import load_lambda_catalog
+from settings.services import DR_INSTANCE_TYPES
 
 # Dense BF16/FP16 tensor TFLOPS per GPU, from NVIDIA's data sheets (half the "with sparsity" figure).
 GPU_TFLOPS: Mapping[str, int] = {
@@ -26,7 +27,11 @@ WEIGHT_TOTAL = 1000
 
 
 def capability(instance_type: str, uses_gpus: bool) -> int:
-    """The relative capability of one node of `instance_type` for a GPU or a CPU-only service."""
+    """The relative capability of one node of `instance_type` (a Lambda type, or an EC2 type of the DR
+    region's node groups) for a GPU or a CPU-only service."""
+    ec2 = DR_INSTANCE_TYPES.get(instance_type)
+    if ec2 is not None:
+        return ec2.gpu_tflops * ec2.gpus if uses_gpus else ec2.vcpus
     spec = load_lambda_catalog().instance_type(instance_type)
     if uses_gpus:
         return GPU_TFLOPS[instance_type] * spec.gpus

@@ -20,7 +20,7 @@ from components.services.backends import Backend, backends
 from components.services.dashboards import DASHBOARD_LABEL, dashboard_json
 from components.services.gateway import FleetGateway, FleetGatewayArgs, NodePorts, Route53Dns
 from components.services.operators import FleetOperators, FleetOperatorsArgs
-from components.services.routing import http_route_spec, route_pages, traffic_policy_spec
+from components.services.routing import health_route_spec, http_route_spec, route_pages, traffic_policy_spec
 from components.services.scaling import scaled_object_labels, scaled_object_spec
 from components.services.tracing import Tracing, TracingArgs
 from components.services.workload import (
@@ -266,6 +266,17 @@ class ServiceFleet(pulumi.ComponentResource):
 
     def _routes(self, name: str, args: ServiceFleetArgs, services: dict[str, list[pulumi.Resource]]) -> None:
         ns = args.fleet.namespace
+        gateway = args.fleet.gateway
+        health = next((s for s in args.services if s.name == gateway.health_service), None)
+        if health is not None:
+            k8s.apiextensions.CustomResource(
+                f"{name}-route-health",
+                api_version="gateway.networking.k8s.io/v1",
+                kind="HTTPRoute",
+                metadata=k8s.meta.v1.ObjectMetaArgs(name="health", namespace=ns),
+                spec=health_route_spec(health, FleetGateway.gateway_name, gateway.hostnames, gateway.health_path),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.gateway.gateway, *services[health.name]]),
+            )
         for route, members in route_pages(args.services).items():
             http_route = k8s.apiextensions.CustomResource(
                 f"{name}-route-{route}",

@@ -72,6 +72,28 @@ def http_route_spec(
     }
 
 
+def health_route_spec(service: ServiceSettings, gateway: str, hostnames: Sequence[str], path: str) -> dict[str, Any]:
+    """`path` on the gateway answers with `service`'s health path: what Route 53 checks, end to end."""
+    return {
+        "parentRefs": [{"group": GATEWAY_API, "kind": "Gateway", "name": gateway, "sectionName": HTTPS_LISTENER}],
+        "hostnames": list(hostnames),
+        "rules": [
+            {
+                "name": "health",
+                "matches": [{"path": {"type": "Exact", "value": path}}],
+                "filters": [
+                    {
+                        "type": "URLRewrite",
+                        "urlRewrite": {"path": {"type": "ReplaceFullPath", "replaceFullPath": service.health_path}},
+                    }
+                ],
+                "backendRefs": [{"group": "", "kind": "Service", "name": service.name, "port": service.port}],
+                "timeouts": {"request": "5s"},
+            }
+        ],
+    }
+
+
 def redirect_route_spec(gateway: str) -> dict[str, Any]:
     """Plain HTTP answers with a redirect to HTTPS (the ACME solver's own route, an exact path, wins)."""
     return {

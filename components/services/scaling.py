@@ -22,12 +22,12 @@ from typing import Any
 
 from components.services.backends import SERVICE_LABEL, Backend
 from settings.compute import OffHoursSchedule
-from settings.services import ScalingSettings
+from settings.services import KEDA_POLLING_SECONDS, ScalingSettings
 
 QUEUE_METRIC = "sophia_request_queue_depth"
 LATENCY_BUCKETS = "http_request_duration_seconds_bucket"
 REQUESTS = "http_requests_total"
-POLLING_SECONDS = 15
+POLLING_SECONDS = KEDA_POLLING_SECONDS
 COOLDOWN_SECONDS = 300
 SCALE_UP = {
     "stabilizationWindowSeconds": 0,

@@ -19,14 +19,12 @@ import pulumi_kubernetes as k8s
 from components.compute.cloud_init import POOL_LABEL
 from components.kube import container_security, dns_egress, namespace_selector, pod_security
 from components.services.backends import BACKEND_POOL_LABEL, KIND_LABEL, SERVICE_LABEL, TRACK_LABEL, Backend
-from settings.services import ServiceKind, ServiceSettings
+from settings.services import STARTUP_SECONDS, ServiceSettings
 
 SERVICE_UID = 10001
 HTTP_PORT_NAME = "http"
 SCRAPE_LABEL = "sophia.ai/scrape"
 GPU_RESOURCE = "nvidia.com/gpu"
-# AI services load models before they answer: up to 10 minutes; the others get 2.
-STARTUP_SECONDS = {ServiceKind.AI: 600, ServiceKind.BUSINESS: 120, ServiceKind.DATA: 120}
 PROBE_PERIOD_SECONDS = 5
 # Endpoints are removed from the gateway before the process is asked to stop.
 PRE_STOP_SECONDS = 5

@@ -282,3 +282,82 @@ SERVICE_BOUNDS: list[tuple[str, str, Any, str, str]] = [
     ("prod", "sophia:fleet", fleet(tracing={"retentionHours": 721}), "sophia:fleet.tracing.retentionHours", "720"),
     ("prod", "sophia:fleet", fleet(tracing={"storageGib": 4097}), "sophia:fleet.tracing.storageGib", "4096"),
 ]
+
+
+DR_FLEET: dict[str, Any] = decoded(stack_config("dr"), "sophia:fleet")
+
+
+def dr_fleet(**changes: Any) -> dict[str, Any]:
+    return {**copy.deepcopy(DR_FLEET), **changes}
+
+
+def node_groups(index: int = 0, **changes: Any) -> dict[str, Any]:
+    groups = copy.deepcopy(DR_FLEET["nodeGroups"])
+    groups[index].update(changes)
+    return dr_fleet(nodeGroups=groups)
+
+
+SERVICE_BOUNDS += [
+    (
+        "dr",
+        "sophia:fleet",
+        dr_fleet(nodeGroups=[{**DR_FLEET["nodeGroups"][0], "pool": f"p{i}"} for i in range(17)]),
+        "sophia:fleet.nodeGroups",
+        "16",
+    ),
+    ("dr", "sophia:fleet", node_groups(min=101, max=100), "sophia:fleet.nodeGroups[0].min", "100"),
+    ("dr", "sophia:fleet", node_groups(max=101), "sophia:fleet.nodeGroups[0].max", "100"),
+]
+
+DR_BROKEN: list[Broken] = [
+    ("no node groups", "sophia:fleet", dr_fleet(nodeGroups=[]), "sophia:fleet.nodeGroups"),
+    (
+        "a pool without a node group",
+        "sophia:fleet",
+        dr_fleet(nodeGroups=DR_FLEET["nodeGroups"][:3]),
+        "sophia:services[4].pool",
+    ),
+    (
+        "unknown EC2 type",
+        "sophia:fleet",
+        node_groups(instanceType="p5.48xlarge"),
+        "sophia:fleet.nodeGroups[0].instanceType",
+    ),
+    ("min above max", "sophia:fleet", node_groups(min=3, max=2), "sophia:fleet.nodeGroups[0].min"),
+    ("a pool twice", "sophia:fleet", node_groups(1, pool="ai-core"), "sophia:fleet.nodeGroups"),
+    (
+        "a GPU service on a node group without GPUs",
+        "sophia:fleet",
+        node_groups(3, instanceType="m6i.4xlarge"),
+        "sophia:services[4].resources.gpus",
+    ),
+    ("namespace the DR stores do not admit", "sophia:fleet", dr_fleet(namespace="apps"), "sophia:fleet.namespace"),
+    (
+        "unknown health service",
+        "sophia:fleet",
+        dr_fleet(gateway={**DR_FLEET["gateway"], "healthService": "nobody"}),
+        "sophia:fleet.gateway.healthService",
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "key", "value", "expected_key"), DR_BROKEN, ids=[b[0] for b in DR_BROKEN])
+def test_each_broken_dr_rule_names_its_key(case: str, key: str, value: Any, expected_key: str) -> None:
+    assert_rejected(key, value, expected_key, stack="dr")
+
+
+def test_the_dr_fleet_needs_eks_1_33_and_monitoring() -> None:
+    dr = decoded(stack_config("dr"), "sophia:dr")
+    message = assert_rejected(
+        "sophia:dr", {**dr, "eks": {**dr["eks"], "version": "1.32"}}, "sophia:dr.eks.version", "dr"
+    )
+    assert "1.33" in message
+    config = stack_config("dr")
+    del config["sophia:monitoring"]
+    with pytest.raises(SettingsError) as caught:
+        parse_settings(config)
+    assert caught.value.keys == ("sophia:monitoring",)
+
+
+def test_node_groups_are_for_the_dr_stack_only() -> None:
+    assert_rejected("sophia:fleet", {**FLEET, "nodeGroups": DR_FLEET["nodeGroups"]}, "sophia:fleet.nodeGroups")

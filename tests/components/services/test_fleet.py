@@ -218,7 +218,7 @@ def test_an_off_hours_service_goes_to_zero_by_the_cron_scaler() -> None:
 
 
 def test_one_route_per_kind_and_a_traffic_policy_per_rule() -> None:
-    routes = {name: r for name, r in objects(prod(), HTTP_ROUTE).items() if name != "https-redirect"}
+    routes = {name: r for name, r in objects(prod(), HTTP_ROUTE).items() if name not in ("https-redirect", "health")}
     assert set(routes) == {"ai", "business", "data"}
     policies = objects(prod(), TRAFFIC_POLICY)
     for route, document in routes.items():
@@ -242,8 +242,10 @@ def test_one_route_per_kind_and_a_traffic_policy_per_rule() -> None:
 def test_a_kind_past_sixteen_services_continues_in_more_routes() -> None:
     template = service_config("billing")[6]
     many = [{**template, "name": f"svc-{i:02d}", "callers": []} for i in range(40)]
-    run = with_services(many)
-    routes = {name: r for name, r in objects(run, HTTP_ROUTE).items() if name != "https-redirect"}
+    fleet = {**decoded(stack_config(), "sophia:fleet")}
+    fleet["gateway"] = {**fleet["gateway"], "healthService": "svc-00"}
+    run = run_stack("prod", config_overrides={"sophia:services": json.dumps(many), "sophia:fleet": json.dumps(fleet)})
+    routes = {name: r for name, r in objects(run, HTTP_ROUTE).items() if name not in ("https-redirect", "health")}
     assert {name: len(r["spec"]["rules"]) for name, r in routes.items()} == {
         "business": 16,
         "business-2": 16,
