@@ -8,7 +8,7 @@ import pulumi
 import pulumi_aws as aws
 
 from catalog import load_lambda_catalog
-from components.backup.bucket import BackupBucket, BackupBucketArgs
+from components.backup.bucket import QDRANT_PREFIX, BackupBucket, BackupBucketArgs
 from components.backup.restore_checks import RestoreChecks, RestoreChecksArgs
 from components.compute.autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs
 from components.compute.cloud_init import node_join_user_data
@@ -86,6 +86,7 @@ class SophiaPlatform(pulumi.ComponentResource):
                     cost_tags(settings),
                     self.aws_provider,
                     _required_lease(args.postgres_lease),
+                    settings.operators,
                     fleet=self._dr_fleet(args),
                 ),
                 pulumi.ResourceOptions(parent=self),
@@ -118,6 +119,7 @@ class SophiaPlatform(pulumi.ComponentResource):
                 kubeconfig=args.kubeconfig,
                 protect=protect,
                 backup_credentials=args.backup_credentials,
+                install_cert_manager=settings.operators.cert_manager == "install",
             ),
             pulumi.ResourceOptions(parent=self),
         )
@@ -139,6 +141,7 @@ class SophiaPlatform(pulumi.ComponentResource):
                 backup_secret_name=data.backup_secret_name,
                 placement=placement,
                 fenced=args.postgres_lease is not None and args.postgres_lease.dr_holds,
+                install_operator=settings.operators.cloudnative_pg == "install",
             ),
             stores,
         )
@@ -151,6 +154,7 @@ class SophiaPlatform(pulumi.ComponentResource):
                     backups=settings.backups,
                     backup_secret_name=data.backup_secret_name,
                     placement=placement,
+                    snapshot_prefix=QDRANT_PREFIX,
                 ),
                 stores,
             )
@@ -169,6 +173,7 @@ class SophiaPlatform(pulumi.ComponentResource):
                 backup_secret_name=data.backup_secret_name,
                 placement=placement,
                 pushgateway_url=self.monitoring.pushgateway_url,
+                push_password=self.monitoring.push_password,
                 postgres=postgres.backup_source,
                 redis=self.redis.backup_source,
                 qdrant=[q.backup_source for q in self.qdrant],
@@ -216,12 +221,15 @@ class SophiaPlatform(pulumi.ComponentResource):
                 thresholds=settings.monitoring.thresholds,
                 monitoring_namespace=settings.kubernetes.monitoring_namespace,
                 data_namespace=settings.kubernetes.data_namespace,
-                prometheus_url=self.monitoring.prometheus_url,
+                prometheus_url=settings.fleet.prometheus_url or self.monitoring.prometheus_url,
                 storage_class=settings.kubernetes.storage_class,
                 protect=settings.environment is Environment.PROD,
+                install_keda=settings.operators.keda == "install",
+                install_envoy_gateway=settings.operators.envoy_gateway == "install",
+                monitor_labels=settings.monitoring.resource_labels,
             ),
             pulumi.ResourceOptions(
-                parent=self, provider=data.provider, depends_on=[*data.ready, self.monitoring.release]
+                parent=self, provider=data.provider, depends_on=[*data.ready, *self.monitoring.ready]
             ),
         )
 
@@ -329,6 +337,8 @@ class SophiaPlatform(pulumi.ComponentResource):
                 dr_replication=settings.data_layer.postgres.dr_replication,
                 data_namespace=settings.kubernetes.data_namespace,
                 protect=settings.environment is Environment.PROD,
+                install_stack=settings.operators.prometheus_stack == "install",
+                pusher_namespace=settings.kubernetes.data_namespace,
                 fleet_namespace=settings.fleet.namespace if settings.services and settings.fleet else None,
             ),
             pulumi.ResourceOptions(parent=self, provider=data.provider),

@@ -6,11 +6,11 @@ set -euo pipefail
 # redis-server/redis-tools and postgresql-15 (with pgbench): the real-server tests of the
 # data layer's generated configuration; openssl makes their throwaway TLS certificates.
 # prometheus (promtool) and prometheus-alertmanager (amtool) check the alert rules and routing;
-# barman-cli-cloud, prometheus-pushgateway and curl run the backup and restore-check scripts for
-# real; shellcheck lints those scripts; awscli runs the failover guard (failover/guard.sh) for real.
+# barman-cli-cloud, prometheus-pushgateway, awscli and curl run the backup and restore-check scripts for
+# real; shellcheck lints those scripts; awscli also runs the failover guard (failover/guard.sh) for real.
 packages=(
   redis-server redis-tools postgresql-15 postgresql-client-15 openssl
-  prometheus prometheus-alertmanager prometheus-pushgateway barman-cli-cloud curl shellcheck awscli
+  prometheus prometheus-alertmanager prometheus-pushgateway barman-cli-cloud awscli curl shellcheck
 )
 
 missing=()

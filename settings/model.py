@@ -23,6 +23,7 @@ from settings.data import DataLayerSettings, KubernetesSettings
 from settings.dr import DrSettings
 from settings.errors import RuleError
 from settings.observability import MonitoringSettings
+from settings.operators import OperatorsSettings
 from settings.services import (
     DR_CLIENT_NAMESPACES,
     DR_INSTANCE_TYPES,
@@ -61,6 +62,8 @@ class StackSettings(SettingsModel):
     """Monitoring and alerting; required wherever `kubernetes` is set."""
     dr: DrSettings | None = None
     """The DR region; required in the dr environment."""
+    operators: OperatorsSettings = OperatorsSettings()
+    """Install each operator (pinned) or use the cluster's own."""
     services: Services = ()
     """The service fleet: the platform's services on the GPU pools (docs/services.md)."""
     fleet: FleetSettings | None = None
@@ -134,6 +137,18 @@ class StackSettings(SettingsModel):
             if groups:
                 problems.append(("fleet.nodeGroups", "is for the dr stack only; here the pools are gpuPools"))
         problems += fleet_problems(self.services, fleet, pools, version=version, client_namespaces=namespaces)
+        if (
+            self.services
+            and fleet is not None
+            and fleet.prometheus_url is None
+            and self.operators.prometheus_stack == "existing"
+        ):
+            problems.append(
+                (
+                    "fleet.prometheusUrl",
+                    "is required when operators.prometheusStack is existing (the triggers query it)",
+                )
+            )
         if problems:
             raise RuleError(problems)
         return self

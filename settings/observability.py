@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field, Strict
+from pydantic import Field, Strict, field_validator
 
 from settings.backup import RestoreVerificationSettings
 from settings.base import Minutes, PositiveSeconds, Ratio, SettingsModel, StorageGib
@@ -56,6 +56,18 @@ class AlertRoutingSettings(SettingsModel):
     """Warnings reach the team channel within this long (group interval)."""
     digest_hours: Annotated[int, Strict(), Field(ge=1, le=168)] = 24
     """Info alerts are batched into one digest this often."""
+    dead_mans_switch_url: Annotated[str, Field(max_length=512)] | None = None
+    """HTTPS ping URL of a dead man's switch (healthchecks.io, Dead Man's Snitch, ...): the
+    always-firing Watchdog alert is sent there every 5 minutes, so its silence means alerting is
+    broken. Unset: the Watchdog goes nowhere (it never reaches a person)."""
+
+    @field_validator("dead_mans_switch_url")
+    @classmethod
+    def _https(cls, value: str | None) -> str | None:
+        """An https:// URL with a host."""
+        if value is not None and (not value.startswith("https://") or len(value) <= len("https://")):
+            raise ValueError(f"must be an https:// URL, got {value!r}")
+        return value
 
 
 class MonitoringSettings(SettingsModel):
@@ -71,3 +83,7 @@ class MonitoringSettings(SettingsModel):
     """How long Prometheus keeps samples."""
     storage_gib: StorageGib = 100
     """Prometheus volume, GiB."""
+    resource_labels: Annotated[dict[str, str], Field(default_factory=dict, max_length=16)]
+    """Labels on our PrometheusRule, ServiceMonitors and AlertmanagerConfig, so a Prometheus the
+    cluster already runs (`sophia:operators.prometheusStack: existing`) selects them, e.g.
+    `{release: kube-prometheus-stack}`."""

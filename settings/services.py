@@ -477,8 +477,19 @@ class FleetSettings(SettingsModel):
     """The public Gateway."""
     tracing: TracingSettings = TracingSettings()
     """Trace collection and storage."""
+    prometheus_url: str | None = None
+    """Prometheus the scaling triggers query; unset: the stack's kube-prometheus-stack. Required when
+    `sophia:operators.prometheusStack` is `existing` (the cluster's Prometheus)."""
     node_groups: Annotated[tuple[NodeGroupSettings, ...], Field(max_length=16), AfterValidator(_unique_pools)] = ()
     """The DR region only: an EKS node group per pool the services run on (the primary's pools are Lambda's)."""
+
+    @field_validator("prometheus_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        """http(s)://host[:port][/path]."""
+        if value is not None and not re.fullmatch(r"https?://[A-Za-z0-9.-]+(:\d{1,5})?(/[A-Za-z0-9._~/-]*)?", value):
+            raise ValueError(f"must be http(s)://host[:port][/path], got {value!r}")
+        return value
 
     @field_validator("namespace")
     @classmethod

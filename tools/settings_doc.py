@@ -54,15 +54,25 @@ def _type_name(annotation: Any) -> str:
         return _type_name(typing.get_args(annotation)[0])
     if origin is tuple:
         return f"list of {_type_name(typing.get_args(annotation)[0])}"
+    choices = _choices(annotation)
+    if choices is not None:
+        return "one of " + ", ".join(f"`{value}`" for value in choices)
     if isinstance(annotation, type):
         if issubclass(annotation, BaseModel):
             return "map"
-        if issubclass(annotation, enum.Enum):
-            return "one of " + ", ".join(f"`{member.value}`" for member in annotation)
         return {str: "string", int: "integer", float: "number", bool: "boolean", Decimal: "number"}.get(
             annotation, annotation.__name__
         )
     return str(annotation)
+
+
+def _choices(annotation: Any) -> list[Any] | None:
+    """The allowed values of an enum or a Literal, or None."""
+    if typing.get_origin(annotation) is typing.Literal:
+        return list(typing.get_args(annotation))
+    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        return [member.value for member in annotation]
+    return None
 
 
 def _model_of(annotation: Any) -> type[BaseModel] | None:

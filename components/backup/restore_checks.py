@@ -2,7 +2,8 @@
 
 Postgres backs itself up (CloudNativePG: WAL archive and a daily base backup). Redis and Qdrant
 get a nightly snapshot CronJob. Every store gets a restore-check CronJob that restores the latest
-backup into a scratch instance inside its own pod (on an ephemeral volume, deleted with the pod),
+backup into a scratch instance inside its own pod (on an emptyDir with a size limit: node-local
+disk that goes with the pod, so a finished job keeps no storage),
 checks it against the figures the source published, and pushes the result to the Pushgateway,
 where the `RestoreVerification*` alerts watch it. The scripts in `components/backup/scripts/` are the
 jobs' steps; the real-server tests run the Postgres and Redis ones as they are.
@@ -17,20 +18,12 @@ from pathlib import Path
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.backup.bucket import POSTGRES_PREFIX, QDRANT_PREFIX, REDIS_PREFIX
-from components.data.placement import BACKUP_JOB_LABEL, BackupSource, StorePlacement
+from components.backup.bucket import POSTGRES_PREFIX, REDIS_PREFIX
+from components.data.placement import BACKUP_JOB_LABEL, PUSH_USER, RESTORE_CHECK_LABEL, BackupSource, StorePlacement
 from components.data.postgres_cluster import POSTGRES_IMAGE
 from components.data.qdrant_cluster import QDRANT_IMAGE
 from components.data.redis_cluster import REDIS_IMAGE
-from components.kube import (
-    AWS_CLI_IMAGE,
-    container_security,
-    dns_egress,
-    namespace_selector,
-    pod_security,
-    resources,
-    secret_env,
-)
+from components.kube import AWS_CLI_IMAGE, container_security, dns_egress, pod_security, resources, secret_env
 from settings.backup import BackupSettings, RestoreVerificationSettings
 
 SCRIPTS = Path(__file__).with_name("scripts")
@@ -44,6 +37,7 @@ CURL_IMAGE = "curlimages/curl:8.11.1"
 SCRIPTS_CONFIG_MAP = "backup-scripts"
 POSTGRES_UID, REDIS_UID, QDRANT_UID = 26, 999, 1000  # the images' own users
 PUSHGATEWAY_PORT = 9091
+PUSH_SECRET = "pushgateway-push"  # noqa: S105 - a Secret's name, not its value
 RESULT_FILE = "/results/result.prom"
 # An emptyDir in the job's pod (root filesystems are read-only), not the host's /tmp.
 POD_TMP = "/tmp"  # noqa: S108
@@ -61,6 +55,8 @@ class RestoreChecksArgs:
     """Secret with ACCESS_KEY_ID / ACCESS_SECRET_KEY of the backup writer."""
     placement: StorePlacement
     pushgateway_url: str
+    push_password: pulumi.Input[str]
+    """The Pushgateway password of `PUSH_USER` (a Pulumi secret), held only by the restore-check pods."""
     postgres: BackupSource
     redis: BackupSource
     qdrant: Sequence[BackupSource]
@@ -93,10 +89,11 @@ def step_mounts(names: Sequence[str]) -> list[k8s.core.v1.VolumeMountArgs]:
     return [k8s.core.v1.VolumeMountArgs(name=n, mount_path=paths[n], read_only=n in ("scripts", "ca")) for n in names]
 
 
-def job_volumes(
-    ca_secret: str, scratch_claim: k8s.core.v1.PersistentVolumeClaimTemplateArgs | None = None
-) -> list[k8s.core.v1.VolumeArgs]:
-    """The volumes `step_mounts` names: scripts, results, tmp, the store's CA, and a scratch claim if any."""
+def job_volumes(ca_secret: str, scratch_gib: int | None = None) -> list[k8s.core.v1.VolumeArgs]:
+    """The volumes `step_mounts` names: scripts, results, tmp, the store's CA, and scratch if any.
+
+    Every one is gone with the pod: emptyDirs (each with a size limit) and projections of a
+    ConfigMap or Secret. A job never claims a PersistentVolume, so nothing outlives it."""
     volumes = [
         k8s.core.v1.VolumeArgs(
             name="scripts",
@@ -111,14 +108,25 @@ def job_volumes(
             ),
         ),
     ]
-    if scratch_claim is not None:
+    if scratch_gib is not None:
         volumes.insert(
             1,
             k8s.core.v1.VolumeArgs(
-                name="scratch", ephemeral=k8s.core.v1.EphemeralVolumeSourceArgs(volume_claim_template=scratch_claim)
+                name="scratch", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit=f"{scratch_gib}Gi")
             ),
         )
     return volumes
+
+
+def with_scratch_disk(limits: k8s.core.v1.ResourceRequirementsArgs, gib: int) -> k8s.core.v1.ResourceRequirementsArgs:
+    """`limits` plus a request for the node-local disk the scratch emptyDir may fill, so the scheduler
+    picks a node that has it. A pod's request is the larger of its biggest init step's and the sum of
+    its main containers', so the main container carries it for the whole pod."""
+    requests = limits.requests
+    assert isinstance(requests, dict)
+    return k8s.core.v1.ResourceRequirementsArgs(
+        requests={**requests, "ephemeral-storage": f"{gib}Gi"}, limits=limits.limits
+    )
 
 
 def job_network_policy(
@@ -197,7 +205,13 @@ class RestoreChecks(pulumi.ComponentResource):
             data={path.name: path.read_text(encoding="utf-8") for path in sorted(SCRIPTS.glob("*.sh"))},
             opts=self._child,
         )
-        self._after_scripts = pulumi.ResourceOptions(parent=self, depends_on=[scripts])
+        push = k8s.core.v1.Secret(
+            f"{name}-push",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=PUSH_SECRET, namespace=self._ns),
+            string_data={"username": PUSH_USER, "password": pulumi.Output.secret(args.push_password)},
+            opts=self._child,
+        )
+        self._after_scripts = pulumi.ResourceOptions(parent=self, depends_on=[scripts, push])
         self._network_policy(name)
         self._postgres(args.postgres)
         self._redis(args.redis)
@@ -250,7 +264,8 @@ class RestoreChecks(pulumi.ComponentResource):
             ["bash", "/scripts/redis_snapshot.sh"],
             env={
                 "REDIS_SEED": f"{source.hosts[0]}:{source.port}",
-                "REDIS_CLI_OPTIONS": "--tls --cacert /ca/ca.crt",
+                # The backup ACL user (BackupSource.credentials is its password).
+                "REDIS_CLI_OPTIONS": "--tls --cacert /ca/ca.crt --user backup --no-auth-warning",
                 "SNAPSHOT_DIR": "/scratch/snapshot",
             },
             secret_envs=[secret_env("REDISCLI_AUTH", *source.credentials)],
@@ -258,7 +273,10 @@ class RestoreChecks(pulumi.ComponentResource):
             limits=resources("100m", "256Mi", "1"),
         )
         upload = self._aws_step(
-            "upload", "upload_snapshot.sh", {"SOURCE_DIR": "/scratch/snapshot", "DESTINATION": destination}
+            "upload",
+            "upload_snapshot.sh",
+            {"SOURCE_DIR": "/scratch/snapshot", "DESTINATION": destination},
+            scratch_gib=source.storage_gib,
         )
         self._cron_job(
             f"{source.store}-snapshot", source, args.backups.snapshot_schedule, REDIS_UID, init=[snapshot], main=upload
@@ -292,7 +310,9 @@ class RestoreChecks(pulumi.ComponentResource):
 
     def _qdrant(self, source: BackupSource) -> None:
         args = self._args
-        prefix = f"s3://{args.backups.s3_bucket}/{QDRANT_PREFIX}{source.store}"
+        # Where Qdrant itself puts the collection snapshots (its snapshots_path), and the manifests beside them.
+        assert source.object_prefix is not None, "QdrantCluster gives its snapshot key prefix"
+        prefix = f"s3://{args.backups.s3_bucket}/{source.object_prefix}"
         snapshot = step_container(
             "snapshot",
             CURL_IMAGE,
@@ -307,7 +327,10 @@ class RestoreChecks(pulumi.ComponentResource):
             limits=resources("50m", "64Mi", "500m"),
         )
         upload = self._aws_step(
-            "upload", "upload_snapshot.sh", {"SOURCE_DIR": "/scratch/manifest", "DESTINATION": f"{prefix}/manifests"}
+            "upload",
+            "upload_snapshot.sh",
+            {"SOURCE_DIR": "/scratch/manifest", "DESTINATION": f"{prefix}/manifests"},
+            scratch_gib=source.storage_gib,
         )
         self._cron_job(
             f"{source.store}-snapshot", source, args.backups.snapshot_schedule, QDRANT_UID, init=[snapshot], main=upload
@@ -369,7 +392,11 @@ class RestoreChecks(pulumi.ComponentResource):
             k8s.core.v1.EnvVarArgs(name="AWS_DEFAULT_REGION", value=self._args.backups.s3_region),
         ]
 
-    def _aws_step(self, step: str, script: str, env: Mapping[str, str]) -> k8s.core.v1.ContainerArgs:
+    def _aws_step(
+        self, step: str, script: str, env: Mapping[str, str], scratch_gib: int | None = None
+    ) -> k8s.core.v1.ContainerArgs:
+        """An aws-cli step; as a snapshot job's main container it carries the pod's scratch disk request."""
+        limits = resources("100m", "256Mi", "1")
         return step_container(
             step,
             AWS_CLI_IMAGE,
@@ -377,30 +404,23 @@ class RestoreChecks(pulumi.ComponentResource):
             env={**env, "HOME": POD_TMP},
             secret_envs=self._aws_env(),
             volumes=["scripts", "scratch", "results", "tmp"],
-            limits=resources("100m", "256Mi", "1"),
+            limits=limits if scratch_gib is None else with_scratch_disk(limits, scratch_gib),
         )
 
     def _report(self, source: BackupSource) -> k8s.core.v1.ContainerArgs:
+        """The main container of every restore check (it carries the pod's scratch disk request)."""
         return step_container(
             "report",
             CURL_IMAGE,
             ["sh", "/scripts/push_result.sh"],
             env={"RESULT_FILE": RESULT_FILE, "PUSHGATEWAY_URL": self._args.pushgateway_url, "STORE": source.store},
-            secret_envs=[],
+            secret_envs=[
+                secret_env("PUSH_USER", PUSH_SECRET, "username"),
+                secret_env("PUSH_PASSWORD", PUSH_SECRET, "password"),
+            ],
             volumes=["scripts", "results"],
-            limits=resources("10m", "32Mi", "100m"),
+            limits=with_scratch_disk(resources("10m", "32Mi", "100m"), source.storage_gib),
         )
-
-    def _volumes(self, source: BackupSource) -> list[k8s.core.v1.VolumeArgs]:
-        # The scratch copy can be as large as one node's data: an ephemeral claim, deleted with the pod.
-        scratch_claim = k8s.core.v1.PersistentVolumeClaimTemplateArgs(
-            spec=k8s.core.v1.PersistentVolumeClaimSpecArgs(
-                access_modes=["ReadWriteOnce"],
-                storage_class_name=self._args.placement.storage_class,
-                resources=k8s.core.v1.VolumeResourceRequirementsArgs(requests={"storage": f"{source.storage_gib}Gi"}),
-            )
-        )
-        return job_volumes(source.ca_secret, scratch_claim)
 
     def _cron_job(
         self,
@@ -416,18 +436,27 @@ class RestoreChecks(pulumi.ComponentResource):
             "app.kubernetes.io/name": job,
             "app.kubernetes.io/part-of": "sophia",
             BACKUP_JOB_LABEL: source.store,
+            # Only restore checks report; snapshot jobs never reach the Pushgateway.
+            **({RESTORE_CHECK_LABEL: "true"} if job.endswith("-restore-check") else {}),
         }
         k8s.batch.v1.CronJob(
             job,
             metadata=k8s.meta.v1.ObjectMetaArgs(name=job, namespace=self._ns, labels=pod_labels),
             spec=cron_job_spec(
-                schedule, pod_labels, uid, init=init, main=main, volumes=self._volumes(source), retries=0
+                schedule,
+                pod_labels,
+                uid,
+                init=init,
+                main=main,
+                # A restore's scratch copy can be as large as one node's data.
+                volumes=job_volumes(source.ca_secret, scratch_gib=source.storage_gib),
+                retries=0,
             ),
             opts=self._after_scripts,
         )
 
     def _network_policy(self, name: str) -> None:
-        """Job pods take no traffic; they reach the stores, S3, the Pushgateway and DNS."""
+        """Job pods take no traffic; they reach the stores, S3 and DNS; restore checks the Pushgateway too."""
 
         def tcp(*numbers: int) -> list[k8s.networking.v1.NetworkPolicyPortArgs]:
             return [k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=n) for n in numbers]
@@ -444,11 +473,22 @@ class RestoreChecks(pulumi.ComponentResource):
                     to=[k8s.networking.v1.NetworkPolicyPeerArgs(pod_selector=k8s.meta.v1.LabelSelectorArgs())],
                     ports=tcp(*store_ports),
                 ),
-                k8s.networking.v1.NetworkPolicyEgressRuleArgs(
-                    to=[namespace_selector(monitoring)], ports=tcp(PUSHGATEWAY_PORT)
-                ),
                 k8s.networking.v1.NetworkPolicyEgressRuleArgs(ports=tcp(443)),  # S3
                 dns_egress(),
             ],
             self._child,
+        )
+        pushgateway = k8s.networking.v1.NetworkPolicyPeerArgs(
+            namespace_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"kubernetes.io/metadata.name": monitoring}),
+            pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"app.kubernetes.io/name": "pushgateway"}),
+        )
+        k8s.networking.v1.NetworkPolicy(
+            f"{name}-report-network",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name="restore-check-report", namespace=self._ns),
+            spec=k8s.networking.v1.NetworkPolicySpecArgs(
+                pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={RESTORE_CHECK_LABEL: "true"}),
+                policy_types=["Egress"],
+                egress=[k8s.networking.v1.NetworkPolicyEgressRuleArgs(to=[pushgateway], ports=tcp(PUSHGATEWAY_PORT))],
+            ),
+            opts=self._child,
         )

@@ -10,6 +10,11 @@ import pulumi_kubernetes as k8s
 from settings.data import KubernetesSettings
 
 DATA_TIER_LABEL = "sophia.ai/tier"
+# cert-manager v1.21.1 (2026-07-29), the newest release: issues and renews the stores' certificates.
+CERT_MANAGER_CHART = "cert-manager"
+CERT_MANAGER_VERSION = "v1.21.1"
+CERT_MANAGER_REPO = "https://charts.jetstack.io"
+CERT_MANAGER_NAMESPACE = "cert-manager"
 
 
 @dataclass(frozen=True)
@@ -25,6 +30,8 @@ class DataNamespaceArgs:
     backup_credentials: tuple[pulumi.Input[str], pulumi.Input[str]] | None
     """(access key id, secret access key) of the S3 backup writer, as Pulumi secrets; None where
     pods reach S3 through their node's IAM role (the DR region)."""
+    install_cert_manager: bool = True
+    """Install cert-manager (`sophia:operators.certManager`); otherwise the cluster's own issues."""
 
 
 class DataNamespace(pulumi.ComponentResource):
@@ -80,7 +87,35 @@ class DataNamespace(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[self.namespace_resource])),
             )
         self.ready: list[pulumi.Resource] = [self.namespace_resource]
-        """What the stores wait for: the namespace, and the backup Secret where there is one."""
+        """What the stores wait for: the namespace, cert-manager if installed here, and the backup
+        Secret where there is one."""
         if self.backup_secret is not None:
             self.ready.append(self.backup_secret)
+        if args.install_cert_manager:
+            self.ready.append(self._cert_manager(name, child, args.protect))
         self.register_outputs({"namespace": self.namespace})
+
+    @staticmethod
+    def _cert_manager(name: str, child: pulumi.ResourceOptions, protect: bool) -> pulumi.Resource:
+        """cert-manager from its pinned chart, CRDs included and kept when the release goes
+        (`crds.keep`: Helm leaves them, so no Certificate is deleted with the release)."""
+        namespace = k8s.core.v1.Namespace(
+            f"{name}-cert-manager-namespace",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=CERT_MANAGER_NAMESPACE),
+            opts=child,
+        )
+        return k8s.helm.v3.Release(
+            f"{name}-cert-manager",
+            k8s.helm.v3.ReleaseArgs(
+                name="cert-manager",
+                chart=CERT_MANAGER_CHART,
+                version=CERT_MANAGER_VERSION,
+                namespace=CERT_MANAGER_NAMESPACE,
+                repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CERT_MANAGER_REPO),
+                values={"crds": {"enabled": True, "keep": True}},
+                atomic=True,
+            ),
+            opts=pulumi.ResourceOptions.merge(
+                child, pulumi.ResourceOptions(depends_on=[namespace], protect=protect, retain_on_delete=True)
+            ),
+        )

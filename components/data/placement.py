@@ -37,6 +37,11 @@ class StorePlacement:
 
 # On the one Service per store whose endpoints Prometheus scrapes (`ScrapeTarget.selector`).
 SCRAPED = {"sophia.ai/metrics": "true"}
+# Every scrape target of the platform's own (the stores' exporters, CloudNativePG's instances, the
+# Pushgateway, the GPU exporter) gets this target label from its ServiceMonitor or PodMonitor:
+# the ServiceDown alert watches those targets and no others.
+PLATFORM_LABEL = "sophia_platform"
+PLATFORM_RELABELING = {"action": "replace", "targetLabel": PLATFORM_LABEL, "replacement": "true"}
 
 
 @dataclass(frozen=True)
@@ -58,6 +63,10 @@ class ScrapeTarget:
 
 # Pods of a store's backup and restore-check jobs carry this label, valued with the store's name.
 BACKUP_JOB_LABEL = "sophia.ai/backup-job"
+# Pods of the restore-check jobs only: the Pushgateway's NetworkPolicy admits them (and Prometheus),
+# and only they hold the password of PUSH_USER, the one user the Pushgateway takes pushes from.
+RESTORE_CHECK_LABEL = "sophia.ai/restore-check"
+PUSH_USER = "restore-check"
 
 
 def backup_jobs_ingress(store: str, port: int) -> k8s.networking.v1.NetworkPolicyIngressRuleArgs:
@@ -87,6 +96,8 @@ class BackupSource:
     """Secret whose `ca.crt` signs the store's TLS certificate."""
     storage_gib: int
     """Size of one node's volume: the scratch volume a restore needs."""
+    object_prefix: str | None = None
+    """S3 key prefix of the snapshots the store writes itself (Qdrant), where it has one."""
 
 
 def labels(app: str, component: str) -> dict[str, str]:

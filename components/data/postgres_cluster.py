@@ -9,7 +9,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.data.certificate import ServiceCertificate, ServiceCertificateArgs
-from components.data.placement import BackupSource, StorePlacement, backup_jobs_ingress, labels
+from components.data.placement import PLATFORM_RELABELING, BackupSource, StorePlacement, backup_jobs_ingress, labels
 from components.data.postgres_config import replication_parameters, synchronous_replication
 from components.kube import dns_egress, namespace_selector
 from settings.backup import BackupSettings
@@ -24,7 +24,17 @@ CNPG_MANIFEST = (
 CNPG_NAMESPACE = "cnpg-system"
 # CloudNativePG's fencing annotation: a JSON list of instance names, "*" for all of them.
 FENCED_INSTANCES = "cnpg.io/fencedInstances"
-POSTGRES_IMAGE = "ghcr.io/cloudnative-pg/postgresql:15.10"
+# The Barman Cloud plugin, which replaces the in-tree barmanObjectStore CloudNativePG 1.30 deprecates
+# (to be removed in 1.31). Its release manifest; it needs cert-manager.
+BARMAN_PLUGIN_VERSION = "v0.14.0"
+BARMAN_PLUGIN_MANIFEST = (
+    f"https://github.com/cloudnative-pg/plugin-barman-cloud/releases/download/{BARMAN_PLUGIN_VERSION}/manifest.yaml"
+)
+BARMAN_PLUGIN = "barman-cloud.cloudnative-pg.io"
+# PostgreSQL 15.18, the newest 15.x image CloudNativePG 1.30.0 tests against (.github/pg_versions.json);
+# a move to 18 is a major upgrade (CloudNativePG's offline in-place upgrade), a change of its own.
+# The `system` flavour carries barman-cloud, which the restore check runs.
+POSTGRES_IMAGE = "ghcr.io/cloudnative-pg/postgresql:15.18-system-trixie"
 POSTGRES_PORT = 5432
 METRICS_PORT = 9187
 STATUS_PORT = 8000  # the instance manager's status endpoint, polled by the operator
@@ -42,10 +52,30 @@ class PostgresClusterArgs:
     """Secret holding ACCESS_KEY_ID / ACCESS_SECRET_KEY (created by `DataNamespace`)."""
     placement: StorePlacement
     """Namespace, storage class, who may connect, protect."""
+    install_operator: bool = True
+    """Install CloudNativePG and its Barman Cloud plugin (`sophia:operators.cloudnativePg`)."""
     memory: str = "4Gi"
     cpu: str = "1"
     fenced: bool = False
     """DR holds the lease on the primary role: every instance stays fenced (no postmaster runs)."""
+
+
+def operator_manifests(
+    name: str, protect: bool, parent: pulumi.Resource, *, barman_plugin: bool = True
+) -> list[pulumi.Resource]:
+    """CloudNativePG and the Barman Cloud plugin from their pinned release manifests. The CRDs are in
+    them, and deleting a CRD deletes every object of its kind (every Postgres cluster): the
+    manifests are kept in the cluster when removed from the stack, and protected where data is."""
+    keep = pulumi.ResourceOptions(parent=parent, protect=protect, retain_on_delete=True)
+    operator = k8s.yaml.v2.ConfigFile(f"{name}-operator", file=CNPG_MANIFEST, opts=keep)
+    if not barman_plugin:
+        return [operator]
+    plugin = k8s.yaml.v2.ConfigFile(
+        f"{name}-barman-plugin",
+        file=BARMAN_PLUGIN_MANIFEST,
+        opts=pulumi.ResourceOptions.merge(keep, pulumi.ResourceOptions(depends_on=[operator])),
+    )
+    return [operator, plugin]
 
 
 @dataclass(frozen=True)
@@ -72,27 +102,51 @@ class PostgresCluster(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: PostgresClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("sophia:data:PostgresCluster", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
         ns = args.placement.namespace
         self.read_write_endpoint = f"{name}-rw.{ns}.svc:{POSTGRES_PORT}"
         self.read_only_endpoint = f"{name}-ro.{ns}.svc:{POSTGRES_PORT}"
-        # CloudNativePG names: `<name>-app` holds the application user's password, `<name>-ca` the server CA.
+        # The server certificate is ours (cert-manager, from the stack's CA), so its CA is in Secret
+        # `<name>-server-tls` (ca.crt) in every stack; `<name>-app` holds the application user's password.
+        server_secret = f"{name}-server-tls"
         self.backup_source = BackupSource(
             store=name,
             hosts=[f"{name}-rw.{ns}.svc"],
             port=POSTGRES_PORT,
             credentials=(f"{name}-app", "password"),
-            ca_secret=f"{name}-ca",
+            ca_secret=server_secret,
             storage_gib=args.postgres.storage_gib,
         )
-        operator = k8s.yaml.v2.ConfigFile(f"{name}-operator", file=CNPG_MANIFEST, opts=child)
+        operators = operator_manifests(name, args.placement.protect, self) if args.install_operator else []
+        self.server_certificate = self._server_certificate(name, args, server_secret)
+        certificates = {"serverCASecret": server_secret, "serverTLSSecret": server_secret}
         self.replication: ReplicationEndpoint | None = None
-        certificates: dict[str, str] = {}
         if args.postgres.dr_replication is not None:
             self.replication = self._replication_endpoint(name, args, args.postgres.dr_replication)
             certificates = self.replication.certificates
         secret_ref = {"name": args.backup_secret_name}
+        store = k8s.apiextensions.CustomResource(
+            f"{name}-object-store",
+            api_version="barmancloud.cnpg.io/v1",
+            kind="ObjectStore",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=ns, labels=labels(name, "backup")),
+            spec={
+                # The same destination and (default) server name the in-tree backups used: the plugin
+                # carries on with the same archive.
+                "configuration": {
+                    "destinationPath": f"s3://{args.backups.s3_bucket}/postgres",
+                    "s3Credentials": {
+                        "accessKeyId": {**secret_ref, "key": "ACCESS_KEY_ID"},
+                        "secretAccessKey": {**secret_ref, "key": "ACCESS_SECRET_KEY"},
+                    },
+                    "wal": {"compression": "gzip", "maxParallel": 4},
+                    "data": {"compression": "gzip"},
+                },
+                "retentionPolicy": f"{args.backups.retention_days}d",
+            },
+            opts=pulumi.ResourceOptions(parent=self, depends_on=operators),
+        )
         instances = 1 + args.postgres.read_replicas
+        synchronous = synchronous_replication(args.postgres.read_replicas)
         self.cluster = k8s.apiextensions.CustomResource(
             name,
             api_version="postgresql.cnpg.io/v1",
@@ -112,7 +166,7 @@ class PostgresCluster(pulumi.ComponentResource):
                 "storage": {"size": f"{args.postgres.storage_gib}Gi", "storageClass": args.placement.storage_class},
                 "postgresql": {
                     "parameters": replication_parameters(),
-                    "synchronous": synchronous_replication(args.postgres.read_replicas),
+                    **({"synchronous": synchronous} if synchronous is not None else {}),
                 },
                 "resources": {
                     "requests": {"cpu": args.cpu, "memory": args.memory},
@@ -124,22 +178,16 @@ class PostgresCluster(pulumi.ComponentResource):
                     "podAntiAffinityType": "preferred",
                 },
                 "enablePDB": True,
-                "monitoring": {"enablePodMonitor": True},
-                **({"certificates": certificates} if certificates else {}),
-                "backup": {
-                    "retentionPolicy": f"{args.backups.retention_days}d",
-                    "barmanObjectStore": {
-                        "destinationPath": f"s3://{args.backups.s3_bucket}/postgres",
-                        "s3Credentials": {
-                            "accessKeyId": {**secret_ref, "key": "ACCESS_KEY_ID"},
-                            "secretAccessKey": {**secret_ref, "key": "ACCESS_SECRET_KEY"},
-                        },
-                        "wal": {"compression": "gzip", "maxParallel": 4},
-                        "data": {"compression": "gzip"},
-                    },
-                },
+                "monitoring": {"enablePodMonitor": True, "podMonitorRelabelings": [PLATFORM_RELABELING]},
+                "certificates": certificates,
+                # WAL archiving and base backups through the Barman Cloud plugin.
+                "plugins": [{"name": BARMAN_PLUGIN, "isWALArchiver": True, "parameters": {"barmanObjectName": name}}],
             },
-            opts=pulumi.ResourceOptions(parent=self, protect=args.placement.protect, depends_on=[operator]),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                protect=args.placement.protect,
+                depends_on=[*operators, store, self.server_certificate],
+            ),
         )
         k8s.apiextensions.CustomResource(
             f"{name}-daily",
@@ -150,37 +198,55 @@ class PostgresCluster(pulumi.ComponentResource):
                 "schedule": "0 0 3 * * *",  # CloudNativePG schedules have seconds: 03:00:00 daily
                 "cluster": {"name": name},
                 "backupOwnerReference": "self",
-                "method": "barmanObjectStore",
+                "method": "plugin",
+                "pluginConfiguration": {"name": BARMAN_PLUGIN},
             },
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.cluster]),
         )
         self._network_policy(name, args)
         self.register_outputs({"readWrite": self.read_write_endpoint, "readOnly": self.read_only_endpoint})
 
-    def _replication_endpoint(
-        self, name: str, args: PostgresClusterArgs, settings: DrReplicationSettings
-    ) -> ReplicationEndpoint:
-        """Our own CAs (CloudNativePG's are not readable by Pulumi), so the DR region can verify the
-        server and authenticate as streaming_replica; and a source-restricted load balancer."""
+    def _server_certificate(self, name: str, args: PostgresClusterArgs, secret: str) -> ServiceCertificate:
+        """The server certificate, issued and renewed by cert-manager from the stack's CA; CloudNativePG
+        reloads the instances when the Secret changes (`cnpg.io/reload`). The CA is ours, not the
+        operator's, so the restore check and the DR region can verify the server with it."""
         ns = args.placement.namespace
         services = [f"{name}-{kind}" for kind in ("rw", "r", "ro")]
-        server = ServiceCertificate(
+        external = [args.postgres.dr_replication.hostname] if args.postgres.dr_replication else []
+        return ServiceCertificate(
             f"{name}-server-cert",
             ServiceCertificateArgs(
                 ns,
-                f"{name}-server-tls",
-                [
-                    settings.hostname,
-                    *(f"{svc}{suffix}" for svc in services for suffix in ("", f".{ns}", f".{ns}.svc")),
-                ],
+                secret,
+                [*external, *(f"{svc}{suffix}" for svc in services for suffix in ("", f".{ns}", f".{ns}.svc"))],
+                secret_labels={"cnpg.io/reload": "true"},
             ),
             pulumi.ResourceOptions(parent=self),
         )
+
+    def _replication_endpoint(
+        self, name: str, args: PostgresClusterArgs, settings: DrReplicationSettings
+    ) -> ReplicationEndpoint:
+        """A client CA of our own, so the DR region can authenticate as streaming_replica; and a
+        source-restricted load balancer."""
+        ns = args.placement.namespace
+        server = self.server_certificate
+        # Used by the DR region's replica (another cluster) as well: pulumi-tls issues it, and the
+        # dr stack reads it from this stack's outputs.
         client = ServiceCertificate(
             f"{name}-replication-cert",
-            ServiceCertificateArgs(ns, f"{name}-replication-tls", [], common_name="streaming_replica"),
+            ServiceCertificateArgs(
+                ns,
+                f"{name}-replication-tls",
+                [],
+                common_name="streaming_replica",
+                issuer="pulumi",
+                secret_labels={"cnpg.io/reload": "true"},
+            ),
             pulumi.ResourceOptions(parent=self),
         )
+        assert client.cert_pem is not None
+        assert client.private_key_pem is not None
         k8s.core.v1.Service(
             f"{name}-replication",
             metadata=k8s.meta.v1.ObjectMetaArgs(

@@ -47,15 +47,21 @@ def replication_parameters() -> dict[str, str]:
     }
 
 
-def synchronous_replication(read_replicas: int) -> dict[str, object]:
-    """CloudNativePG `spec.postgresql.synchronous`: a commit waits for any one standby (quorum).
+def synchronous_replication(read_replicas: int) -> dict[str, object] | None:
+    """CloudNativePG `spec.postgresql.synchronous`: a commit waits for any one standby (quorum);
+    None (no synchronous replication) when there is no standby.
 
     "preferred" keeps the primary writable if every standby is down: availability over
-    strict durability, which the lag target (not zero data loss) asks for.
+    strict durability, which the lag target (not zero data loss) asks for. The Cluster CRD's CEL
+    rule `self > 0` on `number` refuses 0, so a single instance leaves the section out.
     """
-    return {"method": "any", "number": 1 if read_replicas else 0, "dataDurability": "preferred"}
+    if read_replicas == 0:
+        return None
+    return {"method": "any", "number": 1, "dataDurability": "preferred"}
 
 
-def standby_names(synchronous: Mapping[str, object]) -> str:
+def standby_names(synchronous: Mapping[str, object] | None) -> str:
     """The `synchronous_standby_names` CloudNativePG renders from `synchronous_replication`."""
+    if synchronous is None:
+        return ""
     return f"{str(synchronous['method']).upper()} {synchronous['number']} (*)"

@@ -24,7 +24,7 @@ class RedisNodeConfig:
     data_dir: str
     """Where AOF, RDB snapshots and nodes.conf live (the persistent volume)."""
     auth_include: str
-    """File holding `requirepass` and `masterauth`, mounted from a Secret so no password is in the ConfigMap."""
+    """File holding the ACL users and `masterauth`, mounted from a Secret so no password is in the ConfigMap."""
     tls: RedisTls | None
     port: int = CLIENT_PORT
     bus_port: int = BUS_PORT
@@ -65,13 +65,56 @@ def render_redis_conf(config: RedisNodeConfig) -> str:
             f"tls-cert-file {config.tls.cert_file}",
             f"tls-key-file {config.tls.key_file}",
             f"tls-ca-cert-file {config.tls.ca_file}",
-            "tls-auth-clients optional",  # clients prove themselves with the password; mTLS if they offer it
+            "tls-auth-clients optional",  # clients prove themselves with their user's password; mTLS if offered
             "tls-replication yes",
             "tls-cluster yes",
         ]
     return "\n".join(lines) + "\n"
 
 
-def render_auth_conf(password: str) -> str:
-    """The Secret-mounted include: the same password for clients and for replicas to their master."""
-    return f"requirepass {password}\nmasterauth {password}\n"
+# What each ACL user may run. `default` is the applications' user: clients that send only the
+# password (AUTH <password>) keep working, and can no longer run admin or dangerous commands
+# (CONFIG, FLUSHALL, KEYS, DEBUG, SHUTDOWN, CLUSTER changes, replication, MONITOR, ...).
+APP_PERMISSIONS = "~* &* +@all -@admin -@dangerous"
+# redis_exporter's documented ACL (oliver006/redis_exporter README, v1.88.0) less `+arcount`,
+# which only Redis 8.8+ knows.
+EXPORTER_PERMISSIONS = (
+    "-@all +@connection +memory -readonly +strlen +config|get +xinfo +pfcount -quit +zcard +type +xlen "
+    "-readwrite -command +client -wait +scard +llen +hlen +get +eval +slowlog +cluster|info +cluster|slots "
+    "+cluster|nodes -hello -echo +info +latency +scan -reset -auth -asking"
+)
+# The snapshot job: find the masters, count their keys, and fetch each one's RDB over the
+# replication protocol (`redis-cli --rdb` sends REPLCONF and SYNC).
+BACKUP_PERMISSIONS = "-@all +@connection +cluster|nodes +cluster|info +dbsize +replconf +sync +psync"
+# Replicas authenticate to their master as this user (masteruser / masterauth).
+REPLICATION_PERMISSIONS = "-@all +psync +replconf +ping"
+
+
+@dataclass(frozen=True)
+class RedisUsers:
+    """The ACL users' passwords (from Pulumi secrets in a pod, literals in tests)."""
+
+    app: str
+    """`default`: the applications."""
+    admin: str
+    """`admin`: cluster management (the cluster Job) and TLS reloads."""
+    exporter: str
+    """`exporter`: redis_exporter and the readiness probe."""
+    backup: str
+    """`backup`: the snapshot job."""
+    replication: str
+    """`replication`: replicas to their master."""
+
+
+def render_auth_conf(users: RedisUsers) -> str:
+    """The Secret-mounted include: every ACL user, and how a replica authenticates to its master.
+    The passwords are `pulumi-random` ones without special characters, so none needs quoting."""
+    return (
+        f"user default on >{users.app} {APP_PERMISSIONS}\n"
+        f"user admin on >{users.admin} ~* &* +@all\n"
+        f"user exporter on >{users.exporter} {EXPORTER_PERMISSIONS}\n"
+        f"user backup on >{users.backup} {BACKUP_PERMISSIONS}\n"
+        f"user replication on >{users.replication} {REPLICATION_PERMISSIONS}\n"
+        "masteruser replication\n"
+        f"masterauth {users.replication}\n"
+    )

@@ -15,7 +15,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.data.placement import StorePlacement, labels
-from components.data.postgres_cluster import CNPG_MANIFEST, POSTGRES_IMAGE, POSTGRES_PORT
+from components.data.postgres_cluster import POSTGRES_IMAGE, POSTGRES_PORT, operator_manifests
 from components.data.postgres_config import replication_parameters
 from settings.data import PostgresSettings
 
@@ -45,6 +45,8 @@ class PostgresReplicaArgs:
     placement: StorePlacement
     promote: bool
     """False: follow the primary. True: promoted, read-write (DR holds the lease)."""
+    install_operator: bool = True
+    """Install CloudNativePG (`sophia:operators.cloudnativePg`); the replica takes no backups, so no plugin."""
 
 
 def replica_cluster_spec(args: PostgresReplicaArgs, hostname: str) -> dict[str, object]:
@@ -89,7 +91,9 @@ class PostgresReplica(pulumi.ComponentResource):
         self.cluster_name = name
         ns = args.placement.namespace
         child = pulumi.ResourceOptions(parent=self)
-        operator = k8s.yaml.v2.ConfigFile(f"{name}-operator", file=CNPG_MANIFEST, opts=child)
+        operators = (
+            operator_manifests(name, args.placement.protect, self, barman_plugin=False) if args.install_operator else []
+        )
         client = k8s.core.v1.Secret(
             f"{name}-client-tls",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=CLIENT_SECRET, namespace=ns),
@@ -113,7 +117,7 @@ class PostgresReplica(pulumi.ComponentResource):
             metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=ns, labels=labels(name, "postgres-replica")),
             spec=pulumi.Output.from_input(args.primary.hostname).apply(lambda host: replica_cluster_spec(args, host)),
             opts=pulumi.ResourceOptions(
-                parent=self, protect=args.placement.protect, depends_on=[operator, client, server_ca]
+                parent=self, protect=args.placement.protect, depends_on=[*operators, client, server_ca]
             ),
         )
         k8s.networking.v1.NetworkPolicy(

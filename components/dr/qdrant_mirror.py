@@ -26,7 +26,7 @@ from components.backup.restore_checks import (
     step_container,
 )
 from components.data.placement import BACKUP_JOB_LABEL, StorePlacement
-from components.data.qdrant_cluster import QdrantCluster, QdrantClusterArgs
+from components.data.qdrant_cluster import QdrantCluster, QdrantClusterArgs, snapshot_key_prefix
 from components.kube import AWS_CLI_IMAGE, resources, secret_env
 from settings.backup import BackupSettings
 from settings.data import QdrantSettings
@@ -75,7 +75,8 @@ class DrQdrant(pulumi.ComponentResource):
                 pulumi.ResourceOptions(parent=self),
             )
             self.clusters.append(cluster)
-            source = f"{bucket}/{QDRANT_PREFIX}{cluster_name}"
+            # The primary's namesake cluster wrote its snapshots here (replicated into this bucket).
+            source = f"{bucket}/{snapshot_key_prefix(QDRANT_PREFIX, cluster_name)}"
             plan = step_container(
                 "plan",
                 AWS_CLI_IMAGE,

@@ -5,7 +5,7 @@ failover in `sophia:dr.awsRegion`."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_aws as aws
@@ -26,6 +26,7 @@ from failover.stack_lease import LeaseView
 from settings.backup import BackupSettings
 from settings.data import KubernetesSettings, PostgresSettings, QdrantSettings
 from settings.dr import DrSettings
+from settings.operators import OperatorsSettings
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,8 @@ class DrRegionArgs:
     """The explicit provider for `dr.awsRegion`."""
     lease: LeaseView
     """The lease on the PostgreSQL primary role, read before anything is registered."""
+    operators: OperatorsSettings = field(default_factory=OperatorsSettings)
+    """Install or use the DR cluster's operators (`sophia:operators`)."""
     fleet: DrFleetInputs | None = None
     """The service fleet's warm standby, when the stack lists services."""
 
@@ -189,6 +192,7 @@ class DrRegion(pulumi.ComponentResource):
                 provider=args.provider,
                 kubernetes_provider=data.provider,
                 kubernetes_ready=data.ready,
+                operators=args.operators,
             ),
             pulumi.ResourceOptions(parent=self),
         )
@@ -203,6 +207,7 @@ class DrRegion(pulumi.ComponentResource):
                 kubeconfig=self.kubernetes.kubeconfig,
                 protect=True,
                 backup_credentials=None,  # DR pods reach S3 through the nodes' IAM role
+                install_cert_manager=args.operators.cert_manager == "install",
             ),
             pulumi.ResourceOptions(parent=self, depends_on=[self.kubernetes.nodes]),
         )
@@ -245,6 +250,7 @@ class DrRegion(pulumi.ComponentResource):
                 placement=placement,
                 # The lease decides: once DR holds it, every `pulumi up` keeps this database the primary.
                 promote=args.lease.dr_holds,
+                install_operator=args.operators.cloudnative_pg == "install",
             ),
             pulumi.ResourceOptions(parent=data, provider=data.provider, depends_on=data.ready),
         )

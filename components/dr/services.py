@@ -12,7 +12,7 @@ Balancer, which the failover's secondary record aliases (`components/dr/failover
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 import pulumi
@@ -25,6 +25,7 @@ from components.observability.monitoring import Monitoring, MonitoringArgs
 from components.services.fleet import ServiceFleet, ServiceFleetArgs
 from components.services.gateway import NodePorts, Route53Dns
 from settings.observability import MonitoringSettings
+from settings.operators import OperatorsSettings
 from settings.services import DR_INSTANCE_TYPES, FleetSettings, NodeGroupSettings, ServiceSettings
 
 GATEWAY_NODE_PORTS = NodePorts(http=30080, https=30443)
@@ -78,6 +79,8 @@ class DrServicesArgs:
     kubernetes_provider: k8s.Provider
     kubernetes_ready: Sequence[pulumi.Resource]
     """What the cluster's objects wait for (the data namespace, cert-manager)."""
+    operators: OperatorsSettings = field(default_factory=OperatorsSettings)
+    """Install or use the DR cluster's kube-prometheus-stack, KEDA and Envoy Gateway."""
 
 
 class DrServices(pulumi.ComponentResource):
@@ -128,6 +131,8 @@ class DrServices(pulumi.ComponentResource):
                 restore_checked_stores=[],
                 protect=True,
                 fleet_namespace=args.fleet.namespace,
+                install_stack=args.operators.prometheus_stack == "install",
+                pusher_namespace=args.data_namespace,
             ),
             kube,
         )
@@ -141,17 +146,20 @@ class DrServices(pulumi.ComponentResource):
                 thresholds=args.monitoring.thresholds,
                 monitoring_namespace=args.monitoring_namespace,
                 data_namespace=args.data_namespace,
-                prometheus_url=self.monitoring.prometheus_url,
+                prometheus_url=args.fleet.prometheus_url or self.monitoring.prometheus_url,
                 storage_class=args.storage_class,
                 protect=True,
+                install_keda=args.operators.keda == "install",
+                install_envoy_gateway=args.operators.envoy_gateway == "install",
                 standby=True,
                 # The accelerated AMI makes NVIDIA's runtime containerd's default: no RuntimeClass.
                 gpu_runtime_class=None,
                 dns01=Route53Dns(region=args.region, hosted_zone_id=args.hosted_zone_id),
                 node_ports=GATEWAY_NODE_PORTS,
+                monitor_labels=args.monitoring.resource_labels,
             ),
             pulumi.ResourceOptions.merge(
-                kube, pulumi.ResourceOptions(depends_on=[self.monitoring.release, device_plugin])
+                kube, pulumi.ResourceOptions(depends_on=[*self.monitoring.ready, device_plugin])
             ),
         )
         self.load_balancer = self._load_balancer(name, args, tags, aws_child)

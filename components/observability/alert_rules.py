@@ -18,11 +18,14 @@ from typing import Any
 
 from catalog import HOURS_PER_MONTH
 from components.compute.cloud_init import POOL_LABEL
+from components.data.placement import PLATFORM_LABEL
 from settings.observability import AlertThresholds
 
 # kube-state-metrics exposes node label `sophia.ai/pool` as `label_sophia_ai_pool`.
 KSM_POOL_LABEL = "label_" + POOL_LABEL.replace(".", "_").replace("/", "_")
 RESTORE_SUCCESS = "sophia_restore_verification_success"
+# ServiceDown pages for the platform's own scrape targets only (`PLATFORM_LABEL`): a managed or k3s
+# cluster does not expose its control plane (controller-manager, scheduler, etcd, kube-proxy).
 RESTORE_LAST_SUCCESS = "sophia_restore_verification_last_success_timestamp_seconds"
 GPU_POOL_NODES = "sophia:gpu_pool_nodes:count"
 GPU_COST_HOURLY = "sophia:gpu_cost_usd_per_hour"
@@ -81,7 +84,7 @@ def critical_rules(t: AlertThresholds, fleet_namespace: str | None = None) -> li
         _alert(
             "ServiceDown",
             "critical",
-            "up == 0",
+            f'up{{{PLATFORM_LABEL}="true"}} == 0',
             t.service_down_minutes,
             "{{ $labels.job }} target {{ $labels.instance }} is down",
             description=f"Prometheus has failed to scrape it for more than {t.service_down_minutes} minutes.",

@@ -13,7 +13,7 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from components.compute.cloud_init import POOL_LABEL
-from components.data.placement import ScrapeTarget
+from components.data.placement import PLATFORM_RELABELING, PUSH_USER, RESTORE_CHECK_LABEL, ScrapeTarget
 from components.kube import container_security, pod_security, resources
 from components.observability.alert_rules import CostFacts, PoolFacts, render_rule_groups
 from components.observability.alertmanager_config import (
@@ -21,19 +21,25 @@ from components.observability.alertmanager_config import (
     RECEIVERS_SECRET,
     SLACK_URL_FILE,
     render_alertmanager_config,
+    render_alertmanager_config_resource,
 )
 from settings.data import DrReplicationSettings
 from settings.observability import MonitoringSettings
 
-# kube-prometheus-stack 88.0.0 ships prometheus-operator v0.93.0, the CRDs in shared/reference.
+# kube-prometheus-stack 88.3.0: the newest chart that ships prometheus-operator v0.93.0, the release
+# of the CRDs in shared/reference (88.4.0 and later ship v0.93.1).
 CHART = "kube-prometheus-stack"
-CHART_VERSION = "88.0.0"
+CHART_VERSION = "88.3.0"
 CHART_REPO = "https://prometheus-community.github.io/helm-charts"
 # The chart's Prometheus Service for the release `monitoring` (fullname `monitoring-kube-prometheus`).
 PROMETHEUS_SERVICE = "monitoring-kube-prometheus-prometheus"
 PROMETHEUS_PORT = 9090
 PUSHGATEWAY_IMAGE = "prom/pushgateway:v1.11.0"
 PUSHGATEWAY_PORT = 9091
+PUSHGATEWAY_AUTH_SECRET = "pushgateway-auth"  # noqa: S105 - a Secret's name, not its value
+# What a managed or k3s control plane does not let Prometheus scrape: neither scraped nor alerted on.
+UNEXPOSED_COMPONENTS = ("kubeControllerManager", "kubeScheduler", "kubeProxy", "kubeEtcd")
+UNEXPOSED_RULES = ("etcd", "kubeControllerManager", "kubeSchedulerAlerting", "kubeSchedulerRecording", "kubeProxy")
 DCGM_IMAGE = "nvcr.io/nvidia/k8s/dcgm-exporter:3.3.9-3.6.1-ubuntu22.04"
 DCGM_PORT = 9400
 GRAFANA_ADMIN_SECRET = "grafana-admin"  # noqa: S105 - a Secret's name, not its value
@@ -64,6 +70,10 @@ class MonitoringArgs:
     """Where the DR replica streams from, for its lag alerts."""
     data_namespace: str | None = None
     """Where the failover guard runs, when the DR replication has one (`failoverLeaseTable`)."""
+    install_stack: bool = True
+    """Install kube-prometheus-stack (`sophia:operators.prometheusStack`), or use the cluster's."""
+    pusher_namespace: str = "sophia-data"
+    """Namespace of the restore-check jobs, the only pods that may push results."""
     fleet_namespace: str | None = None
     """The service fleet's namespace, whose services have their own HTTP alerts."""
 
@@ -99,11 +109,19 @@ def chart_values(args: MonitoringArgs) -> dict[str, Any]:
         },
         # GPU nodes carry their pool as a label; the cost and capacity rules count nodes by it.
         "kube-state-metrics": {"metricLabelsAllowlist": [f"nodes=[{POOL_LABEL}]"]},
+        # A managed or k3s cluster exposes none of these: no scrape that can only fail, no rule on them.
+        **{component: {"enabled": False} for component in UNEXPOSED_COMPONENTS},
+        "defaultRules": {"rules": dict.fromkeys(UNEXPOSED_RULES, False)},
     }
 
 
 def service_monitor_spec(target: ScrapeTarget) -> dict[str, Any]:
-    endpoint: dict[str, Any] = {"port": target.port, "path": "/metrics", "interval": "30s"}
+    endpoint: dict[str, Any] = {
+        "port": target.port,
+        "path": "/metrics",
+        "interval": "30s",
+        "relabelings": [PLATFORM_RELABELING],  # one of the platform's own targets: ServiceDown watches it
+    }
     if target.tls_ca_secret is not None:
         endpoint["scheme"] = "https"
         endpoint["tlsConfig"] = {
@@ -133,16 +151,25 @@ class Monitoring(pulumi.ComponentResource):
         self.pushgateway_url = f"http://pushgateway.{ns}.svc:{PUSHGATEWAY_PORT}"
         self.prometheus_url = f"http://{PROMETHEUS_SERVICE}.{ns}.svc:{PROMETHEUS_PORT}"
         child = pulumi.ResourceOptions(parent=self)
-        namespace = k8s.core.v1.Namespace(
-            f"{name}-namespace",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=ns,
-                # node-exporter and the GPU exporter read the host: the namespace cannot be restricted.
-                labels={"pod-security.kubernetes.io/enforce": "privileged", "sophia.ai/tier": "monitoring"},
-            ),
-            opts=child,
-        )
-        in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[namespace])
+        push_password = random.RandomPassword(f"{name}-push-password", length=40, special=False, opts=child)
+        self.push_password: pulumi.Output[str] = pulumi.Output.secret(push_password.result)
+        """The Pushgateway password of `PUSH_USER`, for the restore-check jobs only."""
+        self._push_password = push_password
+        settings = args.settings
+        ns_resources: list[pulumi.Resource] = []
+        if args.install_stack:
+            ns_resources.append(
+                k8s.core.v1.Namespace(
+                    f"{name}-namespace",
+                    metadata=k8s.meta.v1.ObjectMetaArgs(
+                        name=ns,
+                        # node-exporter and the GPU exporter read the host: the namespace cannot be restricted.
+                        labels={"pod-security.kubernetes.io/enforce": "privileged", "sophia.ai/tier": "monitoring"},
+                    ),
+                    opts=child,
+                )
+            )
+        in_namespace = pulumi.ResourceOptions(parent=self, depends_on=ns_resources)
         receivers = k8s.core.v1.Secret(
             f"{name}-receivers",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=RECEIVERS_SECRET, namespace=ns),
@@ -152,33 +179,48 @@ class Monitoring(pulumi.ComponentResource):
             },
             opts=in_namespace,
         )
-        grafana_password = random.RandomPassword(f"{name}-grafana-password", length=32, special=False, opts=child)
-        grafana_admin = k8s.core.v1.Secret(
-            f"{name}-grafana-admin",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=GRAFANA_ADMIN_SECRET, namespace=ns),
-            string_data={"admin-user": "admin", "admin-password": grafana_password.result},
-            opts=in_namespace,
-        )
-        self.release = k8s.helm.v3.Release(
-            f"{name}-stack",
-            k8s.helm.v3.ReleaseArgs(
-                name="monitoring",
-                chart=CHART,
-                version=CHART_VERSION,
-                namespace=ns,
-                repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CHART_REPO),
-                values=chart_values(args),
-                atomic=True,
-            ),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace, receivers, grafana_admin]),
-        )
-        after_chart = pulumi.ResourceOptions(parent=self, depends_on=[self.release])
-        settings = args.settings
+        labelled = settings.resource_labels or None
+        stack: list[pulumi.Resource] = []
+        if args.install_stack:
+            grafana_password = random.RandomPassword(f"{name}-grafana-password", length=32, special=False, opts=child)
+            grafana_admin = k8s.core.v1.Secret(
+                f"{name}-grafana-admin",
+                metadata=k8s.meta.v1.ObjectMetaArgs(name=GRAFANA_ADMIN_SECRET, namespace=ns),
+                string_data={"admin-user": "admin", "admin-password": grafana_password.result},
+                opts=in_namespace,
+            )
+            self.release = k8s.helm.v3.Release(
+                f"{name}-stack",
+                k8s.helm.v3.ReleaseArgs(
+                    name="monitoring",
+                    chart=CHART,
+                    version=CHART_VERSION,
+                    namespace=ns,
+                    repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CHART_REPO),
+                    values=chart_values(args),
+                    atomic=True,
+                ),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[*ns_resources, receivers, grafana_admin]),
+            )
+            stack.append(self.release)
+        else:
+            # The cluster's Alertmanager gets our routing as an AlertmanagerConfig.
+            k8s.apiextensions.CustomResource(
+                f"{name}-routing",
+                api_version="monitoring.coreos.com/v1alpha1",
+                kind="AlertmanagerConfig",
+                metadata=k8s.meta.v1.ObjectMetaArgs(name="sophia-routing", namespace=ns, labels=labelled),
+                spec=render_alertmanager_config_resource(settings.routing),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[receivers]),
+            )
+        self.ready: list[pulumi.Resource] = [*ns_resources, *stack]
+        """What objects of the Prometheus Operator's kinds wait for: the chart, where this stack installs it."""
+        after_chart = pulumi.ResourceOptions(parent=self, depends_on=[*ns_resources, *stack])
         k8s.apiextensions.CustomResource(
             f"{name}-rules",
             api_version="monitoring.coreos.com/v1",
             kind="PrometheusRule",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name="sophia-alerts", namespace=ns),
+            metadata=k8s.meta.v1.ObjectMetaArgs(name="sophia-alerts", namespace=ns, labels=labelled),
             spec=render_rule_groups(
                 settings.thresholds,
                 args.pools,
@@ -201,7 +243,7 @@ class Monitoring(pulumi.ComponentResource):
                 f"{name}-{target.name}",
                 api_version="monitoring.coreos.com/v1",
                 kind="ServiceMonitor",
-                metadata=k8s.meta.v1.ObjectMetaArgs(name=target.name, namespace=target.namespace),
+                metadata=k8s.meta.v1.ObjectMetaArgs(name=target.name, namespace=target.namespace, labels=labelled),
                 spec=service_monitor_spec(target),
                 opts=after_chart,
             )
@@ -211,8 +253,60 @@ class Monitoring(pulumi.ComponentResource):
         self.register_outputs({"pushgateway": self.pushgateway_url})
 
     def _pushgateway(self, name: str, ns: str, args: MonitoringArgs, opts: pulumi.ResourceOptions) -> None:
-        """Keeps the restore jobs' last results (on a volume, so a restart does not lose them)."""
+        """Keeps the restore jobs' last results (on a volume, so a restart does not lose them).
+
+        Only the restore checks can push: every request needs basic auth (the Pushgateway's web
+        config, bcrypt hashes), the push password is only in the restore-check pods' Secret, and a
+        NetworkPolicy admits only those pods and Prometheus (which scrapes as its own user)."""
         match = {"app.kubernetes.io/name": "pushgateway"}
+        scrape_password = random.RandomPassword(
+            f"{name}-pushgateway-scrape-password", length=40, special=False, opts=opts
+        )
+
+        def render(hashes: list[str]) -> str:
+            return f"basic_auth_users:\n  {PUSH_USER}: {hashes[0]}\n  prometheus: {hashes[1]}\n"
+
+        # bcrypt hashes of Pulumi secrets: secret outputs themselves.
+        web_config: pulumi.Output[str] = pulumi.Output.all(
+            self._push_password.bcrypt_hash, scrape_password.bcrypt_hash
+        ).apply(render)
+        auth = k8s.core.v1.Secret(
+            f"{name}-pushgateway-auth",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=PUSHGATEWAY_AUTH_SECRET, namespace=ns),
+            string_data={
+                "web.yml": web_config,
+                "username": "prometheus",
+                "password": scrape_password.result,
+            },
+            opts=opts,
+        )
+        k8s.networking.v1.NetworkPolicy(
+            f"{name}-pushgateway-network",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name="pushgateway", namespace=ns),
+            spec=k8s.networking.v1.NetworkPolicySpecArgs(
+                pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=match),
+                policy_types=["Ingress"],
+                ingress=[
+                    k8s.networking.v1.NetworkPolicyIngressRuleArgs(
+                        from_=[
+                            k8s.networking.v1.NetworkPolicyPeerArgs(
+                                namespace_selector=k8s.meta.v1.LabelSelectorArgs(
+                                    match_labels={"kubernetes.io/metadata.name": args.pusher_namespace}
+                                ),
+                                pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={RESTORE_CHECK_LABEL: "true"}),
+                            ),
+                            k8s.networking.v1.NetworkPolicyPeerArgs(
+                                pod_selector=k8s.meta.v1.LabelSelectorArgs(
+                                    match_labels={"app.kubernetes.io/name": "prometheus"}
+                                )
+                            ),
+                        ],
+                        ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=PUSHGATEWAY_PORT)],
+                    )
+                ],
+            ),
+            opts=opts,
+        )
         claim = k8s.core.v1.PersistentVolumeClaim(
             f"{name}-pushgateway-data",
             metadata=k8s.meta.v1.ObjectMetaArgs(name="pushgateway-data", namespace=ns),
@@ -238,14 +332,24 @@ class Monitoring(pulumi.ComponentResource):
                             k8s.core.v1.ContainerArgs(
                                 name="pushgateway",
                                 image=PUSHGATEWAY_IMAGE,
-                                args=["--persistence.file=/data/metrics", "--persistence.interval=1m"],
+                                args=[
+                                    "--persistence.file=/data/metrics",
+                                    "--persistence.interval=1m",
+                                    "--web.config.file=/etc/pushgateway/web.yml",
+                                ],
                                 ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=PUSHGATEWAY_PORT)],
                                 security_context=container_security(),
                                 resources=resources("50m", "64Mi", "200m"),
+                                # Every path needs basic auth, /-/ready too: the probe only checks the port.
                                 readiness_probe=k8s.core.v1.ProbeArgs(
-                                    http_get=k8s.core.v1.HTTPGetActionArgs(path="/-/ready", port=PUSHGATEWAY_PORT)
+                                    tcp_socket=k8s.core.v1.TCPSocketActionArgs(port=PUSHGATEWAY_PORT)
                                 ),
-                                volume_mounts=[k8s.core.v1.VolumeMountArgs(name="data", mount_path="/data")],
+                                volume_mounts=[
+                                    k8s.core.v1.VolumeMountArgs(name="data", mount_path="/data"),
+                                    k8s.core.v1.VolumeMountArgs(
+                                        name="web-config", mount_path="/etc/pushgateway", read_only=True
+                                    ),
+                                ],
                             )
                         ],
                         volumes=[
@@ -254,12 +358,19 @@ class Monitoring(pulumi.ComponentResource):
                                 persistent_volume_claim=k8s.core.v1.PersistentVolumeClaimVolumeSourceArgs(
                                     claim_name="pushgateway-data"
                                 ),
-                            )
+                            ),
+                            k8s.core.v1.VolumeArgs(
+                                name="web-config",
+                                secret=k8s.core.v1.SecretVolumeSourceArgs(
+                                    secret_name=PUSHGATEWAY_AUTH_SECRET,
+                                    items=[k8s.core.v1.KeyToPathArgs(key="web.yml", path="web.yml")],
+                                ),
+                            ),
                         ],
                     ),
                 ),
             ),
-            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[claim])),
+            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[claim, auth])),
         )
         k8s.core.v1.Service(
             f"{name}-pushgateway-service",
@@ -273,11 +384,24 @@ class Monitoring(pulumi.ComponentResource):
             f"{name}-pushgateway-monitor",
             api_version="monitoring.coreos.com/v1",
             kind="ServiceMonitor",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name="pushgateway", namespace=ns),
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name="pushgateway", namespace=ns, labels=args.settings.resource_labels or None
+            ),
             # honorLabels: keep the `store` label the jobs pushed instead of the scrape's own.
             spec={
                 "selector": {"matchLabels": match},
-                "endpoints": [{"port": "http", "honorLabels": True, "interval": "60s"}],
+                "endpoints": [
+                    {
+                        "port": "http",
+                        "honorLabels": True,
+                        "interval": "60s",
+                        "basicAuth": {
+                            "username": {"name": PUSHGATEWAY_AUTH_SECRET, "key": "username"},
+                            "password": {"name": PUSHGATEWAY_AUTH_SECRET, "key": "password"},
+                        },
+                        "relabelings": [PLATFORM_RELABELING],
+                    }
+                ],
             },
             opts=opts,
         )
@@ -352,7 +476,10 @@ class Monitoring(pulumi.ComponentResource):
                         "port": "metrics",
                         "interval": "30s",
                         # Label each GPU series with the node it came from.
-                        "relabelings": [{"sourceLabels": ["__meta_kubernetes_pod_node_name"], "targetLabel": "node"}],
+                        "relabelings": [
+                            {"sourceLabels": ["__meta_kubernetes_pod_node_name"], "targetLabel": "node"},
+                            PLATFORM_RELABELING,
+                        ],
                     }
                 ],
             },

@@ -10,7 +10,7 @@ with a BackendTrafficPolicy per service, the services' alert rules and a dashboa
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -70,6 +70,8 @@ class ServiceFleetArgs:
     """Issue the gateway's certificate by DNS-01 in Route 53 (the DR region) instead of HTTP-01."""
     node_ports: NodePorts | None = None
     """Expose the gateway on fixed node ports (behind an AWS NLB) instead of a LoadBalancer Service."""
+    monitor_labels: Mapping[str, str] = field(default_factory=dict)
+    """Labels the Prometheus Operator selects ServiceMonitors and rules by (`sophia:monitoring.resourceLabels`)."""
 
 
 class ServiceFleet(pulumi.ComponentResource):
@@ -160,7 +162,9 @@ class ServiceFleet(pulumi.ComponentResource):
             f"{name}-alerts",
             api_version="monitoring.coreos.com/v1",
             kind="PrometheusRule",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name="sophia-services", namespace=ns),
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name="sophia-services", namespace=ns, labels=dict(args.monitor_labels) or None
+            ),
             spec=render_service_rules(args.services, ns, args.thresholds),
             opts=in_namespace,
         )
@@ -223,7 +227,9 @@ class ServiceFleet(pulumi.ComponentResource):
             f"{prefix}-monitor",
             api_version="monitoring.coreos.com/v1",
             kind="ServiceMonitor",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=service.name, namespace=ns),
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=service.name, namespace=ns, labels=dict(args.monitor_labels) or None
+            ),
             spec=service_monitor_spec(service, ns),
             opts=workloads,
         )

@@ -13,12 +13,20 @@ from typing import Any
 import pytest
 import redis
 
-from components.data.redis_config import RedisNodeConfig, RedisTls, render_auth_conf, render_redis_conf
+from components.data.redis_config import RedisNodeConfig, RedisTls, RedisUsers, render_auth_conf, render_redis_conf
 from tests.realservers.certs import ServerCerts, make_certs
 from tests.realservers.ports import free_port
 from tests.tools_on_path import require_tool
 
 PASSWORD = "test-cluster-password-5f2c"
+"""The applications' password (the `default` user)."""
+USERS = RedisUsers(
+    app=PASSWORD,
+    admin="test-admin-password-91ad",
+    exporter="test-exporter-password-0c3e",
+    backup="test-backup-password-77b1",
+    replication="test-replication-password-4e2a",
+)
 NODES = 6
 
 
@@ -28,9 +36,18 @@ class Node:
     process: subprocess.Popen[bytes]
 
 
-def node_client(port: int, certs: ServerCerts) -> redis.Redis:
+def node_client(port: int, certs: ServerCerts, user: str = "admin", host: str = "127.0.0.1") -> redis.Redis:
+    """A connection to one node as an ACL user (admin by default: the tests inspect roles and slots)."""
+    password = {"default": USERS.app, **{u: getattr(USERS, u) for u in ("admin", "exporter", "backup")}}[user]
     return redis.Redis(
-        host="127.0.0.1", port=port, password=PASSWORD, ssl=True, ssl_ca_certs=str(certs.ca), socket_timeout=5
+        host=host,
+        port=port,
+        username=user,
+        password=password,
+        ssl=True,
+        ssl_ca_certs=str(certs.ca),
+        ssl_check_hostname=False,
+        socket_timeout=5,
     )
 
 
@@ -56,7 +73,7 @@ def cluster(tmp_path: Path) -> Iterator[tuple[list[Node], ServerCerts]]:
     server = require_tool("redis-server")
     cli = require_tool("redis-cli")
     certs = make_certs(tmp_path)
-    (tmp_path / "auth.conf").write_text(render_auth_conf(PASSWORD))
+    (tmp_path / "auth.conf").write_text(render_auth_conf(USERS))
     nodes: list[Node] = []
     try:
         for index in range(NODES):
@@ -83,8 +100,10 @@ def cluster(tmp_path: Path) -> Iterator[tuple[list[Node], ServerCerts]]:
                 "--tls",
                 "--cacert",
                 str(certs.ca),
+                "--user",
+                "admin",
                 "-a",
-                PASSWORD,
+                USERS.admin,
                 "--no-auth-warning",
                 "--cluster",
                 "create",

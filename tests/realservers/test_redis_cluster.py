@@ -41,7 +41,7 @@ def test_generated_config_forms_a_cluster_and_survives_a_master_failure(
     victim = next(iter(masters))
     ranges = masters[victim]
     acknowledged: dict[str, str] = {}
-    direct = node_client(victim, certs)
+    direct = node_client(victim, certs, user="default")  # an application writes
     for index in range(2000):
         key = f"key:{index}"
         if any(start <= key_slot(key.encode()) <= end for start, end in ranges):
@@ -83,7 +83,12 @@ def test_generated_config_forms_a_cluster_and_survives_a_master_failure(
         "cluster_state:ok after failover",
     )
     client = ClusterClient(
-        host="127.0.0.1", port=survivors[0].port, password=PASSWORD, ssl=True, ssl_ca_certs=str(certs.ca)
+        host="127.0.0.1",
+        port=survivors[0].port,
+        password=PASSWORD,
+        ssl=True,
+        ssl_ca_certs=str(certs.ca),
+        ssl_check_hostname=False,
     )
     try:
         missing = [k for k, v in acknowledged.items() if client.get(k) != v.encode()]

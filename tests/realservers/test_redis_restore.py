@@ -13,7 +13,7 @@ from redis.cluster import RedisCluster as ClusterClient
 
 from components.backup.restore_checks import REDIS_CHECK_SCRIPT, REDIS_SNAPSHOT_SCRIPT
 from tests.realservers.certs import ServerCerts
-from tests.realservers.redis_nodes import PASSWORD, Node
+from tests.realservers.redis_nodes import PASSWORD, USERS, Node
 
 KEYS = 3000
 
@@ -43,7 +43,12 @@ def test_snapshot_of_every_master_restores_with_the_published_key_counts(
 ) -> None:
     nodes, certs = cluster
     writer = ClusterClient(
-        host="127.0.0.1", port=nodes[0].port, password=PASSWORD, ssl=True, ssl_ca_certs=str(certs.ca)
+        host="127.0.0.1",
+        port=nodes[0].port,
+        password=PASSWORD,
+        ssl=True,
+        ssl_ca_certs=str(certs.ca),
+        ssl_check_hostname=False,
     )
     for index in range(KEYS):
         writer.set(f"session:{index}", "x" * 32)
@@ -52,8 +57,9 @@ def test_snapshot_of_every_master_restores_with_the_published_key_counts(
     snapshot = run_script(
         REDIS_SNAPSHOT_SCRIPT,
         REDIS_SEED=f"127.0.0.1:{nodes[0].port}",
-        REDIS_CLI_OPTIONS=f"--tls --cacert {certs.ca}",
-        REDISCLI_AUTH=PASSWORD,
+        # As the CronJob runs it: the backup ACL user.
+        REDIS_CLI_OPTIONS=f"--tls --cacert {certs.ca} --user backup",
+        REDISCLI_AUTH=USERS.backup,
         SNAPSHOT_DIR=str(snapshot_dir),
     )
     assert snapshot.returncode == 0, snapshot.stderr

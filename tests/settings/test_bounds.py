@@ -175,6 +175,13 @@ BOUNDS: list[tuple[str, str, Any, str, str]] = [
         "720",
     ),
     ("prod", "sophia:monitoring", monitoring(retentionDays=366), "sophia:monitoring.retentionDays", "365"),
+    (
+        "prod",
+        "sophia:monitoring",
+        monitoring(resourceLabels={f"team-{i}": "sophia" for i in range(17)}),
+        "sophia:monitoring.resourceLabels",
+        "16",
+    ),
     ("prod", "sophia:monitoring", monitoring(storageGib=65537), "sophia:monitoring.storageGib", "65536"),
     (
         "prod",

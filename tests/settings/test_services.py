@@ -131,6 +131,7 @@ BROKEN: list[Broken] = [
     ("no host", "sophia:fleet", gateway(hostnames=[]), "sophia:fleet.gateway.hostnames"),
     ("bad e-mail", "sophia:fleet", gateway(acmeEmail="ops"), "sophia:fleet.gateway.acmeEmail"),
     ("zero sampling", "sophia:fleet", fleet(tracing={"sampleRatio": 0.0}), "sophia:fleet.tracing.sampleRatio"),
+    ("prometheus url not a url", "sophia:fleet", fleet(prometheusUrl="prometheus:9090"), "sophia:fleet.prometheusUrl"),
 ]
 
 
@@ -146,6 +147,14 @@ def test_services_need_the_fleet_settings() -> None:
         parse_settings(config)
     assert caught.value.keys == ("sophia:fleet",)
     assert "is required when services is not empty" in str(caught.value)
+
+
+def test_the_clusters_own_prometheus_needs_its_url() -> None:
+    operators = {**decoded(stack_config(), "sophia:operators"), "prometheusStack": "existing"}
+    assert_rejected("sophia:operators", operators, "sophia:fleet.prometheusUrl")
+    config = with_value(stack_config(), "sophia:operators", operators)
+    config = with_value(config, "sophia:fleet", fleet(prometheusUrl="http://prometheus-operated.monitoring.svc:9090"))
+    assert parse_settings(config).fleet is not None
 
 
 def test_the_fleet_needs_kubernetes_1_33() -> None:

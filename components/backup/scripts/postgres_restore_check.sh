@@ -12,7 +12,7 @@
 #
 # The scratch instance listens on a Unix socket only and is removed on exit, pass or fail.
 set -euo pipefail
-# shellcheck source=components/scripts/restore_result.sh
+# shellcheck source=restore_result.sh
 . "$(dirname "$0")/restore_result.sh"
 
 : "${SOURCE_DSN:?libpq connection string of the source primary}"
@@ -42,7 +42,7 @@ stop_scratch() {
   if [ -f "$data/postmaster.pid" ]; then
     "$PG_BIN/pg_ctl" -D "$data" -m immediate -w stop >/dev/null 2>&1 || true
   fi
-  rm -rf "$data" "$socket"
+  rm -rf "$data" "$socket" "$SCRATCH_DIR/pg_hba.conf" "$SCRATCH_DIR/pg_ident.conf"
 }
 trap stop_scratch EXIT
 
@@ -78,8 +78,36 @@ publish_source_figures() {
   until [[ "$(source_sql -c "SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver")" > "$segment" ]] ||
     [[ "$(source_sql -c "SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver")" == "$segment" ]]; do
     ((SECONDS < deadline)) || { log "WAL segment $segment not archived within ${ARCHIVE_TIMEOUT_SECONDS}s"; return 1; }
-    sleep 5
+    sleep 1
   done
+}
+
+# The scratch instance's settings, given as -c options: they beat every file the backup carries.
+# A CloudNativePG data directory includes its operator's custom.conf and override.conf (SSL
+# certificates, sockets, the log collector and the WAL archiver all under /controller, the
+# standby's primary_conninfo and restore_command), and its postgresql.auto.conf is read-only:
+# nothing in it may be edited, and none of /controller exists in this pod.
+scratch_settings() {
+  local restore="barman-cloud-wal-restore ${BARMAN_CLOUD_OPTIONS:-} $BARMAN_DESTINATION $SERVER_NAME %f %p"
+  printf '%s\n' \
+    "listen_addresses=" \
+    "port=5432" \
+    "unix_socket_directories=$socket" \
+    "hba_file=$SCRATCH_DIR/pg_hba.conf" \
+    "ident_file=$SCRATCH_DIR/pg_ident.conf" \
+    "ssl=off" \
+    "logging_collector=off" \
+    "log_destination=stderr" \
+    "archive_mode=off" \
+    "archive_command=" \
+    "shared_preload_libraries=" \
+    "synchronous_standby_names=" \
+    "primary_conninfo=" \
+    "primary_slot_name=" \
+    "recovery_min_apply_delay=0" \
+    "restore_command=$restore" \
+    "recovery_target_timeline=latest" \
+    "recovery_target_action=promote"
 }
 
 restore_latest() {
@@ -95,26 +123,15 @@ print(max(done) if done else "")')
   log "restoring base backup $backup_id"
   barman-cloud-restore "${BARMAN_OPTS[@]}" "$BARMAN_DESTINATION" "$SERVER_NAME" "$backup_id" "$data"
   chmod 700 "$data"
-  # Recovery settings appended last win over whatever the backup carried.
-  cat >>"$data/postgresql.auto.conf" <<CONF
-restore_command = 'barman-cloud-wal-restore ${BARMAN_CLOUD_OPTIONS:-} $BARMAN_DESTINATION $SERVER_NAME %f %p'
-recovery_target_action = 'promote'
-recovery_target_timeline = 'latest'
-listen_addresses = ''
-port = 5432
-unix_socket_directories = '$socket'
-archive_mode = 'off'
-primary_conninfo = ''
-ssl = 'off'
-hba_file = '$data/pg_hba.conf'
-ident_file = '$data/pg_ident.conf'
-CONF
-  echo "local all all trust" >"$data/pg_hba.conf"
-  : >"$data/pg_ident.conf"
+  echo "local all all trust" >"$SCRATCH_DIR/pg_hba.conf"
+  : >"$SCRATCH_DIR/pg_ident.conf"
   touch "$data/recovery.signal"
-  "$PG_BIN/pg_ctl" -D "$data" -l "$SCRATCH_DIR/postgres.log" -w -t 3600 start >/dev/null
-  local deadline=$((SECONDS + 3600))
+  local options=() setting
+  while IFS= read -r setting; do options+=(-c "$setting"); done < <(scratch_settings)
+  "$PG_BIN/postgres" -D "$data" "${options[@]}" >"$SCRATCH_DIR/postgres.log" 2>&1 &
+  local postmaster=$! deadline=$((SECONDS + 3600))
   until [ "$(scratch_sql -c "SELECT pg_is_in_recovery()" 2>/dev/null)" = "f" ]; do
+    kill -0 "$postmaster" 2>/dev/null || { log "postgres exited: $(grep -E 'FATAL|PANIC' "$SCRATCH_DIR/postgres.log" | tail -n 3)"; return 1; }
     ((SECONDS < deadline)) || { log "recovery did not finish within an hour"; return 1; }
     sleep 1
   done

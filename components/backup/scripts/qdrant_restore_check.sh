@@ -5,7 +5,7 @@
 # on 127.0.0.1. Each peer's snapshot is recovered into the scratch instance, its exact point count
 # compared with what the peer published, and the scratch collection dropped again.
 set -eu
-# shellcheck source=components/scripts/restore_result.sh
+# shellcheck source=restore_result.sh
 . "$(dirname "$0")/restore_result.sh"
 
 : "${PLAN_FILE:?lines collection|peer|url|points}"

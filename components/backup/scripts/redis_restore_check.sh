@@ -4,7 +4,7 @@
 # Each master's RDB is loaded into a scratch redis-server on a Unix socket; its key count must be
 # within COUNT_TOLERANCE of the count the master published in the manifest at snapshot time.
 set -euo pipefail
-# shellcheck source=components/scripts/restore_result.sh
+# shellcheck source=restore_result.sh
 . "$(dirname "$0")/restore_result.sh"
 
 : "${SNAPSHOT_DIR:?directory with manifest and <node id>.rdb files}"

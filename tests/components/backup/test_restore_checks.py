@@ -14,7 +14,8 @@ STORES = ["postgres", "qdrant-0", "qdrant-1", "qdrant-2", "redis"]
 
 
 def cron_jobs(run: StackRun) -> dict[str, Mapping[str, Any]]:
-    return {r.name: r.inputs["spec"] for r in run.by_type(CRONJOB)}
+    """The backup jobs: snapshots and restore checks (not the stores' own tls-rollout jobs)."""
+    return {r.name: r.inputs["spec"] for r in run.by_type(CRONJOB) if not r.name.endswith("-tls-rollout")}
 
 
 def pod(spec: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -53,21 +54,35 @@ def test_alerts_watch_exactly_the_checked_stores() -> None:
 def test_postgres_check_restores_from_where_the_cluster_archives() -> None:
     run = run_stack("prod")
     (cluster_resource,) = [r for r in run.by_type("kubernetes:postgresql.cnpg.io/v1:Cluster")]
-    cluster = cluster_resource.inputs["spec"]["backup"]["barmanObjectStore"]
-    check = pod(cron_jobs(run)["postgres-restore-check"])["initContainers"][0]
-    env = env_of(check)
-    assert env["BARMAN_DESTINATION"] == cluster["destinationPath"]
-    assert env["SERVER_NAME"] == "postgres"
+    (plugin,) = cluster_resource.inputs["spec"]["plugins"]
+    (store,) = run.by_type("kubernetes:barmancloud.cnpg.io/v1:ObjectStore")
+    assert plugin["parameters"]["barmanObjectName"] == store.inputs["metadata"]["name"]
+    check_pod = pod(cron_jobs(run)["postgres-restore-check"])
+    env = env_of(check_pod["initContainers"][0])
+    assert env["BARMAN_DESTINATION"] == store.inputs["spec"]["configuration"]["destinationPath"]
+    # The plugin's server name defaults to the Cluster's name, as in-tree backups did.
+    assert "serverName" not in plugin["parameters"]
+    assert env["SERVER_NAME"] == cluster_resource.inputs["metadata"]["name"] == "postgres"
+    # The CA the check verifies the server with is in a Secret that exists: prod sets serverCASecret,
+    # so CloudNativePG never creates `postgres-ca`.
+    ca_volume = next(v for v in check_pod["volumes"] if v["name"] == "ca")
+    assert ca_volume["secret"]["secretName"] == cluster_resource.inputs["spec"]["certificates"]["serverCASecret"]
+    certificate = next(
+        r
+        for r in run.by_type("kubernetes:cert-manager.io/v1:Certificate")
+        if r.name == "postgres-server-cert-certificate"
+    )
+    assert certificate.inputs["spec"]["secretName"] == ca_volume["secret"]["secretName"]
     assert env["PGPASSWORD"] == {"secretKeyRef": {"name": "postgres-app", "key": "password"}}
     assert "sslmode=verify-full" in env["SOURCE_DSN"]
     assert env["COUNT_TOLERANCE"] == "0.05"
 
 
-def test_scratch_volume_is_ephemeral_and_sized_like_a_node() -> None:
+def test_scratch_is_node_local_disk_sized_like_a_node_and_requested() -> None:
     spec = pod(cron_jobs(run_stack("prod"))["postgres-restore-check"])
     scratch = next(v for v in spec["volumes"] if v["name"] == "scratch")
-    claim = scratch["ephemeral"]["volumeClaimTemplate"]["spec"]
-    assert claim["resources"]["requests"]["storage"] == "500Gi"
+    assert scratch == {"name": "scratch", "emptyDir": {"sizeLimit": "500Gi"}}
+    assert spec["containers"][0]["resources"]["requests"]["ephemeral-storage"] == "500Gi"
 
 
 def test_the_config_map_carries_the_scripts_the_real_server_tests_run() -> None:

@@ -39,7 +39,9 @@ def test_config_sets_replication_tls_and_s3_snapshots() -> None:
     assert config["service"]["enable_tls"] is True
     assert config["storage"]["snapshots_config"]["snapshots_storage"] == "s3"
     assert config["storage"]["snapshots_config"]["s3_config"]["bucket"] == "sophia-prod-backups"
-    assert config["storage"]["snapshots_config"]["s3_config"]["prefix"] == "qdrant/qdrant-1"
+    # Qdrant's S3 keys follow snapshots_path (it has no prefix setting): qdrant/qdrant-1/<collection>/...
+    assert "prefix" not in config["storage"]["snapshots_config"]["s3_config"]
+    assert config["storage"]["snapshots_path"] == "/qdrant/qdrant-1"
 
 
 def test_dev_runs_one_single_node_cluster_unprotected() -> None:
@@ -47,3 +49,25 @@ def test_dev_runs_one_single_node_cluster_unprotected() -> None:
     assert list(sets) == ["qdrant-0"]
     assert sets["qdrant-0"].inputs["spec"]["replicas"] == 1.0
     assert sets["qdrant-0"].protect is False
+
+
+def test_renewed_certificates_reach_every_port_without_pulumi() -> None:
+    run = run_stack("prod")
+    config = yaml.safe_load(
+        next(r for r in run.resources if r.name == "qdrant-1-config").inputs["data"]["production.yaml"]
+    )
+    assert config["tls"]["cert_ttl"] == 3600  # HTTPS re-reads its certificate
+    certificate = run.named("qdrant-1-tls-certificate").inputs["spec"]
+    assert certificate["secretName"] == "qdrant-1-tls"
+    assert certificate["issuerRef"] == {"group": "cert-manager.io", "kind": "Issuer", "name": "qdrant-1-tls-issuer"}
+    assert (certificate["duration"], certificate["renewBefore"]) == ("2160h", "720h")
+    # gRPC and p2p: the rollout job restarts the peers one at a time once the Secret holds a new one.
+    rollout = run.named("qdrant-1-tls-rollout")
+    pod = rollout.inputs["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    env = {e["name"]: e["value"] for e in pod["containers"][0]["env"]}
+    assert env == {"NAMESPACE": "sophia-data", "STATEFULSET": "qdrant-1", "CERTIFICATE_NAME": "qdrant-1-tls"}
+    rules = run.named("qdrant-1-tls-rollout-role").inputs["rules"]
+    assert [(r["resources"], r["resourceNames"], r["verbs"]) for r in rules] == [
+        (["secrets"], ["qdrant-1-tls"], ["get"]),
+        (["statefulsets"], ["qdrant-1"], ["get", "patch"]),
+    ]

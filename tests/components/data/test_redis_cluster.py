@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from components.data.redis_cluster import CLUSTER_SCRIPT, REDIS_IMAGE, SCRIPTS, START_SCRIPT, TLS_RELOAD_SCRIPT
 from tools.harness import RegisteredResource, StackRun, run_stack
 from tools.redact import is_secret
 
@@ -23,8 +24,7 @@ def test_prod_runs_three_masters_with_a_replica_each_and_protects_the_data() -> 
     assert claim["resources"]["requests"]["storage"] == "50Gi"
     assert statefulset.protect is True
     containers = {c["name"]: c for c in spec["template"]["spec"]["containers"]}
-    assert containers["redis"]["image"] == "redis:7.2.5"
-    assert next(e for e in containers["redis"]["env"] if e["name"] == "REDIS_PASSWORD")["valueFrom"]
+    assert containers["redis"]["image"] == REDIS_IMAGE
     assert "exporter" in containers
 
 
@@ -69,4 +69,54 @@ def test_the_cluster_job_pod_is_not_behind_the_redis_services() -> None:
     job_labels = job["spec"]["template"]["metadata"]["labels"]
     selector = named(run, "kubernetes:core/v1:Service", "redis-client").inputs["spec"]["selector"]
     assert not all(job_labels.get(k) == v for k, v in selector.items())
-    assert "--cluster-replicas 1 --cluster-yes" in job["spec"]["template"]["spec"]["containers"][0]["command"][2]
+
+
+def test_pods_and_the_cluster_job_run_the_scripts_the_real_server_tests_run() -> None:
+    run = run_stack("prod")
+    scripts = named(run, "kubernetes:core/v1:ConfigMap", "redis-scripts").inputs["data"]
+    assert scripts == {p.name: p.read_text() for p in sorted(SCRIPTS.glob("redis_*.sh"))}
+    pod = named(run, "kubernetes:apps/v1:StatefulSet", "redis").inputs["spec"]["template"]["spec"]
+    containers = {c["name"]: c for c in pod["containers"]}
+    assert containers["redis"]["command"] == ["sh", f"/scripts/{START_SCRIPT.name}"]
+    env = {e["name"]: e for e in containers["redis"]["env"]}
+    assert env["POD_IP"]["valueFrom"]["fieldRef"]["fieldPath"] == "status.podIP"
+    assert env["ANNOUNCE_HOSTNAME"]["value"] == "$(POD_NAME).redis-headless.sophia-data.svc"
+    assert containers["tls-reload"]["command"] == ["sh", f"/scripts/{TLS_RELOAD_SCRIPT.name}"]
+    job = named(run, "kubernetes:batch/v1:Job", "redis-create").inputs["spec"]["template"]["spec"]
+    assert [c["name"] for c in job["initContainers"]] == ["scale-up", "cluster"]
+    assert [c["name"] for c in job["containers"]] == ["scale-down"]
+    cluster = job["initContainers"][1]
+    assert cluster["command"] == ["bash", f"/scripts/{CLUSTER_SCRIPT.name}"]
+    env = {e["name"]: e.get("value", e.get("valueFrom")) for e in cluster["env"]}
+    assert (env["MASTERS"], env["REPLICAS_PER_MASTER"]) == ("3", "1")
+    assert env["REDISCLI_AUTH"] == {"secretKeyRef": {"name": "redis-auth", "key": "admin-password"}}
+    assert job["serviceAccountName"] == "redis-create"
+
+
+def test_the_job_owns_the_statefulset_scale_and_may_touch_nothing_else() -> None:
+    run = run_stack("prod")
+    assert named(run, "kubernetes:apps/v1:StatefulSet", "redis").ignore_changes == ("spec.replicas",)
+    rules = named(run, "kubernetes:rbac.authorization.k8s.io/v1:Role", "redis-cluster-role").inputs["rules"]
+    assert rules == [
+        {"apiGroups": ["apps"], "resources": ["statefulsets"], "resourceNames": ["redis"], "verbs": ["get"]},
+        {
+            "apiGroups": ["apps"],
+            "resources": ["statefulsets/scale"],
+            "resourceNames": ["redis"],
+            "verbs": ["get", "patch"],
+        },
+    ]
+
+
+def test_each_client_of_redis_has_its_own_acl_user() -> None:
+    run = run_stack("prod")
+    pod = named(run, "kubernetes:apps/v1:StatefulSet", "redis").inputs["spec"]["template"]["spec"]
+    exporter = next(c for c in pod["containers"] if c["name"] == "exporter")
+    env = {e["name"]: e.get("value", e.get("valueFrom")) for e in exporter["env"]}
+    assert env["REDIS_USER"] == "exporter"
+    assert env["REDIS_PASSWORD"] == {"secretKeyRef": {"name": "redis-auth", "key": "exporter-password"}}
+    snapshot = named(run, "kubernetes:batch/v1:CronJob", "redis-snapshot").inputs["spec"]["jobTemplate"]["spec"]
+    step = snapshot["template"]["spec"]["initContainers"][0]
+    env = {e["name"]: e.get("value", e.get("valueFrom")) for e in step["env"]}
+    assert env["REDISCLI_AUTH"] == {"secretKeyRef": {"name": "redis-auth", "key": "backup-password"}}
+    assert "--user backup" in env["REDIS_CLI_OPTIONS"]

@@ -153,7 +153,11 @@ def test_replica_bucket_setting_must_match_what_prod_replicates_to() -> None:
 def test_qdrant_is_restored_from_the_replicated_snapshots_on_schedule() -> None:
     run = run_stack("dr")
     jobs = {r.name: r.inputs["spec"] for r in run.by_type("kubernetes:batch/v1:CronJob")}
-    assert sorted(jobs) == ["qdrant-0-dr-restore", "qdrant-1-dr-restore", "qdrant-2-dr-restore"]
+    assert sorted(j for j in jobs if j.endswith("-dr-restore")) == [
+        "qdrant-0-dr-restore",
+        "qdrant-1-dr-restore",
+        "qdrant-2-dr-restore",
+    ]
     spec = jobs["qdrant-1-dr-restore"]
     assert spec["schedule"] == "0 3 * * *"
     pod = spec["jobTemplate"]["spec"]["template"]["spec"]
@@ -161,7 +165,7 @@ def test_qdrant_is_restored_from_the_replicated_snapshots_on_schedule() -> None:
     assert plan_env["MANIFESTS"] == "s3://sophia-prod-backups-replica/qdrant/qdrant-1/manifests"
     # DR's own snapshots never land on the primary's replicated ones.
     config = next(r for r in run.resources if r.name == "qdrant-1-config").inputs["data"]["production.yaml"]
-    assert "prefix: dr/qdrant/qdrant-1" in config
+    assert "snapshots_path: /dr/qdrant/qdrant-1" in config  # its own snapshots never land on the primary's keys
     (statefulset,) = [r for r in run.by_type("kubernetes:apps/v1:StatefulSet") if r.name == "qdrant-1"]
     assert "ACCESS_KEY" not in json.dumps(statefulset.inputs)  # the node role, not keys
     node_policy = json.loads(run.named("sophia-dr-dr-eks-node-replica-bucket").inputs["policy"])

@@ -84,12 +84,17 @@ RATE_LEAD = 1
 
 
 def service_down(t: AlertThresholds) -> Scenario:
-    series = 'up{job="api",instance="10.0.0.5:8080"}'
+    series = 'up{job="redis-headless",instance="10.0.0.5:9121",sophia_platform="true"}'
+    # What a managed or k3s cluster does not expose is down for good, and never pages.
+    unexposed = {
+        f'up{{job="{job}",instance="10.0.0.{n}:10257"}}': gauge(0)
+        for n, job in enumerate(("kube-controller-manager", "kube-scheduler", "kube-etcd", "kube-proxy"))
+    }
     return Scenario(
-        {series: gauge(0)},
-        {series: gauge(1)},
+        {series: gauge(0), **unexposed},
+        {series: gauge(1), **unexposed},
         t.service_down_minutes,
-        {"job": "api", "instance": "10.0.0.5:8080"},
+        {"job": "redis-headless", "instance": "10.0.0.5:9121", "sophia_platform": "true"},
     )
 
 

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
-from components.observability.alertmanager_config import SECRETS_DIR, render_alertmanager_config
+from components.observability.alertmanager_config import (
+    SECRETS_DIR,
+    render_alertmanager_config,
+    render_alertmanager_config_resource,
+)
 from settings.observability import AlertRoutingSettings
+from tests.k8s_schemas import validate_custom_resource
 from tests.tools_on_path import require_tool
 
 
@@ -52,3 +58,34 @@ def test_no_credential_in_the_document() -> None:
     assert "routing_key:" not in text
     assert "api_url:" not in text
     assert text.count(SECRETS_DIR) == 4
+
+
+@pytest.mark.parametrize(
+    ("url", "receiver"), [(None, "null"), ("https://hc-ping.example.com/2f1c6a7e", "deadmans-switch")]
+)
+def test_the_watchdog_reaches_the_dead_mans_switch_or_nobody(tmp_path: Path, url: str | None, receiver: str) -> None:
+    config = write_config(tmp_path, AlertRoutingSettings(dead_mans_switch_url=url))
+    assert "SUCCESS" in amtool("check-config", str(config))
+    # The chart's Watchdog carries severity "none"; it must never reach a person.
+    routed = amtool("config", "routes", "test", f"--config.file={config}", "alertname=Watchdog", "severity=none")
+    assert routed.split() == [receiver]
+    routed = amtool("config", "routes", "test", f"--config.file={config}", "alertname=InfoInhibitor", "severity=none")
+    assert routed.split() == ["null"]
+
+
+def test_the_routing_as_an_alertmanager_config_fits_its_crd() -> None:
+    routing = AlertRoutingSettings(dead_mans_switch_url="https://hc-ping.example.com/2f1c6a7e")
+    resource: dict[str, Any] = {
+        "apiVersion": "monitoring.coreos.com/v1alpha1",
+        "kind": "AlertmanagerConfig",
+        "metadata": {"name": "sophia-routing", "namespace": "monitoring"},
+        "spec": render_alertmanager_config_resource(routing),
+    }
+    assert validate_custom_resource(resource) == []
+    spec = resource["spec"]
+    assert [r["receiver"] for r in spec["route"]["routes"]][:2] == ["deadmans-switch", "null"]
+    pager = next(r for r in spec["receivers"] if r["name"] == "pager")
+    assert pager["pagerdutyConfigs"][0]["routingKey"] == {
+        "name": "alertmanager-receivers",
+        "key": "pagerduty-routing-key",
+    }

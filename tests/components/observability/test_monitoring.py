@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
 import yaml
 
+from components.data.placement import PLATFORM_RELABELING
 from components.observability.alertmanager_config import RECEIVERS_SECRET, render_alertmanager_config
 from components.observability.monitoring import CHART_VERSION
 from settings import parse_settings
-from tests.helpers import stack_config
+from tests.helpers import decoded, stack_config
 from tools.harness import StackRun, run_stack
 from tools.redact import is_secret
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
+PROMETHEUS = "http://prometheus-operated.monitoring.svc:9090"
+CRONJOB = "kubernetes:batch/v1:CronJob"
 CUSTOM = "kubernetes:monitoring.coreos.com/v1:"
 
 
@@ -102,3 +106,79 @@ def test_grafana_password_is_generated_and_secret() -> None:
     run = run_stack("prod")
     assert is_secret(run.named("sophia-prod-monitoring-grafana-admin").inputs["stringData"])
     assert run.named("sophia-prod-monitoring-grafana-password").inputs["length"] == 32.0
+
+
+def test_what_a_managed_or_k3s_cluster_does_not_expose_is_neither_scraped_nor_alerted_on() -> None:
+    values = run_stack("prod").named("sophia-prod-monitoring-stack").inputs["values"]
+    for component in ("kubeControllerManager", "kubeScheduler", "kubeProxy", "kubeEtcd"):
+        assert values[component] == {"enabled": False}
+    rules = values["defaultRules"]["rules"]
+    assert not any(rules[r] for r in ("etcd", "kubeControllerManager", "kubeSchedulerAlerting", "kubeProxy"))
+
+
+def test_every_target_of_the_platform_is_labelled_for_service_down() -> None:
+    run = run_stack("prod")
+    # The service fleet's monitors are not: its services have their own availability alert
+    # (ServiceUnavailable, docs/services.md), and one pod of a scaled service down is not a page.
+    platform = {n: m for n, m in custom_resources(run, "ServiceMonitor").items() if "-services-" not in n}
+    for monitor in platform.values():
+        for endpoint in monitor["spec"]["endpoints"]:
+            assert PLATFORM_RELABELING in endpoint["relabelings"], monitor["metadata"]["name"]
+    (cluster,) = [c for c in run.by_type("kubernetes:postgresql.cnpg.io/v1:Cluster")]
+    assert cluster.inputs["spec"]["monitoring"]["podMonitorRelabelings"] == [PLATFORM_RELABELING]
+
+
+def test_only_the_restore_checks_can_push_results() -> None:
+    run = run_stack("prod")
+    gateway = run.named("sophia-prod-monitoring-pushgateway").inputs["spec"]["template"]["spec"]
+    assert "--web.config.file=/etc/pushgateway/web.yml" in gateway["containers"][0]["args"]
+    assert is_secret(run.named("sophia-prod-monitoring-pushgateway-auth").inputs["stringData"])
+    policy = run.named("sophia-prod-monitoring-pushgateway-network").inputs["spec"]
+    assert policy["policyTypes"] == ["Ingress"]
+    (rule,) = policy["ingress"]
+    assert rule["from"] == [
+        {
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "sophia-data"}},
+            "podSelector": {"matchLabels": {"sophia.ai/restore-check": "true"}},
+        },
+        {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}}},
+    ]
+    jobs = {r.name: r.inputs["spec"]["jobTemplate"]["spec"]["template"] for r in run.by_type(CRONJOB)}
+    for name, template in jobs.items():
+        labelled = template["metadata"]["labels"].get("sophia.ai/restore-check") == "true"
+        holds_password = any(
+            (e.get("valueFrom") or {}).get("secretKeyRef", {}).get("name") == "pushgateway-push"
+            for c in [*template["spec"].get("initContainers", []), *template["spec"]["containers"]]
+            for e in c.get("env", [])
+        )
+        assert labelled == holds_password == name.endswith("-restore-check"), name
+
+
+def test_with_the_clusters_own_prometheus_stack_only_our_objects_are_rendered() -> None:
+    run = run_stack(
+        "prod",
+        config_overrides={
+            "sophia:operators": '{"prometheusStack": "existing"}',
+            "sophia:monitoring": '{"resourceLabels": {"release": "kube-prometheus-stack"}}',
+            # The service fleet's triggers then query the cluster's Prometheus.
+            "sophia:fleet": json.dumps({**decoded(stack_config(), "sophia:fleet"), "prometheusUrl": PROMETHEUS}),
+        },
+    )
+    assert [r.name for r in run.by_type(RELEASE) if "monitoring" in r.name] == []
+    (routing,) = run.by_type("kubernetes:monitoring.coreos.com/v1alpha1:AlertmanagerConfig")
+    assert routing.inputs["metadata"]["labels"] == {"release": "kube-prometheus-stack"}
+    rules = custom_resources(run, "PrometheusRule")["sophia-prod-monitoring-rules"]
+    assert rules["metadata"]["labels"] == {"release": "kube-prometheus-stack"}
+    # The fleet's monitors and rules carry the labels the cluster's Prometheus selects, and its
+    # triggers query that Prometheus.
+    assert custom_resources(run, "PrometheusRule")["sophia-prod-services-alerts"]["metadata"]["labels"] == {
+        "release": "kube-prometheus-stack"
+    }
+    fleet_monitor = custom_resources(run, "ServiceMonitor")["sophia-prod-services-billing-monitor"]
+    assert fleet_monitor["metadata"]["labels"] == {"release": "kube-prometheus-stack"}
+    (scaler,) = [
+        r.inputs
+        for r in run.by_type("kubernetes:keda.sh/v1alpha1:ScaledObject")
+        if r.inputs["metadata"]["name"] == "billing-business"
+    ]
+    assert scaler["spec"]["triggers"][2]["metadata"]["serverAddress"] == PROMETHEUS

@@ -312,3 +312,13 @@ def test_no_credential_of_the_fleet_is_in_plaintext() -> None:
     fleet: list[RegisteredResource] = [r for r in prod().resources if "sophia:services:" in r.urn]
     assert fleet
     assert list(plaintext_secrets(prod())) == []
+
+
+def test_operators_taken_from_the_cluster_are_not_installed() -> None:
+    operators = {**decoded(stack_config(), "sophia:operators"), "keda": "existing", "envoyGateway": "existing"}
+    run = run_stack("prod", config_overrides={"sophia:operators": json.dumps(operators)})
+    charts = {r.inputs["chart"] for r in run.by_type(RELEASE)}
+    assert "keda" not in charts
+    assert "oci://docker.io/envoyproxy/gateway-helm" not in charts
+    # The fleet's objects are the same: the cluster's operators serve the same CRDs.
+    assert len(objects(run, SCALED_OBJECT)) == len(objects(prod(), SCALED_OBJECT))
