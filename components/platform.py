@@ -24,7 +24,9 @@ from components.dr.region import DrRegion, DrRegionArgs
 from components.dr.services import DrFleetInputs
 from components.observability.alert_rules import CostFacts, PoolFacts
 from components.observability.monitoring import Monitoring, MonitoringArgs
+from components.services.acme_dns import AcmeDnsIdentity, AcmeDnsIdentityArgs
 from components.services.fleet import ServiceFleet, ServiceFleetArgs
+from components.services.gateway import Route53Dns
 from components.tags import cost_tags
 from failover.stack_lease import LeaseView
 from settings.backup import BackupSettings
@@ -64,6 +66,7 @@ class SophiaPlatform(pulumi.ComponentResource):
         settings = args.settings
         self.aws_provider = None
         self.replica_region_provider: aws.Provider | None = None
+        self.backups_provider: aws.Provider | None = None
         self.backup_bucket: BackupBucket | None = None
         self.postgres: PostgresCluster | None = None
         self.services: ServiceFleet | None = None
@@ -211,6 +214,19 @@ class SophiaPlatform(pulumi.ComponentResource):
         assert settings.fleet is not None
         assert settings.kubernetes is not None
         assert settings.monitoring is not None
+        assert self.backups_provider is not None  # kubernetes needs backups, which made it
+        zone = settings.fleet.gateway.hosted_zone_id
+        identity = AcmeDnsIdentity(
+            f"{name}-acme-dns",
+            AcmeDnsIdentityArgs(zone, cost_tags(settings), self.backups_provider),
+            pulumi.ResourceOptions(parent=self),
+        )
+        dns01 = Route53Dns(
+            # Route 53 is global; cert-manager's client needs some region.
+            region=settings.backups.s3_region if settings.backups else "us-east-1",
+            hosted_zone_id=zone,
+            credentials=(identity.access_key_id, identity.secret_access_key),
+        )
         return ServiceFleet(
             f"{name}-services",
             ServiceFleetArgs(
@@ -224,6 +240,7 @@ class SophiaPlatform(pulumi.ComponentResource):
                 prometheus_url=settings.fleet.prometheus_url or self.monitoring.prometheus_url,
                 storage_class=settings.kubernetes.storage_class,
                 protect=settings.environment is Environment.PROD,
+                dns01=dns01,
                 install_keda=settings.operators.keda == "install",
                 install_envoy_gateway=settings.operators.envoy_gateway == "install",
                 monitor_labels=settings.monitoring.resource_labels,
@@ -298,12 +315,14 @@ class SophiaPlatform(pulumi.ComponentResource):
 
         replica = provider("backup-replica", backups.replica_region) if backups.replica_region else None
         self.replica_region_provider = replica
+        # The stack's AWS account (IAM and Route 53 are global): the fleet's DNS-01 identity lives here too.
+        self.backups_provider = provider("backups", backups.s3_region)
         return BackupBucket(
             f"{name}-backups",
             BackupBucketArgs(
                 backups=backups,
                 tags=cost_tags(settings),
-                provider=provider("backups", backups.s3_region),
+                provider=self.backups_provider,
                 replica_provider=replica,
                 protect=protect,
             ),

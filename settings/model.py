@@ -124,6 +124,17 @@ class StackSettings(SettingsModel):
                 problems.append(
                     ("monitoring", "is required when services is not empty (KEDA's triggers read Prometheus)")
                 )
+            if (
+                fleet is not None
+                and self.dr is not None
+                and fleet.gateway.hosted_zone_id != self.dr.failover.hosted_zone_id
+            ):
+                problems.append(
+                    (
+                        "fleet.gateway.hostedZoneId",
+                        f"must be the failover's zone, dr.failover.hostedZoneId ({self.dr.failover.hosted_zone_id})",
+                    )
+                )
             if self.services and fleet is not None and not groups:
                 # One error for the cause, not one per service whose pool is then missing.
                 problems.append(("fleet.nodeGroups", "must list an EKS node group per pool the services run on"))

@@ -358,6 +358,9 @@ class GatewaySettings(SettingsModel):
     and this region's endpoint (api-primary.sophia.ai or api-dr.sophia.ai)."""
     acme_email: str
     """Contact of the ACME (Let's Encrypt) account that issues the gateway's certificate."""
+    hosted_zone_id: str
+    """Route 53 hosted zone of the host names: cert-manager proves them there (DNS-01); the dr stack's
+    `failover.hostedZoneId`."""
     pool: str | None = None
     """GPU pool whose nodes run the gateway's proxies (they tolerate its taint); unset: untainted nodes."""
     health_service: str | None = None
@@ -382,6 +385,14 @@ class GatewaySettings(SettingsModel):
             check_dns_name(host)
         if len(set(value)) != len(value):
             raise ValueError("must not list a host name twice")
+        return value
+
+    @field_validator("hosted_zone_id")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        """A Route 53 hosted zone id (Z...)."""
+        if not re.fullmatch(r"Z[A-Z0-9]{1,31}", value):
+            raise ValueError(f"must be a Route 53 hosted zone id (Z...), got {value!r}")
         return value
 
     @field_validator("acme_email")

@@ -176,7 +176,6 @@ class DrRegion(pulumi.ComponentResource):
                 pagerduty_routing_key=fleet.pagerduty_routing_key,
                 slack_webhook_url=fleet.slack_webhook_url,
                 monthly_budget_usd=fleet.monthly_budget_usd,
-                hosted_zone_id=dr.failover.hosted_zone_id,
                 region=dr.aws_region,
                 cluster_name=self.kubernetes.cluster.name,
                 cluster_security_group_id=self.kubernetes.cluster.vpc_config.cluster_security_group_id,

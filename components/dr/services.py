@@ -6,7 +6,8 @@ is an EKS managed node group here (`sophia:fleet.nodeGroups`) whose nodes carry 
 and taint, so every Deployment renders exactly as in prod; GPU groups run the EKS accelerated AMI
 and NVIDIA's device plugin. Prometheus (kube-prometheus-stack) runs here too: KEDA's triggers read
 it. The gateway's proxies listen on fixed node ports behind an internet-facing Network Load
-Balancer, which the failover's secondary record aliases (`components/dr/failover.py`).
+Balancer, which the failover's secondary record aliases (`components/dr/failover.py`); the gateway's
+certificate comes by DNS-01 in the failover's zone.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import pulumi_kubernetes as k8s
 from components.compute.cloud_init import POOL_LABEL
 from components.observability.alert_rules import CostFacts
 from components.observability.monitoring import Monitoring, MonitoringArgs
+from components.services.acme_dns import AcmeDnsIdentity, AcmeDnsIdentityArgs
 from components.services.fleet import ServiceFleet, ServiceFleetArgs
 from components.services.gateway import NodePorts, Route53Dns
 from settings.observability import MonitoringSettings
@@ -60,7 +62,6 @@ class DrServicesArgs:
     pagerduty_routing_key: pulumi.Input[str]
     slack_webhook_url: pulumi.Input[str]
     monthly_budget_usd: Decimal
-    hosted_zone_id: str
     region: str
     cluster_name: pulumi.Input[str]
     cluster_security_group_id: pulumi.Input[str]
@@ -136,6 +137,11 @@ class DrServices(pulumi.ComponentResource):
             ),
             kube,
         )
+        identity = AcmeDnsIdentity(
+            f"{name}-acme-dns",
+            AcmeDnsIdentityArgs(args.fleet.gateway.hosted_zone_id, tags, args.provider),
+            pulumi.ResourceOptions(parent=self),
+        )
         self.fleet = ServiceFleet(
             f"{name}-fleet",
             ServiceFleetArgs(
@@ -154,7 +160,11 @@ class DrServices(pulumi.ComponentResource):
                 standby=True,
                 # The accelerated AMI makes NVIDIA's runtime containerd's default: no RuntimeClass.
                 gpu_runtime_class=None,
-                dns01=Route53Dns(region=args.region, hosted_zone_id=args.hosted_zone_id),
+                dns01=Route53Dns(
+                    region=args.region,
+                    hosted_zone_id=args.fleet.gateway.hosted_zone_id,
+                    credentials=(identity.access_key_id, identity.secret_access_key),
+                ),
                 node_ports=GATEWAY_NODE_PORTS,
                 monitor_labels=args.monitoring.resource_labels,
             ),

@@ -61,13 +61,13 @@ class ServiceFleetArgs:
     """StorageClass of Jaeger's span volume."""
     protect: bool
     """Protect what holds data or owns CRDs (Jaeger's volume, the operators' releases): true in prod."""
+    dns01: Route53Dns
+    """The Route 53 zone (and identity) cert-manager proves the gateway's host names in."""
     install_keda: bool = True
     install_envoy_gateway: bool = True
     standby: bool = False
     """The DR region's warm standby: each backend keeps `dr.standbyReplicas`."""
     gpu_runtime_class: str | None = "nvidia"
-    dns01: Route53Dns | None = None
-    """Issue the gateway's certificate by DNS-01 in Route 53 (the DR region) instead of HTTP-01."""
     node_ports: NodePorts | None = None
     """Expose the gateway on fixed node ports (behind an AWS NLB) instead of a LoadBalancer Service."""
     monitor_labels: Mapping[str, str] = field(default_factory=dict)

@@ -2,10 +2,10 @@
 
 A GatewayClass for Envoy Gateway's controller; an EnvoyProxy that shapes the proxies (two replicas
 spread over nodes, restricted security context, on `gateway.pool`'s nodes when set, exposed as a
-LoadBalancer Service or on fixed node ports behind an AWS NLB); the Gateway with HTTP on 80 (ACME
-challenges, then a redirect to HTTPS) and HTTPS on 443; and the HTTPS certificate for every
-`gateway.hostnames` from Let's Encrypt through cert-manager (HTTP-01 through this Gateway, or
-DNS-01 in Route 53 where the name's traffic goes to the other region).
+LoadBalancer Service or on fixed node ports behind an AWS NLB); the Gateway with HTTP on 80 (a
+redirect to HTTPS) and HTTPS on 443; and the HTTPS certificate for every
+`gateway.hostnames` from Let's Encrypt through cert-manager, by DNS-01 in the Route 53 zone of
+the failover record (`components/services/acme_dns.py` says why not HTTP-01).
 """
 
 from __future__ import annotations
@@ -18,28 +18,25 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.compute.cloud_init import POOL_LABEL
-from components.services.routing import (
-    GATEWAY_TLS_SECRET,
-    HTTP_LISTENER,
-    gateway_spec,
-    redirect_route_spec,
-)
+from components.data.namespace import CERT_MANAGER_NAMESPACE
+from components.services.routing import GATEWAY_TLS_SECRET, gateway_spec, redirect_route_spec
 from components.services.workload import OWNING_GATEWAY_NAME, OWNING_GATEWAY_NAMESPACE
 
 GATEWAY_CLASS = "sophia"
 GATEWAY = "sophia"
 PROXY_CONFIG = "sophia-gateway"
 ACME_SERVER = "https://acme-v02.api.letsencrypt.org/directory"
-ACME_SOLVER_PORT = 8089
 PROXY_REPLICAS = 2
 
 
 @dataclass(frozen=True)
 class Route53Dns:
-    """Solve ACME challenges with DNS-01 records in a Route 53 zone (cert-manager's own AWS identity)."""
+    """Solve ACME challenges with DNS-01 records in a Route 53 zone."""
 
     region: str
     hosted_zone_id: str
+    credentials: tuple[pulumi.Input[str], pulumi.Input[str]] | None = None
+    """(access key id, secret access key) of `AcmeDnsIdentity`; None: cert-manager's ambient AWS identity."""
 
 
 @dataclass(frozen=True)
@@ -59,10 +56,10 @@ class FleetGatewayArgs:
     acme_email: str
     proxy_namespace: str
     """Where Envoy Gateway runs the proxies (its controller's namespace)."""
+    dns01: Route53Dns
+    """Where cert-manager proves the host names are ours."""
     pool: str | None = None
     """GPU pool whose nodes run the proxies (they tolerate its taint); None: anywhere untainted."""
-    dns01: Route53Dns | None = None
-    """DNS-01 in Route 53 instead of HTTP-01 through the Gateway."""
     node_ports: NodePorts | None = None
     """Expose the proxies on these node ports (NodePort Service) instead of a LoadBalancer Service."""
 
@@ -134,13 +131,15 @@ def envoy_proxy_spec(args: FleetGatewayArgs) -> dict[str, Any]:
     }
 
 
+ACME_DNS_SECRET = "route53-acme"  # noqa: S105 - a Secret's name, not its value
+
+
 def issuer_spec(args: FleetGatewayArgs) -> dict[str, Any]:
-    solver: dict[str, Any]
-    if args.dns01 is not None:
-        solver = {"dns01": {"route53": {"region": args.dns01.region, "hostedZoneID": args.dns01.hosted_zone_id}}}
-    else:
-        parent = {"name": GATEWAY, "namespace": args.namespace, "kind": "Gateway", "sectionName": HTTP_LISTENER}
-        solver = {"http01": {"gatewayHTTPRoute": {"parentRefs": [parent]}}}
+    route53: dict[str, Any] = {"region": args.dns01.region, "hostedZoneID": args.dns01.hosted_zone_id}
+    if args.dns01.credentials is not None:
+        route53["accessKeyIDSecretRef"] = {"name": ACME_DNS_SECRET, "key": "access-key-id"}
+        route53["secretAccessKeySecretRef"] = {"name": ACME_DNS_SECRET, "key": "secret-access-key"}
+    solver = {"dns01": {"route53": route53}}
     return {
         "acme": {
             "server": ACME_SERVER,
@@ -196,13 +195,28 @@ class FleetGateway(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[gateway_class, proxy]),
         )
         issuer_name = f"{ns}-acme"
+        credentials: list[pulumi.Resource] = []
+        if args.dns01.credentials is not None:
+            # A ClusterIssuer reads its Secrets in cert-manager's own namespace.
+            key_id, secret_key = args.dns01.credentials
+            credentials.append(
+                k8s.core.v1.Secret(
+                    f"{name}-acme-dns",
+                    metadata=k8s.meta.v1.ObjectMetaArgs(name=ACME_DNS_SECRET, namespace=CERT_MANAGER_NAMESPACE),
+                    string_data={
+                        "access-key-id": key_id,
+                        "secret-access-key": pulumi.Output.secret(secret_key),
+                    },
+                    opts=child,
+                )
+            )
         issuer = k8s.apiextensions.CustomResource(
             f"{name}-issuer",
             api_version="cert-manager.io/v1",
             kind="ClusterIssuer",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=issuer_name),
             spec=issuer_spec(args),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.gateway]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.gateway, *credentials]),
         )
         k8s.apiextensions.CustomResource(
             f"{name}-certificate",
@@ -220,32 +234,4 @@ class FleetGateway(pulumi.ComponentResource):
             spec=redirect_route_spec(GATEWAY),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.gateway]),
         )
-        if args.dns01 is None:
-            # cert-manager's HTTP-01 solver pods answer the challenges the proxies pass on.
-            k8s.networking.v1.NetworkPolicy(
-                f"{name}-acme-solver",
-                metadata=k8s.meta.v1.ObjectMetaArgs(name="acme-http01-solver", namespace=ns),
-                spec=k8s.networking.v1.NetworkPolicySpecArgs(
-                    pod_selector=k8s.meta.v1.LabelSelectorArgs(
-                        match_labels={"acme.cert-manager.io/http01-solver": "true"}
-                    ),
-                    policy_types=["Ingress"],
-                    ingress=[
-                        k8s.networking.v1.NetworkPolicyIngressRuleArgs(
-                            from_=[
-                                k8s.networking.v1.NetworkPolicyPeerArgs(
-                                    namespace_selector=k8s.meta.v1.LabelSelectorArgs(
-                                        match_labels={"kubernetes.io/metadata.name": args.proxy_namespace}
-                                    ),
-                                    pod_selector=k8s.meta.v1.LabelSelectorArgs(
-                                        match_labels={OWNING_GATEWAY_NAME: GATEWAY}
-                                    ),
-                                )
-                            ],
-                            ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=ACME_SOLVER_PORT)],
-                        )
-                    ],
-                ),
-                opts=child,
-            )
         self.register_outputs({"gateway": GATEWAY})

@@ -95,7 +95,7 @@ def health_route_spec(service: ServiceSettings, gateway: str, hostnames: Sequenc
 
 
 def redirect_route_spec(gateway: str) -> dict[str, Any]:
-    """Plain HTTP answers with a redirect to HTTPS (the ACME solver's own route, an exact path, wins)."""
+    """Plain HTTP answers with a redirect to HTTPS."""
     return {
         "parentRefs": [{"group": GATEWAY_API, "kind": "Gateway", "name": gateway, "sectionName": HTTP_LISTENER}],
         "rules": [
@@ -142,7 +142,7 @@ def traffic_policy_spec(service: ServiceSettings, route: str, max_replicas: int)
 
 
 def gateway_spec(class_name: str, proxy_config: str) -> dict[str, Any]:
-    """HTTP on 80 (ACME challenges and redirects) and HTTPS on 443 with the certificate cert-manager
+    """HTTP on 80 (redirects) and HTTPS on 443 with the certificate cert-manager
     keeps in `gateway-tls`; routes from the gateway's own namespace only."""
     same = {"namespaces": {"from": "Same"}}
     return {

@@ -130,6 +130,7 @@ BROKEN: list[Broken] = [
     ("a host twice", "sophia:fleet", gateway(hostnames=["a.sophia.ai"] * 2), "sophia:fleet.gateway.hostnames"),
     ("no host", "sophia:fleet", gateway(hostnames=[]), "sophia:fleet.gateway.hostnames"),
     ("bad e-mail", "sophia:fleet", gateway(acmeEmail="ops"), "sophia:fleet.gateway.acmeEmail"),
+    ("bad zone", "sophia:fleet", gateway(hostedZoneId="sophia.ai"), "sophia:fleet.gateway.hostedZoneId"),
     ("zero sampling", "sophia:fleet", fleet(tracing={"sampleRatio": 0.0}), "sophia:fleet.tracing.sampleRatio"),
     ("prometheus url not a url", "sophia:fleet", fleet(prometheusUrl="prometheus:9090"), "sophia:fleet.prometheusUrl"),
 ]
@@ -341,6 +342,12 @@ DR_BROKEN: list[Broken] = [
         "sophia:services[4].resources.gpus",
     ),
     ("namespace the DR stores do not admit", "sophia:fleet", dr_fleet(namespace="apps"), "sophia:fleet.namespace"),
+    (
+        "another zone than the failover's",
+        "sophia:fleet",
+        dr_fleet(gateway={**DR_FLEET["gateway"], "hostedZoneId": "Z0OTHER"}),
+        "sophia:fleet.gateway.hostedZoneId",
+    ),
     (
         "unknown health service",
         "sophia:fleet",

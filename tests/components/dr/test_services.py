@@ -148,9 +148,9 @@ def test_the_secondary_endpoint_aliases_the_load_balancer_and_the_failover_pair_
 def test_the_gateway_certificate_is_issued_by_dns01_in_the_failover_zone() -> None:
     [issuer] = [r.inputs for r in of_type("kubernetes:cert-manager.io/v1:ClusterIssuer")]
     assert DR.dr is not None
-    assert issuer["spec"]["acme"]["solvers"] == [
-        {"dns01": {"route53": {"region": "us-east-1", "hostedZoneID": DR.dr.failover.hosted_zone_id}}}
-    ]
+    route53 = issuer["spec"]["acme"]["solvers"][0]["dns01"]["route53"]
+    assert (route53["region"], route53["hostedZoneID"]) == ("us-east-1", DR.dr.failover.hosted_zone_id)
+    assert route53["accessKeyIDSecretRef"] == {"name": "route53-acme", "key": "access-key-id"}
     routes = fleet_objects("kubernetes:gateway.networking.k8s.io/v1:HTTPRoute")
     health = routes["health"]["spec"]["rules"][0]
     assert health["matches"] == [{"path": {"type": "Exact", "value": "/healthz"}}]

@@ -16,6 +16,7 @@ from settings import parse_settings
 from tests.helpers import decoded, stack_config
 from tests.k8s_schemas import kubernetes_objects, validate_manifest
 from tools.harness import RegisteredResource, StackRun, run_stack
+from tools.redact import is_secret
 from tools.secret_scan import plaintext_secrets
 
 NAMESPACE = "sophia-apps"
@@ -268,8 +269,32 @@ def test_the_gateway_serves_https_with_a_certificate_for_every_host() -> None:
     assert certificate["spec"]["dnsNames"] == ["api.sophia.ai", "api-primary.sophia.ai"]
     assert certificate["spec"]["secretName"] == "gateway-tls"
     [issuer] = [r.inputs for r in run.by_type("kubernetes:cert-manager.io/v1:ClusterIssuer")]
-    solver = issuer["spec"]["acme"]["solvers"][0]
-    assert solver["http01"]["gatewayHTTPRoute"]["parentRefs"][0]["sectionName"] == "http"
+    assert issuer["spec"]["acme"]["solvers"] == [
+        {
+            "dns01": {
+                "route53": {
+                    "region": "us-west-1",
+                    "hostedZoneID": "Z0SOPHIAEXAMPLE",
+                    "accessKeyIDSecretRef": {"name": "route53-acme", "key": "access-key-id"},
+                    "secretAccessKeySecretRef": {"name": "route53-acme", "key": "secret-access-key"},
+                }
+            }
+        }
+    ]
+    # The solver's key: an IAM user that may change records in the one zone, its key a secret.
+    credentials = run.named("sophia-prod-services-gateway-acme-dns")
+    assert credentials.inputs["metadata"]["namespace"] == "cert-manager"
+    assert is_secret(credentials.inputs["stringData"])
+    policy = json.loads(run.named("sophia-prod-acme-dns-policy").inputs["policy"])
+    assert {
+        a for st in policy["Statement"] for a in ([st["Action"]] if isinstance(st["Action"], str) else st["Action"])
+    } == {
+        "route53:GetChange",
+        "route53:ChangeResourceRecordSets",
+        "route53:ListResourceRecordSets",
+        "route53:ListHostedZonesByName",
+    }
+    assert "arn:aws:route53:::hostedzone/Z0SOPHIAEXAMPLE" in {st["Resource"] for st in policy["Statement"]}
     [proxy] = [r.inputs for r in run.by_type("kubernetes:gateway.envoyproxy.io/v1alpha1:EnvoyProxy")]
     pod = proxy["spec"]["provider"]["kubernetes"]["envoyDeployment"]["pod"]
     assert pod["nodeSelector"] == {"sophia.ai/pool": "business"}
