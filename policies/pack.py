@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pulumi_policy import EnforcementLevel, Policy
 
-from policies.rules import aws, cost, kubernetes, lambda_cloud, stateful
+from policies.rules import aws, cost, kubernetes, lambda_cloud, services, stateful
 
 PACK_NAME = "sophia-guardrails"
 PACK_VERSION = "0.1.0"
@@ -14,4 +14,11 @@ PACK_ENFORCEMENT = EnforcementLevel.MANDATORY
 
 
 def all_policies() -> list[Policy]:
-    return [*cost.POLICIES, *aws.POLICIES, *kubernetes.POLICIES, *lambda_cloud.POLICIES, *stateful.POLICIES]
+    return [
+        *cost.POLICIES,
+        *aws.POLICIES,
+        *kubernetes.POLICIES,
+        *lambda_cloud.POLICIES,
+        *stateful.POLICIES,
+        *services.POLICIES,
+    ]
