@@ -48,7 +48,7 @@ lint: $(STAMP) system-deps
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports --no-cache
 	@# -P SCRIPTDIR: a script's `source=` directive names its neighbour, wherever shellcheck runs from.
-	shellcheck -x -P SCRIPTDIR components/*/scripts/*.sh
+	shellcheck -x -P SCRIPTDIR components/*/scripts/*.sh failover/*.sh
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -2,8 +2,8 @@
 
 import pulumi
 
-from catalog import load_lambda_catalog
 from components.platform import PlatformArgs, SophiaPlatform
+from policies.catalog import load_lambda_catalog
 from settings import SettingsError, load_stack_config
 from settings.services import service_recovery
 

@@ -5,6 +5,8 @@ The Lambda API key comes from `LAMBDA_API_KEY` (or `--api-key-file`), the URL fr
 the Pulumi program renders from `sophia:gpuPools`); the cluster join token from `CLUSTER_JOIN_TOKEN`
 (or `--join-token-file`). TLS: `--tls-key`, `--tls-cert` and `--tls-ca` (clients must present a
 certificate signed by that CA, as in upstream's example); `--insecure` serves plain gRPC, on loopback only.
+In a pod, the service deletes the Nodes of its terminated instances through the Kubernetes API with its
+service account (`KUBERNETES_SERVICE_HOST` and the mounted token); elsewhere it says it will not.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 
 from autoscaler.config import ConfigError, ServiceConfig
 from autoscaler.groups import NodeGroups
+from autoscaler.kube import KubeApi
 from autoscaler.server import TlsFiles, running
 from providers.lambda_cloud.endpoint import ENV_API_KEY, ENV_API_URL, LambdaConfigError, resolve_endpoint
 
@@ -82,14 +85,16 @@ def main(argv: list[str] | None = None) -> int:
         else os.environ.get(ENV_JOIN_TOKEN)
     )
     client = endpoint.client()
-    groups = NodeGroups(config, client, endpoint.watcher(client), join_token=token)
+    kube = KubeApi.in_cluster()
+    log = logging.getLogger("sophia.autoscaler")
+    if kube is None:
+        log.warning("not in a cluster (no service account token): Nodes of terminated instances are left in place")
+    groups = NodeGroups(config, client, endpoint.watcher(client), join_token=token, kube=kube)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     with running(groups, args.address, tls) as port:
-        logging.getLogger("sophia.autoscaler").info(
-            "serving %d node groups on port %d (%s)", len(config.pools), port, "mTLS" if tls else "insecure"
-        )
+        log.info("serving %d node groups on port %d (%s)", len(config.pools), port, "mTLS" if tls else "insecure")
         print(f"listening on port {port}", flush=True)
         stop.wait()
     return 0

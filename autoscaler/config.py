@@ -94,7 +94,6 @@ class PoolSpec:
     firewall_rulesets: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     """Region -> names of our rulesets there (resolved to ids through the API at launch); a region
     without one is never launched in. Empty: launch without rulesets (tests only)."""
-    scale_down_delay_minutes: int = 20
     scale_from_zero: bool = True
     off_hours: OffHours | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
@@ -166,7 +165,6 @@ def _pool(raw: Mapping[str, Any]) -> PoolSpec:
         fallback_regions=tuple(raw.get("fallback_regions") or ()),
         ssh_key_names=tuple(raw.get("ssh_key_names") or ()),
         firewall_rulesets={r: tuple(ids) for r, ids in (raw.get("firewall_rulesets") or {}).items()},
-        scale_down_delay_minutes=int(raw.get("scale_down_delay_minutes", 20)),
         scale_from_zero=bool(raw.get("scale_from_zero", True)),
         off_hours=OffHours(**off) if off else None,
         labels=dict(raw.get("labels") or {}),
@@ -178,6 +176,14 @@ def _pool(raw: Mapping[str, Any]) -> PoolSpec:
     return pool
 
 
+def gpu_model(instance_type: str) -> str:
+    """`gpu_1x_a100` -> `a100`: the value of the GPU label."""
+    return instance_type.split("_", 2)[-1]
+
+
 def pool_labels(pool: str, instance_type: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The labels every node of a pool carries (the join script sets them; the template repeats them)."""
-    return {POOL_LABEL: pool, INSTANCE_TYPE_LABEL: instance_type, **(extra or {})}
+    """The labels every node of a pool carries, floor and burst alike: the join script sets them (the
+    kubelet adds os and arch), the template node repeats them. The GPU label is the one `GPULabel`
+    names: cluster-autoscaler holds back a node that has it until its GPUs are allocatable
+    (processors/customresources/gpu_processor.go), and counts GPU nodes by it."""
+    return {POOL_LABEL: pool, INSTANCE_TYPE_LABEL: instance_type, GPU_LABEL: gpu_model(instance_type), **(extra or {})}

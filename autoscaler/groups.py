@@ -19,11 +19,10 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from autoscaler.config import (
-    INSTANCE_TYPE_LABEL,
     LAUNCH_KEY_LABEL,
     LAUNCHED_AT_TAG,
     OWNER_TAG,
@@ -31,8 +30,11 @@ from autoscaler.config import (
     PROVIDER_ID_PREFIX,
     PoolSpec,
     ServiceConfig,
+    pool_labels,
 )
 from autoscaler.join import render_join
+from autoscaler.kube import KubeApi
+from autoscaler.reaper import NodeReaper
 from providers.lambda_cloud.client import LambdaCloudClient
 from providers.lambda_cloud.errors import Disposition, LambdaApiError
 from providers.lambda_cloud.launcher import (
@@ -56,8 +58,22 @@ OUT_OF_RESOURCES_CODES = frozenset({"instance-operations/launch/insufficient-cap
 FAILED_SLOT_TTL_S = 15 * 60.0
 # Ruleset ids by name are read again after this (a ruleset replaced by Pulumi gets a new id).
 RULESETS_TTL_S = 600.0
+# Instance types' specs (the disk size the template node reports) are read again after this.
+INSTANCE_TYPES_TTL_S = 3600.0
 # Older than this, the listing is stale: Refresh fails and cluster-autoscaler skips its loop.
 STALE_AFTER_S = 120.0
+# A termination the API refused for now (5xx, 429, no answer, after the client's own retries) is tried
+# again after a delay that doubles up to a cap, taking turns with launches meanwhile.
+TERMINATE_RETRY_S = 5.0
+TERMINATE_RETRY_MAX_S = 120.0
+# A failed wake-up (the schedule's own launch, which cluster-autoscaler's backoff does not cover) is
+# tried again after a delay that doubles up to a cap: the autoscaler's own node-group backoff defaults
+# (--initial-node-group-backoff-duration 5m, --max-node-group-backoff-duration 30m, flags.go @1.36.1).
+WAKE_BACKOFF_S = 5 * 60.0
+WAKE_BACKOFF_MAX_S = 30 * 60.0
+# A termination the API refused for good (4xx) is reported on the node and left; the off-hours sweep
+# asks again after this (cluster-autoscaler asks again whenever it finds the node unneeded).
+TERMINATE_FAILED_RETRY_S = 10 * 60.0
 INSTANCE_ID_LENGTH = 32
 
 
@@ -83,6 +99,26 @@ class Slot:
     error_class: int = 0
     failed_at: float = 0.0
     cancelled: bool = False
+    wake: bool = False
+    """Asked for by the pool's schedule (wake-up), not by cluster-autoscaler."""
+
+
+@dataclass
+class Termination:
+    """An instance to terminate, not sent yet (or refused for now and waiting to be tried again)."""
+
+    pool: str
+    attempts: int = 0
+    not_before: float = 0.0
+
+
+@dataclass(frozen=True)
+class TerminationFailure:
+    """A termination the API refused for good: the instance runs on and its node says why."""
+
+    code: str
+    message: str
+    at: float
 
 
 @dataclass(frozen=True)
@@ -101,6 +137,7 @@ class Counters:
     launched: int = 0
     launch_failures: int = 0
     terminated: int = 0
+    termination_failures: int = 0
     hibernated: int = 0
     woken: int = 0
     events: list[str] = field(default_factory=list)
@@ -122,6 +159,7 @@ class NodeGroups:
         watcher: InstanceWatcher,
         *,
         join_token: str | None = None,
+        kube: KubeApi | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         clock: Callable[[], float] = time.monotonic,
         new_key: Callable[[], str] = lambda: secrets.token_hex(LAUNCH_KEY_LENGTH // 2),
@@ -137,10 +175,17 @@ class NodeGroups:
         self._wake = threading.Condition(self._lock)
         self._listing: Listing | None = None
         self._slots: dict[str, Slot] = {}
-        self._to_terminate: dict[str, str] = {}  # instance id -> pool, not yet sent
+        self._to_terminate: dict[str, Termination] = {}  # instance id -> not yet sent (or to try again)
         self._terminating: dict[str, str] = {}  # instance id -> pool, sent, the listing may not show it yet
+        self._termination_failed: dict[str, TerminationFailure] = {}  # instance id -> refused for good
+        self._last_work = ""  # "launch" or "terminate": the worker alternates when both wait
+        self._wake_backoff: dict[str, tuple[int, datetime]] = {}  # pool -> (failed wake-ups in a row, until)
         self.counters = Counters()
         self._rulesets: tuple[float, dict[tuple[str, str], str]] | None = None
+        self._storage_gib: tuple[float, dict[str, int]] | None = None  # instance type -> disk, when read
+        self.reaper = NodeReaper(kube, watcher, clock=clock) if kube is not None else None
+        """Deletes the Nodes of instances that are gone (None without the Kubernetes API: tests, local runs)."""
+        self._seen_gone: set[str] = set()  # our instances seen terminating or gone, for the reaper
 
     # -- the listing ------------------------------------------------------------------------
 
@@ -156,10 +201,19 @@ class NodeGroups:
                 return
             self._listing = listing
             ours = {i["id"]: i for i in self._ours(listing)}
+            confirmed = False
             for instance_id in list(self._terminating):
                 instance = ours.get(instance_id)
                 if instance is None or instance.get("status") in GONE_STATUSES:
                     del self._terminating[instance_id]
+                    confirmed = True
+            gone = {i for i, instance in ours.items() if instance.get("status") in GONE_STATUSES}
+            if self.reaper is not None and (confirmed or gone - self._seen_gone):
+                self.reaper.request()  # their Nodes stay NotReady for ever otherwise
+            self._seen_gone = gone
+            for instance_id in list(self._termination_failed):
+                if instance_id not in ours or ours[instance_id].get("status") in GONE_STATUSES:
+                    del self._termination_failed[instance_id]
             live_keys = {_tags(i).get(LAUNCH_KEY_TAG) for i in ours.values()}
             for key, slot in list(self._slots.items()):
                 if slot.state == "launched" and key in live_keys:
@@ -168,6 +222,27 @@ class NodeGroups:
                     del self._slots[key]
             self._apply_schedules(listing)
             self._wake.notify_all()
+
+    def refresh_instance_types(self) -> None:
+        """Read the instance types' specs when due (the poller calls this; no RPC waits on it)."""
+        if self._storage_gib is not None and self.clock() - self._storage_gib[0] < scaled(INSTANCE_TYPES_TTL_S):
+            return
+        types = self.client.instance_types()
+        storage = {
+            name: int(entry["instance_type"]["specs"]["storage_gib"])
+            for name, entry in types.items()
+            if "storage_gib" in entry.get("instance_type", {}).get("specs", {})
+        }
+        with self._lock:
+            self._storage_gib = (self.clock(), storage)
+
+    def storage_gib(self, instance_type: str) -> int:
+        """The type's disk as the API last reported it; StaleError until the API has answered once."""
+        with self._lock:
+            known = self._storage_gib[1] if self._storage_gib is not None else {}
+        if instance_type not in known:
+            raise StaleError(f"the disk size of {instance_type} is not known yet (GET /instance-types)")
+        return known[instance_type]
 
     def fresh_enough(self) -> bool:
         with self._lock:
@@ -231,9 +306,9 @@ class NodeGroups:
                 raise GroupError(f"node group {name}: size {size} + {delta} is above its max {high}")
             self._add_slots(name, delta)
 
-    def _add_slots(self, name: str, count: int) -> None:
+    def _add_slots(self, name: str, count: int, *, wake: bool = False) -> None:
         for _ in range(count):
-            slot = Slot(key=self._new_key(), pool=name, requested_at=self.now())
+            slot = Slot(key=self._new_key(), pool=name, requested_at=self.now(), wake=wake)
             self._slots[slot.key] = slot
         self._wake.notify_all()
 
@@ -262,6 +337,8 @@ class NodeGroups:
         low, _ = self.bounds(name)
         with self._lock:
             live = self._live(name)
+            # Asked again for a node already leaving (a retried call): done already, not an error.
+            nodes = [(pid, labels) for pid, labels in nodes if not self._leaving(name, pid, labels)]
             resolved = [self._resolve(name, pid, labels, live) for pid, labels in nodes]
             foreign = [pid for (pid, _), r in zip(nodes, resolved, strict=True) if r is None]
             if foreign:
@@ -276,18 +353,41 @@ class NodeGroups:
                         self._slots.pop(item.key, None)
                     elif item.instance_id is not None:
                         self._slots.pop(item.key, None)
-                        self._to_terminate[item.instance_id] = name
+                        self._queue_termination(item.instance_id, name)
                     else:
                         item.cancelled = True  # launching: the worker terminates it when the launch returns
                 elif item is not None:
-                    self._to_terminate[str(item["id"])] = name
+                    self._queue_termination(str(item["id"]), name)
             self._wake.notify_all()
+
+    def _queue_termination(self, instance_id: str, pool: str) -> None:
+        self._termination_failed.pop(instance_id, None)
+        self._to_terminate.setdefault(instance_id, Termination(pool))
+
+    def _ident_key(self, pid: str, labels: Mapping[str, str]) -> tuple[str, str]:
+        ident = pid.removeprefix(PROVIDER_ID_PREFIX) if pid.startswith(PROVIDER_ID_PREFIX) else ""
+        return ident, labels.get(LAUNCH_KEY_LABEL) or (ident if len(ident) == LAUNCH_KEY_LENGTH else "")
+
+    def _leaving(self, name: str, pid: str, labels: Mapping[str, str]) -> bool:
+        """Whether the node is one of this group's that is already being removed: its termination is
+        queued or sent, the listing shows it terminating or gone, or its launch was cancelled."""
+        ident, key = self._ident_key(pid, labels)
+        listing = self._require_listing()
+        for instance in self._ours(listing):
+            tags = _tags(instance)
+            if tags.get(POOL_TAG) == name and (instance["id"] == ident or (key and tags.get(LAUNCH_KEY_TAG) == key)):
+                return (
+                    instance["id"] in self._to_terminate
+                    or instance["id"] in self._terminating
+                    or instance.get("status") in GONE_STATUSES
+                )
+        slot = self._slots.get(key)
+        return slot is not None and slot.pool == name and slot.cancelled
 
     def _resolve(
         self, name: str, pid: str, labels: Mapping[str, str], live: Sequence[Mapping[str, Any]]
     ) -> Slot | Mapping[str, Any] | None:
-        ident = pid.removeprefix(PROVIDER_ID_PREFIX) if pid.startswith(PROVIDER_ID_PREFIX) else ""
-        key = labels.get(LAUNCH_KEY_LABEL) or (ident if len(ident) == LAUNCH_KEY_LENGTH else "")
+        ident, key = self._ident_key(pid, labels)
         for instance in live:
             if instance["id"] == ident or (key and _tags(instance).get(LAUNCH_KEY_TAG) == key):
                 return instance
@@ -312,7 +412,12 @@ class NodeGroups:
             live = self._live(name)
             for instance in live:
                 state = "running" if instance.get("status") in ("active", "unhealthy") else "creating"
-                result.append(NodeState(provider_id(_tags(instance).get(LAUNCH_KEY_TAG, instance["id"])), state))
+                pid = provider_id(_tags(instance).get(LAUNCH_KEY_TAG, instance["id"]))
+                failure = self._termination_failed.get(instance["id"])
+                if failure is None:
+                    result.append(NodeState(pid, state))
+                else:  # cluster-autoscaler was told it would go; the node says why it did not
+                    result.append(NodeState(pid, state, failure.code, failure.message, OTHER_ERROR))
             for slot in self._pending(name, live):
                 result.append(
                     NodeState(provider_id(slot.key), "creating", slot.error_code, slot.error_message, slot.error_class)
@@ -340,31 +445,47 @@ class NodeGroups:
                     continue
                 for instance in live:
                     launched = _tags(instance).get(LAUNCHED_AT_TAG, "0")
+                    failure = self._termination_failed.get(str(instance["id"]))
+                    if failure is not None and self.clock() - failure.at < scaled(TERMINATE_FAILED_RETRY_S):
+                        continue
                     if int(launched) < stopped.timestamp():
-                        self._to_terminate[str(instance["id"])] = pool.name
+                        self._queue_termination(str(instance["id"]), pool.name)
                         self.counters.hibernated += 1
                 for slot in self._pending(pool.name, live):
                     if slot.requested_at < stopped and slot.state in ("queued", "failed"):
                         del self._slots[slot.key]
             else:
+                backoff = self._wake_backoff.get(pool.name)
+                if backoff is not None and now < backoff[1]:
+                    continue  # the last wake-up failed: wait, as cluster-autoscaler would
                 low, _ = pool.bounds(now)
                 missing = low - self._size(pool.name, listing)
                 if missing > 0:
                     self.counters.woken += missing
-                    self._add_slots(pool.name, missing)
+                    self._add_slots(pool.name, missing, wake=True)
 
     # -- the worker ----------------------------------------------------------------------------
 
     def step(self) -> bool:
-        """Do one piece of work (a termination, else a launch); False when there is none."""
+        """Do one piece of work, a termination or a launch, taking turns when both wait (a termination
+        the API keeps refusing must not hold launches back); False when there is none ready."""
         with self._lock:
-            termination = next(iter(self._to_terminate.items()), None)
-            slot = None
-            if termination is None:
-                slot = next((s for s in self._slots.values() if s.state == "queued" and not s.cancelled), None)
-                if slot is not None:
-                    slot.state = "launching"
+            now = self.clock()
+            termination = next(((i, t) for i, t in self._to_terminate.items() if t.not_before <= now), None)
             listing = self._listing
+            slot = None
+            if listing is not None:
+                slot = next((s for s in self._slots.values() if s.state == "queued" and not s.cancelled), None)
+            if termination is not None and slot is not None:
+                if self._last_work == "terminate":
+                    termination = None
+                else:
+                    slot = None
+            if slot is not None:
+                slot.state = "launching"
+                self._last_work = "launch"
+            elif termination is not None:
+                self._last_work = "terminate"
         if termination is not None:
             self._terminate(*termination)
             return True
@@ -373,43 +494,83 @@ class NodeGroups:
             return True
         return False
 
-    def _terminate(self, instance_id: str, pool: str) -> None:
+    def _terminate(self, instance_id: str, termination: Termination) -> None:
         try:
             terminate_quietly(self.client, instance_id)
-        except LambdaApiError as error:
-            log.warning("terminating %s failed (%s); trying again", instance_id, error)
-            if error.disposition is not Disposition.RETRY:
-                with self._lock:
-                    self._to_terminate.pop(instance_id, None)
+        except Exception as error:  # noqa: BLE001 - retried later or reported, never lost
+            self._termination_refused(instance_id, termination, error)
             return
         with self._lock:
             self._to_terminate.pop(instance_id, None)
-            self._terminating[instance_id] = pool
+            self._terminating[instance_id] = termination.pool
             self.counters.terminated += 1
-        log.info("terminated %s of pool %s", instance_id, pool)
+        log.info("terminated %s of pool %s", instance_id, termination.pool)
+
+    def _termination_refused(self, instance_id: str, termination: Termination, error: Exception) -> None:
+        for_good = isinstance(error, LambdaApiError) and error.disposition is not Disposition.RETRY
+        delay = 0.0
+        with self._lock:
+            if not for_good:
+                termination.attempts += 1
+                delay = min(scaled(TERMINATE_RETRY_S) * 2 ** (termination.attempts - 1), scaled(TERMINATE_RETRY_MAX_S))
+                termination.not_before = self.clock() + delay
+            else:
+                self._to_terminate.pop(instance_id, None)
+                code = error.code if isinstance(error, LambdaApiError) else "unknown"
+                self._termination_failed[instance_id] = TerminationFailure(
+                    f"termination-failed/{code.rsplit('/', 1)[-1]}", str(error)[:200], self.clock()
+                )
+                self.counters.termination_failures += 1
+        if for_good:
+            log.error(
+                "terminating %s of pool %s failed and is not retried until asked again; the instance still "
+                "runs and bills: %s",
+                instance_id,
+                termination.pool,
+                error,
+            )
+        else:
+            log.warning("terminating %s failed (%s); trying again in %.1f s", instance_id, error, delay)
 
     def _launch(self, slot: Slot, listing: Listing) -> None:
-        pool = self.pool(slot.pool)
-        spec = self.launch_spec(pool, slot.key)
+        """Launch one slot; whatever fails on the way (the ruleset lookup, the spec, the launch) marks the
+        request failed, so cluster-autoscaler sees a create error and backs off, never a request stuck
+        launching."""
         try:
+            pool = self.pool(slot.pool)
+            spec = self.launch_spec(pool, slot.key)
             instance_id = Launcher(self.client, self.watcher, spec, progress=log.info).launch(listing)
-        except LambdaApiError as error:
-            with self._lock:
-                slot.state = "failed"
-                slot.failed_at = self.clock()
-                slot.error_code = error.code.rsplit("/", 1)[-1]
-                slot.error_message = str(error)[:200]
-                slot.error_class = OUT_OF_RESOURCES if error.code in OUT_OF_RESOURCES_CODES else OTHER_ERROR
-                self.counters.launch_failures += 1
-            log.warning("launch for pool %s failed: %s", pool.name, error)
+        except Exception as error:  # noqa: BLE001 - any failure is reported to cluster-autoscaler
+            self._launch_failed(slot, error)
             return
         with self._lock:
             slot.state = "launched"
             slot.instance_id = instance_id
             self.counters.launched += 1
+            if slot.wake:
+                self._wake_backoff.pop(slot.pool, None)
             if slot.cancelled:
                 self._slots.pop(slot.key, None)
-                self._to_terminate[instance_id] = pool.name
+                self._queue_termination(instance_id, pool.name)
+
+    def _launch_failed(self, slot: Slot, error: Exception) -> None:
+        code = error.code if isinstance(error, LambdaApiError) else f"service/{type(error).__name__}"
+        with self._lock:
+            slot.state = "failed"
+            slot.failed_at = self.clock()
+            slot.error_code = code.rsplit("/", 1)[-1] or "unknown"
+            slot.error_message = str(error)[:200]
+            slot.error_class = OUT_OF_RESOURCES if code in OUT_OF_RESOURCES_CODES else OTHER_ERROR
+            self.counters.launch_failures += 1
+            if slot.wake:
+                failures = self._wake_backoff.get(slot.pool, (0, self.now()))[0] + 1
+                delay = min(WAKE_BACKOFF_S * 2 ** (failures - 1), WAKE_BACKOFF_MAX_S)
+                self._wake_backoff[slot.pool] = (failures, self.now() + timedelta(seconds=delay))
+                log.warning("wake-up of pool %s failed %d times in a row; next in %.0f s", slot.pool, failures, delay)
+        if isinstance(error, LambdaApiError):
+            log.warning("launch for pool %s failed: %s", slot.pool, error)
+        else:
+            log.error("launch for pool %s failed unexpectedly", slot.pool, exc_info=error)
 
     def launch_spec(self, pool: PoolSpec, key: str) -> LaunchSpec:
         user_data = None
@@ -419,7 +580,7 @@ class NodeGroups:
                 self.config.join.server_url,
                 self.config.join.k3s_version,
                 self._join_token,
-                extra_labels={LAUNCH_KEY_LABEL: key, INSTANCE_TYPE_LABEL: pool.instance_type, **pool.labels},
+                labels={**pool_labels(pool.name, pool.instance_type, pool.labels), LAUNCH_KEY_LABEL: key},
                 provider_id=provider_id(key),
             )
         return LaunchSpec(
@@ -472,7 +633,11 @@ class NodeGroups:
         listing: Listing | None = None
         while not stop.is_set():
             try:
-                listing = self.watcher.after(listing) if listing is not None else self.poll()
+                listing = self.watcher.after(listing) if listing is not None else self.watcher.fresh(self.clock())
+                try:  # before the first listing counts: template nodes need the specs from the start
+                    self.refresh_instance_types()
+                except LambdaApiError as error:
+                    log.warning("reading instance types failed (template nodes wait for them): %s", error)
                 self.observe(listing)
             except LambdaApiError as error:  # the API down: RPCs answer UNAVAILABLE once the listing is stale
                 log.warning("listing instances failed: %s", error)
@@ -486,3 +651,5 @@ class NodeGroups:
     def wake(self) -> None:
         with self._lock:
             self._wake.notify_all()
+        if self.reaper is not None:
+            self.reaper.wake()

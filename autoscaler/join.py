@@ -23,17 +23,19 @@ def render_join(
     k3s_version: str,
     token: str,
     *,
-    extra_labels: Mapping[str, str] | None = None,
+    labels: Mapping[str, str] | None = None,
     provider_id: str | None = None,
 ) -> str:
     """A `#cloud-config` document; it holds the join token, so treat it as a secret.
 
-    The taint keeps general workloads off GPU nodes; pods for a pool tolerate `sophia.ai/pool=<pool>`.
+    `labels` are the node's (`autoscaler.config.pool_labels`, and a burst node's launch key); the pool
+    label is always among them. The taint keeps general workloads off GPU nodes; pods for a pool
+    tolerate `sophia.ai/pool=<pool>`.
     """
+    node_labels = {**(labels or {}), POOL_LABEL: pool}
     flags = [
         "agent",
-        f"--node-label {shlex.quote(f'{POOL_LABEL}={pool}')}",
-        *(f"--node-label {shlex.quote(f'{k}={v}')}" for k, v in sorted((extra_labels or {}).items())),
+        *(f"--node-label {shlex.quote(f'{k}={v}')}" for k, v in sorted(node_labels.items())),
         f"--node-taint {shlex.quote(f'{POOL_LABEL}={pool}:NoSchedule')}",
     ]
     if provider_id is not None:

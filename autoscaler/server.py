@@ -18,14 +18,12 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import grpc
-from google.protobuf import duration_pb2
 
-from autoscaler.config import GPU_LABEL, INSTANCE_TYPE_LABEL, POOL_LABEL, PoolSpec
+from autoscaler.config import GPU_LABEL, INSTANCE_TYPE_LABEL, POOL_LABEL, PoolSpec, gpu_model
 from autoscaler.groups import GroupError, NodeGroups, StaleError
 from autoscaler.protos import externalgrpc_pb2 as pb
 from autoscaler.protos import externalgrpc_pb2_grpc as pb_grpc
-from autoscaler.template import gpu_model, node_price, pod_price, pod_requests, template_node_bytes
-from providers.lambda_cloud.launcher import wait_timeout_s
+from autoscaler.template import node_price, pod_price, pod_requests, template_node_bytes
 
 log = logging.getLogger("sophia.autoscaler")
 T = TypeVar("T")
@@ -34,9 +32,6 @@ STATES = {
     "creating": pb.InstanceStatus.instanceCreating,
     "deleting": pb.InstanceStatus.instanceDeleting,
 }
-# A launch waits for its slot (one per 12 s) and the type's boot; a node that has not registered by then
-# is given up. The boot allowance is the dynamic provider's wait timeout (1 GPU 15 min ... 8 GPU 50).
-LAUNCH_QUEUE_ALLOWANCE_S = 5 * 60.0
 
 
 def _hours(request: Any) -> float:
@@ -183,30 +178,30 @@ class CloudProvider(pb_grpc.CloudProviderServicer):
     def NodeGroupTemplateNodeInfo(  # noqa: N802
         self, request: Any, context: grpc.ServicerContext
     ) -> pb.NodeGroupTemplateNodeInfoResponse:
-        return self._call(
-            "NodeGroupTemplateNodeInfo",
-            context,
-            lambda: pb.NodeGroupTemplateNodeInfoResponse(nodeBytes=template_node_bytes(self.groups.pool(request.id))),
-        )
+        def answer() -> pb.NodeGroupTemplateNodeInfoResponse:
+            pool = self.groups.pool(request.id)
+            return pb.NodeGroupTemplateNodeInfoResponse(
+                nodeBytes=template_node_bytes(pool, self.groups.storage_gib(pool.instance_type))
+            )
+
+        return self._call("NodeGroupTemplateNodeInfo", context, answer)
 
     def NodeGroupGetOptions(  # noqa: N802
         self, request: Any, context: grpc.ServicerContext
     ) -> pb.NodeGroupAutoscalingOptionsResponse:
-        def answer() -> pb.NodeGroupAutoscalingOptionsResponse:
-            pool = self.groups.pool(request.id)
-            if not request.HasField("defaults"):
-                return pb.NodeGroupAutoscalingOptionsResponse()  # unset: cluster-autoscaler keeps its defaults
-            # An answer replaces every option: start from the defaults and override ours.
-            options = pb.NodeGroupAutoscalingOptions()
-            options.CopyFrom(request.defaults)
-            options.scaleDownUnneededDuration.CopyFrom(
-                duration_pb2.Duration(seconds=pool.scale_down_delay_minutes * 60)
-            )
-            provision = int(LAUNCH_QUEUE_ALLOWANCE_S + wait_timeout_s(pool.instance_type))
-            options.MaxNodeProvisionDuration.CopyFrom(duration_pb2.Duration(seconds=provision))
-            return pb.NodeGroupAutoscalingOptionsResponse(nodeGroupAutoscalingOptions=options)
+        """UNIMPLEMENTED, always: cluster-autoscaler then uses its flags for every option.
 
-        return self._call("NodeGroupGetOptions", context, answer)
+        Any answer replaces all of a group's options, and the protocol has no field for the node
+        startup time: externalgrpc_node_group.go (1.36.1) builds the options without it, so an answer
+        would set MaxNodeStartupTime to 0 and every registered node that is not ready yet would count
+        as unready at once (clusterstate.go), making the autoscaler add more. codes.Unimplemented
+        becomes cloudprovider.ErrNotImplemented, and node_group_config_processor.go falls back to the
+        defaults (the flags the Deployment sets) for every option.
+        """
+        with self._lock:
+            self.calls["NodeGroupGetOptions"] = self.calls.get("NodeGroupGetOptions", 0) + 1
+        context.abort(grpc.StatusCode.UNIMPLEMENTED, "per-group options are not used: the autoscaler's flags apply")
+        raise AssertionError("unreachable")  # context.abort raises
 
 
 @dataclass(frozen=True)
@@ -242,6 +237,8 @@ def running(groups: NodeGroups, address: str, tls: TlsFiles | None = None) -> It
         threading.Thread(target=groups.run_poller, args=(stop,), name="lambda-poller", daemon=True),
         threading.Thread(target=groups.run_worker, args=(stop,), name="lambda-worker", daemon=True),
     ]
+    if groups.reaper is not None:
+        threads.append(threading.Thread(target=groups.reaper.run, args=(stop,), name="node-reaper", daemon=True))
     server.start()
     for thread in threads:
         thread.start()

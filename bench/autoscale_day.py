@@ -11,7 +11,7 @@ the fleet would. The node-group service (`autoscaler.groups` behind its real gRP
 clock mapped to the simulated day for the off-hours schedule) runs against the Lambda emulator with
 its rate limits and 240 s boots. A small cluster-autoscaler stand-in calls it over gRPC as the real
 one does each scan: Refresh, NodeGroups, TargetSize, Nodes, IncreaseSize for pods that no ready or
-upcoming node can take, DeleteNodes for nodes unneeded longer than the pool's scale-down delay (and
+upcoming node can take, DeleteNodes for nodes unneeded longer than `scaleDownUnneededMinutes` (and
 not within the delay after a scale-up), DeleteNodes for failed creates. Pods start, first come first
 served, on nodes whose instance is active; a pod's wait is from its arrival to its start.
 
@@ -43,8 +43,8 @@ from autoscaler.groups import NodeGroups
 from autoscaler.protos import externalgrpc_pb2 as pb
 from autoscaler.protos import externalgrpc_pb2_grpc as pb_grpc
 from autoscaler.server import running
-from catalog import load_lambda_catalog
 from components.compute.autoscaler import pool_spec
+from policies.catalog import load_lambda_catalog
 from providers.lambda_cloud.client import ApiKey, LambdaCloudClient
 from providers.lambda_cloud.endpoint import Endpoint
 from providers.lambda_cloud.launcher import LAUNCH_KEY_TAG
@@ -141,8 +141,11 @@ class Clock:
 class StandIn:
     """What cluster-autoscaler does each scan, reduced to one-GPU pods on one-GPU nodes."""
 
-    def __init__(self, stub: pb_grpc.CloudProviderStub, pools: list[PoolSpec], floors: dict[str, int]) -> None:
+    def __init__(
+        self, stub: pb_grpc.CloudProviderStub, pools: list[PoolSpec], floors: dict[str, int], unneeded_minutes: int
+    ) -> None:
         self.stub = stub
+        self.unneeded_minutes = unneeded_minutes
         self.pools = {p.name: p for p in pools}
         self.floors = floors
         self.unneeded_since: dict[str, float] = {}
@@ -191,7 +194,7 @@ class StandIn:
             self.unneeded_since.pop(name, None)
             return
         since = self.unneeded_since.setdefault(name, now_s)
-        delay = self.pools[name].scale_down_delay_minutes * 60
+        delay = self.unneeded_minutes * 60
         if now_s - since < delay or now_s - self.last_add.get(name, -1e9) < DELAY_AFTER_ADD_MIN * 60:
             return
         victims = [pb.ExternalGrpcNode(providerID=i, name=i) for i in ready[-excess:]]
@@ -273,6 +276,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["LAMBDA_API_TIME_SCALE"] = str(args.scale)
     settings = parse_settings(read_stack_file("prod")[0])
     assert settings.lambda_region is not None
+    assert settings.autoscaler is not None
+    unneeded = settings.autoscaler.scale_down_unneeded_minutes
     tags = {"owner": settings.tags.owner, "cost-centre": settings.tags.cost_centre}
     pools = [pool_spec(p, settings.lambda_region, settings.lambda_fallback_regions, tags) for p in settings.gpu_pools]
     desired = {p.name: p.desired for p in settings.gpu_pools}
@@ -300,7 +305,8 @@ def main(argv: list[str] | None = None) -> int:
         with running(groups, "127.0.0.1:0") as port, grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
             while not groups.fresh_enough():
                 time.sleep(0.005)
-            stand_in = StandIn(pb_grpc.CloudProviderStub(channel), pools, floors)  # type: ignore[no-untyped-call]
+            stub = pb_grpc.CloudProviderStub(channel)  # type: ignore[no-untyped-call]
+            stand_in = StandIn(stub, pools, floors, unneeded)
             start, end = play(clock, stand_in, queues, load)
         for queue in queues.values():  # pods still waiting at the end: counted with what they waited
             queue.waits.extend(MINUTES - arrival for arrival in queue.waiting)

@@ -4,7 +4,8 @@
 
 The synthetic stack mixes the types the rules look at (GPU instances and firewall rulesets,
 RDS, ElastiCache, S3 buckets with their settings, security groups, Kubernetes workloads)
-in engine shape, and runs every policy: one AnalyzeRequest per resource, one AnalyzeStackRequest.
+in engine shape, each compliant, and runs every policy through the pack's analyzer: one
+AnalyzeRequest per resource, one AnalyzeStackRequest.
 """
 
 from __future__ import annotations
@@ -21,7 +22,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tools.harness import RegisteredResource, StackRun
 from tools.policy_eval import POLICY_CONFIG_DIR, evaluate, load_policy_config
 
-STACK_URN = "urn:pulumi:bench::sophia::"
+STACK_URN = "urn:pulumi:prod::sophia::"
+TLS_ONLY = (
+    '{"Statement": [{"Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": "*", '
+    '"Condition": {"Bool": {"aws:SecureTransport": "false"}}}]}'
+)
 AWS = f"{STACK_URN}pulumi:providers:aws::aws"
 
 
@@ -40,13 +45,19 @@ def _resource(type_: str, name: str, inputs: dict[str, Any], **kwargs: Any) -> R
 
 
 def _group(i: int) -> list[RegisteredResource]:
-    """Ten resources of mixed kinds."""
+    """Twelve resources of mixed kinds, each compliant."""
     bucket = _resource("aws:s3/bucket:Bucket", f"b{i}", {"tags": {"purpose": "logs"}}, provider=f"{AWS}::id")
     deps = {"bucket": (bucket.urn,)}
     container = {
         "name": "api",
         "image": "ghcr.io/sophia/api:1.4.2",
-        "securityContext": {"runAsNonRoot": True, "runAsUser": 10001.0},
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": 10001.0,
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"]},
+            "readOnlyRootFilesystem": True,
+        },
         "resources": {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "1Gi"}},
     }
     return [
@@ -59,7 +70,11 @@ def _group(i: int) -> list[RegisteredResource]:
                 "region": "us-west-1",
                 "fallback_regions": [],
                 "ssh_key_names": ["sophia-prod-ai-core"],
+                "firewall_ruleset_ids": [f"fw{i}-id"],
                 "tags": {"pool": "ai-core", "cost-centre": "c"},
+            },
+            property_dependencies={
+                "firewall_ruleset_ids": (f"{STACK_URN}pulumi-python:dynamic/lambda:FirewallRuleset::fw{i}",)
             },
         ),
         _resource(
@@ -131,6 +146,20 @@ def _group(i: int) -> list[RegisteredResource]:
             property_dependencies=deps,
         ),
         _resource(
+            "aws:s3/bucketPolicy:BucketPolicy",
+            f"policy{i}",
+            {"policy": TLS_ONLY},
+            provider=f"{AWS}::id",
+            property_dependencies=deps,
+        ),
+        _resource(
+            "aws:s3/bucketOwnershipControls:BucketOwnershipControls",
+            f"owner{i}",
+            {"rule": {"objectOwnership": "BucketOwnerEnforced"}},
+            provider=f"{AWS}::id",
+            property_dependencies=deps,
+        ),
+        _resource(
             "aws:ec2/securityGroup:SecurityGroup",
             f"sg{i}",
             {"ingress": [{"protocol": "tcp", "fromPort": 5432.0, "toPort": 5432.0, "cidrBlocks": ["10.0.0.0/16"]}]},
@@ -139,7 +168,17 @@ def _group(i: int) -> list[RegisteredResource]:
         _resource(
             "kubernetes:apps/v1:Deployment",
             f"dep{i}",
-            {"metadata": {"namespace": "apps"}, "spec": {"template": {"spec": {"containers": [container]}}}},
+            {
+                "metadata": {"namespace": "apps"},
+                "spec": {
+                    "template": {
+                        "spec": {
+                            "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
+                            "containers": [container],
+                        }
+                    }
+                },
+            },
         ),
     ]
 
@@ -164,7 +203,7 @@ def synthetic_stack(count: int) -> StackRun:
     while len(resources) < count:
         resources.extend(_group(i))
         i += 1
-    return StackRun(project="sophia", stack="bench", resources=tuple(resources[:count]), outputs={})
+    return StackRun(project="sophia", stack="prod", resources=tuple(resources[:count]), outputs={})
 
 
 def main() -> None:

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from catalog import load_lambda_catalog
 from components.backup.bucket import QDRANT_PREFIX, BackupBucket, BackupBucketArgs
 from components.backup.restore_checks import RestoreChecks, RestoreChecksArgs
 from components.compute.autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs
@@ -29,6 +28,7 @@ from components.services.fleet import ServiceFleet, ServiceFleetArgs
 from components.services.gateway import Route53Dns
 from components.tags import cost_tags
 from failover.stack_lease import LeaseView
+from policies.catalog import load_lambda_catalog
 from settings.backup import BackupSettings
 from settings.base import Environment
 from settings.model import StackSettings
@@ -375,7 +375,9 @@ class SophiaPlatform(pulumi.ComponentResource):
             user_data = None
             if settings.cluster_join is not None and args.cluster_join_token is not None:
                 join = settings.cluster_join
-                user_data = node_join_user_data(pool.name, join.server_url, join.k3s_version, args.cluster_join_token)
+                user_data = node_join_user_data(
+                    pool.name, pool.instance_type, join.server_url, join.k3s_version, args.cluster_join_token
+                )
             pools.append(
                 GpuPool(
                     pool.name,

@@ -7,6 +7,9 @@
 # It unfences after a successful renewal. Runs as a Deployment beside the primary's database, with
 # the pinned aws-cli image; FENCE_COMMAND and UNFENCE_COMMAND replace the CloudNativePG fencing
 # annotation (the tests fence a real postgres with them).
+# CLUSTER_ROLE=replica while the primary's cluster is being rebuilt as a replica of DR (failback): a
+# replica cannot take writes and must keep replaying, so the guard renews what it holds but never
+# fences.
 set -eu
 
 : "${LEASE_TABLE:?the lease table}"
@@ -14,6 +17,8 @@ set -eu
 # The timings come from failover/promoter.py (the Deployment sets them), never from defaults here.
 : "${RENEW_SECONDS:?seconds between renewals}"
 : "${SELF_FENCE_SECONDS:?seconds without a renewal before the guard fences its database}"
+: "${CLUSTER_ROLE:?primary, or replica while the cluster is rebuilt from DR}"
+case "$CLUSTER_ROLE" in primary | replica) ;; *) echo "guard: CLUSTER_ROLE must be primary or replica" >&2; exit 2 ;; esac
 STATE_DIR="${STATE_DIR:-/tmp/guard}"
 HOLDER=primary
 KEY='{"id": {"S": "postgres"}}'
@@ -39,6 +44,11 @@ cluster_patch() {
 # fence and unfence record their state only once the action succeeded; fence runs on every step
 # that needs it, so a failed action is retried. (errexit does not apply inside `if step`.)
 fence() {
+  if [ "$CLUSTER_ROLE" = replica ]; then
+    if [ ! -f "$STATE_DIR/replica" ]; then log "not fencing ($1): the cluster is a replica of DR"; fi
+    touch "$STATE_DIR/replica"
+    return 0
+  fi
   if [ -n "${FENCE_COMMAND:-}" ]; then sh -c "$FENCE_COMMAND"; else
     cluster_patch '{"metadata": {"annotations": {"cnpg.io/fencedInstances": "[\"*\"]"}}}'
   fi || { log "could not fence ($1); retrying"; return 1; }

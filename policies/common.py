@@ -1,15 +1,17 @@
-"""Building blocks for the rules: metadata, enforcement defaults and config handling.
+"""Building blocks for the rules: what each rule states about itself, the verdict context it reports
+through, and the pack-wide settings of the stack being checked.
 
-Rules import only the standard library, `pulumi_policy` and the project's stdlib-only
-`catalog` and `costing` packages: the Pulumi CLI runs the pack in its own virtualenv.
+Rules import only the standard library, `pulumi_policy` (and `pulumi`, its dependency) and the
+pack's own packages: the Pulumi CLI runs the pack from `policies/` with its own virtualenv.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from enum import Enum
+from types import MappingProxyType
 from typing import Any
 
 from pulumi_policy import (
@@ -22,16 +24,16 @@ from pulumi_policy import (
     StackValidationArgs,
     StackValidationPolicy,
 )
+from pulumi_policy.proxy import UnknownValueError
+
+from policies.model.lambda_cloud import Launch
+from policies.model.subject import StackView, Subject
+from policies.model.values import Undetermined, Unknown, json_document, mapping, unknown_of
 
 ENVIRONMENTS = ("prod", "dr", "dev")
-ENVIRONMENT_PROPERTY = {
-    "environment": {
-        "type": "string",
-        "enum": list(ENVIRONMENTS),
-        "default": "prod",
-        "description": "Stack environment; prod and dr get the strict rules. Defaults to the strictest.",
-    }
-}
+STRICT_ENVIRONMENTS = ("prod", "dr")
+DEFAULT_DATA_NAMESPACES = ("sophia-data",)
+DATA_TIER_LABEL = "sophia.ai/tier"
 
 
 class Category(Enum):
@@ -43,6 +45,110 @@ class Category(Enum):
     def default_level(self) -> EnforcementLevel:
         # Security and budget rules block a deployment; hygiene rules only warn.
         return EnforcementLevel.ADVISORY if self is Category.HYGIENE else EnforcementLevel.MANDATORY
+
+
+@dataclass(frozen=True)
+class PackSettings:
+    """Facts about the stack every rule may need, from the `sophia-pack-stack-config` policy's config."""
+
+    stack: str | None = None
+    """The stack the config was written for; the analyzer refuses it for any other stack."""
+    running_stack: str | None = None
+    """The stack being run, when the analyzer knows it."""
+    environment: str = "prod"
+    """prod and dr get the strict rules; without a config, the strictest."""
+    data_namespaces: tuple[str, ...] = DEFAULT_DATA_NAMESPACES
+    service_namespaces: tuple[str, ...] = ()
+    """Namespaces of the service fleet: every workload in them is a service (`rules/services.py`)."""
+    configs: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: MappingProxyType({}))
+    """Every policy's resolved config, for the few rules that share another's setting."""
+
+    @property
+    def strict(self) -> bool:
+        return self.environment in STRICT_ENVIRONMENTS
+
+
+Report = Callable[[str, str | None], None]
+
+
+class Ctx:
+    """Where a rule sends its verdicts: violations at the policy's level, undetermined ones as advisories."""
+
+    def __init__(self, config: Mapping[str, Any], settings: PackSettings, report: Report, undetermined: Report) -> None:
+        self.config = config
+        self.settings = settings
+        self._report = report
+        self._undetermined = undetermined
+
+    @property
+    def strict(self) -> bool:
+        return self.settings.strict
+
+    def violation(self, message: str, urn: str | None = None) -> None:
+        self._report(message, urn)
+
+    def undetermined(self, message: str, urn: str | None = None) -> None:
+        self._undetermined(message, urn)
+
+    @contextmanager
+    def judging(self, what: str) -> Iterator[None]:
+        """Judge one part (a container, a statement): an unknown in it is reported, the rest still judged."""
+        try:
+            yield
+        except Undetermined as unknown:
+            self.undetermined(f"{what}: {unknown}")
+        except UnknownValueError as error:
+            self.undetermined(f"{what}: {Undetermined(unknown_of(error).where)}")
+
+    def each_launch(self, subject: Subject, check: Callable[[Launch], None]) -> None:
+        """Judge each Lambda launch a record or fleet carries on its own."""
+        for launch in subject.launches:
+            if isinstance(launch, Unknown):
+                self.undetermined(f"{subject.name}: {Undetermined(launch.where)}")
+                continue
+            with self.judging(f"{subject.name} {launch.where}"):
+                check(launch)
+
+    def each(self, subjects: Iterable[Subject], check: Callable[[Subject], None]) -> None:
+        """Judge each resource on its own: one that meets an unknown is reported, the others still judged."""
+        for subject in subjects:
+            try:
+                check(subject)
+            except Undetermined as unknown:
+                self.undetermined(f"{subject.name}: {unknown}", subject.urn)
+            except UnknownValueError as error:
+                self.undetermined(f"{subject.name}: {Undetermined(unknown_of(error).where)}", subject.urn)
+
+
+class RuleArgs(ResourceValidationArgs):
+    """What the analyzer hands a resource rule: the SDK's arguments plus the shared subject."""
+
+    def __init__(self, base: dict[str, Any], subject: Subject, settings: PackSettings, undetermined: Report) -> None:
+        super().__init__(**base)
+        self.subject = subject
+        self.settings = settings
+        self.undetermined = undetermined
+
+
+class StackRuleArgs(StackValidationArgs):
+    def __init__(self, base: dict[str, Any], view: StackView, settings: PackSettings, undetermined: Report) -> None:
+        super().__init__(**base)
+        self.view = view
+        self.settings = settings
+        self.undetermined = undetermined
+
+
+ResourceCheck = Callable[[Subject, Ctx], None]
+StackCheck = Callable[[StackView, Ctx], None]
+Applies = Callable[[Subject], bool]
+
+
+class GuardedResourcePolicy(ResourceValidationPolicy):
+    """A resource policy that says which resources it judges, so the analyzer skips the rest cheaply."""
+
+    def __init__(self, applies: Applies, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.applies = applies
 
 
 @dataclass(frozen=True)
@@ -64,6 +170,9 @@ class Rule:
             return None
         return PolicyConfigSchema(properties=dict(self.config), required=list(self.required) or None)
 
+    def defaults(self) -> dict[str, Any]:
+        return {key: spec["default"] for key, spec in (self.config or {}).items() if "default" in spec}
+
     def _common(self) -> dict[str, Any]:
         return {
             "name": self.name,
@@ -75,75 +184,50 @@ class Rule:
             "tags": [self.category.value],
         }
 
+    def _ctx(self, args: RuleArgs | StackRuleArgs, report: ReportViolation) -> Ctx:
+        config = {**self.defaults(), **(args.get_config() or {})}
+        return Ctx(config, args.settings, report, args.undetermined)
 
-ResourceCheck = Callable[[ResourceValidationArgs, ReportViolation], None]
-StackCheck = Callable[[StackValidationArgs, ReportViolation], None]
+    def resource(self, applies: Iterable[str] | Applies, check: ResourceCheck) -> GuardedResourcePolicy:
+        """A resource rule: runs before the resource is created or updated, so a violation blocks it."""
+        if callable(applies):
+            predicate: Applies = applies
+        else:
+            types = frozenset(applies)
+
+            def predicate(subject: Subject) -> bool:
+                return subject.resource_type in types
+
+        def validate(args: ResourceValidationArgs, report: ReportViolation) -> None:
+            if not isinstance(args, RuleArgs):
+                raise TypeError(f"{self.name} runs under policies.analyzer.Analyzer, not the SDK's servicer")
+            if not predicate(args.subject):
+                return
+            try:
+                check(args.subject, self._ctx(args, report))
+            except Undetermined as unknown:
+                args.undetermined(str(unknown), args.subject.urn)
+
+        return GuardedResourcePolicy(predicate, validate=validate, **self._common())
+
+    def stack(self, check: StackCheck) -> StackValidationPolicy:
+        """A stack rule: sees every resource (outputs, after deployment during `pulumi up`)."""
+
+        def validate(args: StackValidationArgs, report: ReportViolation) -> None:
+            if not isinstance(args, StackRuleArgs):
+                raise TypeError(f"{self.name} runs under policies.analyzer.Analyzer, not the SDK's servicer")
+            try:
+                check(args.view, self._ctx(args, report))
+            except Undetermined as unknown:
+                args.undetermined(str(unknown), None)
+
+        return StackValidationPolicy(validate=validate, **self._common())
 
 
-def resource_policy(rule: Rule, types: Iterable[str], check: ResourceCheck) -> ResourceValidationPolicy:
-    """A resource policy that runs `check` only for the given resource types."""
-    wanted = frozenset(types)
-
-    def validate(args: ResourceValidationArgs, report: ReportViolation) -> None:
-        if args.resource_type in wanted:
-            check(args, report)
-
-    return ResourceValidationPolicy(validate=validate, **rule._common())
-
-
-def stack_policy(rule: Rule, check: StackCheck) -> StackValidationPolicy:
-    return StackValidationPolicy(validate=check, **rule._common())
-
-
-def config_of(args: ResourceValidationArgs | StackValidationArgs, rule: Rule) -> dict[str, Any]:
-    """The policy's config; schema defaults fill what the engine did not send."""
-    values = {key: spec["default"] for key, spec in (rule.config or {}).items() if "default" in spec}
-    values.update(args.get_config() or {})
-    return values
-
-
-def strict_environment(args: ResourceValidationArgs | StackValidationArgs, rule: Rule) -> bool:
-    return config_of(args, rule).get("environment", "prod") in ("prod", "dr")
-
-
-def json_value(value: Any) -> Any:
-    """Provider config arrives as JSON text (e.g. the AWS provider's `defaultTags`)."""
-    if isinstance(value, str):
-        try:
-            return json.loads(value)
-        except ValueError:
-            return value
-    return value
-
-
-def tags_of(args: ResourceValidationArgs) -> dict[str, str]:
+def tags_of(subject: Subject) -> dict[str, str]:
     """Resource tags merged over the explicit provider's `default_tags`, as AWS applies them."""
     merged: dict[str, str] = {}
-    if args.provider is not None:
-        default_tags = json_value(args.provider.props.get("defaultTags")) or {}
-        if isinstance(default_tags, Mapping):
-            merged.update({str(k): str(v) for k, v in (default_tags.get("tags") or {}).items()})
-    merged.update({str(k): str(v) for k, v in (args.props.get("tags") or {}).items()})
+    default_tags = mapping(json_document(subject.provider_props.get("defaultTags")))
+    merged.update({str(k): str(v) for k, v in mapping(default_tags.get("tags")).items()})
+    merged.update({str(k): str(v) for k, v in mapping(subject.get("tags")).items()})
     return merged
-
-
-# Ports of the platform's data stores: PostgreSQL, Qdrant (HTTP, gRPC, p2p), Redis and its cluster bus.
-DATA_PORTS: tuple[tuple[int, int], ...] = ((5432, 5432), (6333, 6335), (6379, 6379), (16379, 16379))
-
-
-def ranges_opened(low: float, high: float, ranges: Iterable[tuple[int, int]]) -> list[str]:
-    """Which of `ranges` the inclusive port range [low, high] touches, as '5432' or '6333-6335'."""
-    return [
-        f"{first}" if first == last else f"{first}-{last}" for first, last in ranges if low <= last and high >= first
-    ]
-
-
-def as_list(value: Any) -> list[Any]:
-    """Lists reach rules as the engine proxy's Sequence, not `list`: treat any non-string sequence as one."""
-    if isinstance(value, Sequence) and not isinstance(value, str):
-        return list(value)
-    return [value]
-
-
-def truthy(value: Any) -> bool:
-    return value is True or (isinstance(value, str) and value.lower() == "true")

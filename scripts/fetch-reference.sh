@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fetches the public reference documents the tests read from ../shared/reference (the Lambda
-# Cloud OpenAPI document and every CRD: CloudNativePG, its Barman Cloud plugin, Prometheus Operator,
-# cert-manager, KEDA, Gateway API, Envoy Gateway) into DEST, and refuses any whose sha256 differs from the
+# Cloud OpenAPI document, every CRD (CloudNativePG, its Barman Cloud plugin, Prometheus Operator,
+# cert-manager, KEDA, Gateway API, Envoy Gateway) and the remote manifests the program applies, which
+# the harness expands as the Kubernetes provider would) into DEST, and refuses any whose sha256 differs from the
 # copy the tests were written against. GitHub Actions runs this; locally shared/ is already there.
 set -euo pipefail
 
@@ -13,6 +14,8 @@ CERT_MANAGER="https://raw.githubusercontent.com/cert-manager/cert-manager/v1.21.
 KEDA="https://raw.githubusercontent.com/kedacore/keda/v2.20.2/config/crd/bases"
 GATEWAY_API="https://raw.githubusercontent.com/kubernetes-sigs/gateway-api/v1.6.1/config/crd/standard"
 ENVOY_GATEWAY="https://raw.githubusercontent.com/envoyproxy/gateway/v1.9.0/charts/gateway-helm/charts/crds/crds/generated"
+# The operator manifest components/data/postgres_cluster.py applies (CNPG_MANIFEST).
+CNPG_RELEASE="https://raw.githubusercontent.com/cloudnative-pg/cloudnative-pg/release-1.30/releases/cnpg-1.30.0.yaml"
 
 # path | sha256 | source URL: every file the tests read (tests/k8s_schemas.py loads every CRD).
 files=(
@@ -41,9 +44,10 @@ files=(
   "crds/gateway.envoyproxy.io_clienttrafficpolicies.yaml|2c7eaa1ce30de626e9c362b8d9002281c2f435f970020fa81902ad7f30b38d5b|$ENVOY_GATEWAY/gateway.envoyproxy.io_clienttrafficpolicies.yaml"
   "crds/gateway.envoyproxy.io_envoyproxies.yaml|3e9ea2f348445e3798b02daf02bf024b0d944227cf5ef8a18da7f675a1afd223|$ENVOY_GATEWAY/gateway.envoyproxy.io_envoyproxies.yaml"
   "crds/gateway.envoyproxy.io_securitypolicies.yaml|6412914ec5b7c48f58b85f60a80767ba15a50c8d374480cf5f2d872e4a764466|$ENVOY_GATEWAY/gateway.envoyproxy.io_securitypolicies.yaml"
+  "manifests/cnpg-1.30.0.yaml|f8bede43fe4ee0d478c2355b204a36876b2ae4faac60f2a9452280b293da3b88|$CNPG_RELEASE"
 )
 
-mkdir -p "$DEST/crds"
+mkdir -p "$DEST/crds" "$DEST/manifests"
 for entry in "${files[@]}"; do
   IFS='|' read -r path sum url <<<"$entry"
   target="$DEST/$path"

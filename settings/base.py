@@ -14,7 +14,7 @@ import pulumi_aws
 from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator
 from pydantic.alias_generators import to_camel
 
-from catalog import load_lambda_catalog
+from policies.catalog import load_lambda_catalog
 
 # JSON gives ints as ints: strict mode refuses 2.5, "2" and true where a count belongs. Every count and
 # size has an upper bound too: a slip such as 1000000000 nodes must fail here, naming its key, rather

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from pydantic import AfterValidator, Field, Strict, field_validator, model_validator
 
-from catalog import load_lambda_catalog
+from policies.catalog import load_lambda_catalog
 from settings.base import (
     MAX_POOL_INSTANCES,
     MAX_POOLS,
@@ -73,7 +73,7 @@ class GpuPoolSettings(SettingsModel):
     name: str
     """Pool name, lowercase letters, digits and dashes (used in instance names and tags)."""
     instance_type: str
-    """Lambda instance type; must be in the price catalog (`catalog/lambda_catalog.json`)."""
+    """Lambda instance type; must be in the price catalog (`policies/catalog/lambda_catalog.json`)."""
     min: Annotated[int, Strict(), Field(ge=0, le=MAX_POOL_INSTANCES)]
     """Fewest instances the pool may run."""
     desired: Annotated[int, Strict(), Field(ge=0, le=MAX_POOL_INSTANCES)]
@@ -82,9 +82,6 @@ class GpuPoolSettings(SettingsModel):
     """Most instances the pool may run."""
     off_hours: OffHoursSchedule | None = None
     """Optional schedule that scales the pool to zero outside working hours."""
-    scale_down_delay_minutes: Annotated[int, Strict(), Field(ge=5, le=MAX_SCALE_DOWN_DELAY_MINUTES)] = 20
-    """With `sophia:autoscaler`: how long a burst node stays unneeded before it is removed. Longer than a
-    boot (1-GPU 3-5 min, 8-GPU up to 25), so a short lull does not pay for a second boot."""
     scale_from_zero: Annotated[bool, Strict()] = True
     """With `sophia:autoscaler`: whether pending pods may start an instance while the pool runs none
     (a floor of zero: `min` 0, or off-hours); false keeps it at zero until its schedule wakes it."""
@@ -95,6 +92,23 @@ class GpuPoolSettings(SettingsModel):
         if not autoscaled:
             return self.desired
         return 0 if self.off_hours is not None else self.min
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_pool_scale_down_delay(cls, data: Any) -> Any:
+        """scaleDownDelayMinutes is gone: the delay is one for all pools (sophia:autoscaler)."""
+        if isinstance(data, dict) and ("scaleDownDelayMinutes" in data or "scale_down_delay_minutes" in data):
+            raise RuleError(
+                [
+                    (
+                        "scaleDownDelayMinutes",
+                        "is no longer a pool setting: set sophia:autoscaler.scaleDownUnneededMinutes, which "
+                        "applies to every pool (per-pool options would turn off cluster-autoscaler's node "
+                        "startup allowance; docs/autoscaling.md)",
+                    )
+                ]
+            )
+        return data
 
     @field_validator("name")
     @classmethod
@@ -238,6 +252,9 @@ class AutoscalerSettings(SettingsModel):
     """How often cluster-autoscaler looks for pending pods and unneeded nodes."""
     scale_down_delay_after_add_minutes: Annotated[int, Strict(), Field(ge=1, le=120)] = 20
     """No scale-down for this long after a scale-up (a GPU node needs its boot to take pods)."""
+    scale_down_unneeded_minutes: Annotated[int, Strict(), Field(ge=5, le=MAX_SCALE_DOWN_DELAY_MINUTES)] = 20
+    """How long a burst node stays unneeded before it is removed, in every pool. Longer than a boot
+    (1-GPU 3-5 min, 8-GPU up to 25), so a short lull does not pay for a second boot."""
 
     @field_validator("service_image")
     @classmethod

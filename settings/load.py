@@ -91,7 +91,7 @@ def _problems(error: ValidationError) -> list[Problem]:
         loc = tuple(item["loc"])
         cause = (item.get("ctx") or {}).get("error")
         if isinstance(cause, RuleError):
-            # A rule may name a nested key as a dotted path (`backups.replicaBucket`, `services.3.pool`).
+            # A rule may name a nested key as a dotted path (`backups.replicaBucket`, `gpuPools.0.min`).
             problems.extend(Problem(config_key((*loc, *_path(key))), msg) for key, msg in cause.problems)
         elif item["type"] == "extra_forbidden":
             allowed = ", ".join(_allowed_keys(loc[:-1]))

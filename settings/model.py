@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import Field, model_validator
 
-from catalog import load_lambda_catalog
+from policies.catalog import load_lambda_catalog
 from settings.backup import BackupSettings
 from settings.base import CostTags, Environment, SettingsModel
 from settings.compute import (
@@ -75,10 +75,10 @@ class StackSettings(SettingsModel):
 
     @model_validator(mode="after")
     def _cross_field(self) -> StackSettings:
-        """Pools need lambdaRegion and lambdaAccess; autoscaler needs gpuPools, clusterJoin and kubernetes;
-        fallbacks do not repeat lambdaRegion; dr needs
-        sophia:dr; prod and dev need kubernetes, which needs backups and monitoring; prod backups are
-        replicated."""
+        """Pools need lambdaRegion and lambdaAccess; autoscaler needs gpuPools, clusterJoin and kubernetes,
+        and every pool must be able to run a node (min above 0, offHours, or scaleFromZero); fallbacks do
+        not repeat lambdaRegion; dr needs sophia:dr; prod and dev need kubernetes, which needs backups and
+        monitoring; prod backups are replicated."""
         problems: list[tuple[str, str]] = []
         if self.gpu_pools and self.lambda_region is None:
             problems.append(("lambdaRegion", "is required when gpuPools is not empty"))
@@ -97,17 +97,34 @@ class StackSettings(SettingsModel):
         if self.environment is Environment.PROD and self.backups is not None and self.backups.replica_bucket is None:
             problems.append(("backups.replicaBucket", "is required in prod (backups are copied to the DR region)"))
         problems += self._lease_table_problems(already=problems)
-        if self.autoscaler is not None:
+        problems += self._autoscaler_problems()
+        if problems:
+            raise RuleError(problems)
+        return self
+
+    def _autoscaler_problems(self) -> list[tuple[str, str]]:
+        """With the autoscaler: the pools, their join and the cluster exist, and each pool can run a node."""
+        if self.autoscaler is None:
+            return []
+        problems = [
+            ("autoscaler", f"needs {key}: burst nodes join the primary cluster to take pods")
             for key, missing in (
                 ("gpuPools", not self.gpu_pools),
                 ("clusterJoin", self.cluster_join is None),
                 ("kubernetes", self.kubernetes is None),
-            ):
-                if missing:
-                    problems.append(("autoscaler", f"needs {key}: burst nodes join the primary cluster to take pods"))
-        if problems:
-            raise RuleError(problems)
-        return self
+            )
+            if missing
+        ]
+        for index, pool in enumerate(self.gpu_pools):
+            if pool.min == 0 and pool.off_hours is None and not pool.scale_from_zero:
+                problems.append(
+                    (
+                        f"gpuPools.{index}.scaleFromZero",
+                        "false with min 0 and no offHours: the pool could never run a node "
+                        "(raise min, add offHours, or allow scaling from zero)",
+                    )
+                )
+        return problems
 
     @model_validator(mode="after")
     def _fleet(self) -> StackSettings:

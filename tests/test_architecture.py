@@ -58,6 +58,12 @@ def tree_copy(tmp_path: Path) -> Path:
         ("autoscaler/groups.py", "import settings.compute", "autoscaler-standalone"),
         ("autoscaler/server.py", "import components.compute.gpu_pool", "autoscaler-standalone"),
         ("providers/lambda_cloud/launcher.py", "import autoscaler.config", "providers-below-components"),
+        ("settings/data.py", "import policies.rules.aws", "settings-pure"),
+        ("policies/rules/aws.py", "import settings", "pack-self-contained"),
+        ("policies/costing/model.py", "import tools.harness", "pack-self-contained"),
+        ("components/platform.py", "import policies.pack", "program-uses-pack-data-only"),
+        ("policies/costing/model.py", "import policies.rules.cost", "pack-data-below-rules"),
+        ("policies/model/workloads.py", "import policies.rules.kubernetes", "pack-layers"),
     ],
 )
 def test_a_forbidden_import_breaks_its_contract(tree_copy: Path, module: str, bad_import: str, contract: str) -> None:

@@ -3,12 +3,21 @@
 The inputs recorded are exactly what the engine would receive (the protobuf Struct the SDK
 sends, as a dict): camelCase keys, numbers as floats, secrets wrapped in Pulumi's secret
 signature and unknowns as the unknown sentinel. That is the shape policies and the plan see.
+
+Each resource also carries its outputs as the engine holds them during a preview: what the
+provider echoes of its inputs and, with `first_preview=True` (a stack being created), unknown ids
+and every output-only property of the resource's SDK class unknown. The children a provider
+registers for a remote component (`kubernetes:yaml/v2:ConfigFile` and `ConfigGroup`) are expanded
+from their manifests as the Kubernetes provider would; a manifest that is not available offline is
+listed in `StackRun.unexpanded`, never silently skipped.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
+import inspect
 import json
 import logging
 import os
@@ -17,13 +26,15 @@ import runpy
 import threading
 from collections.abc import Callable, Coroutine, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import yaml
-from google.protobuf import empty_pb2, json_format
+from google.protobuf import empty_pb2, json_format, struct_pb2
 from pulumi.runtime import config as runtime_config
-from pulumi.runtime import mocks, settings
+from pulumi.runtime import mocks, rpc, settings
 from pulumi.runtime.stack import run_in_stack
 from pulumi.runtime.sync_await import _sync_await
 
@@ -34,6 +45,12 @@ from settings.load import NAMESPACE as SETTINGS_NAMESPACE
 from settings.load import SECRET_KEYS
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# Public documents the tests read (fetched in CI by scripts/fetch-reference.sh); remote manifests
+# (a ConfigFile's URL) are looked up by file name under manifests/.
+REFERENCE_DIR = PROJECT_ROOT.parent / "shared" / "reference"
+MANIFEST_DIR_ENV = "SOPHIA_MANIFEST_DIR"
+REMOTE_COMPONENTS = ("kubernetes:yaml/v2:ConfigFile", "kubernetes:yaml/v2:ConfigGroup")
+RENDERED_COMPONENTS = ("kubernetes:helm.sh/v4:Chart", "kubernetes:kustomize/v2:Directory")
 # Pulumi's wire signatures (sdk/go/common/resource/sig): not credentials.
 SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d"  # noqa: S105
 SECRET_SIG_VALUE = "1b47061264138c4ac30d75fd1eb44270"  # noqa: S105
@@ -72,6 +89,13 @@ class RegisteredResource:
     additional_secret_outputs: tuple[str, ...] = ()
     custom_timeouts: tuple[str, str, str] = ("", "", "")
     """create, update, delete timeouts as Go durations ('' when unset)."""
+    outputs: Mapping[str, Any] | None = None
+    """The resource's state as the engine holds it during the preview (None: as its inputs)."""
+
+    @property
+    def state(self) -> Mapping[str, Any]:
+        """What stack policies see: the outputs (the inputs when no outputs were recorded)."""
+        return self.outputs if self.outputs is not None else self.inputs
 
 
 @dataclass(frozen=True)
@@ -84,6 +108,8 @@ class StackRun:
     outputs: Mapping[str, Any]
     """Stack outputs, engine-shaped (secrets wrapped)."""
     logs: tuple[str, ...] = field(default=())
+    unexpanded: tuple[tuple[str, str], ...] = field(default=())
+    """(URN, why) of remote components whose children could not be expanded offline."""
 
     def by_type(self, type_: str) -> list[RegisteredResource]:
         return [r for r in self.resources if r.type == type_]
@@ -142,14 +168,81 @@ class EchoMocks(mocks.Mocks):
         return dict(CANNED_INVOKES.get(args.token, {})), []
 
 
+class FirstPreviewMocks(EchoMocks):
+    """A first `pulumi preview` of a stack: nothing exists yet, so every id is unknown (the provider
+    echoes the inputs; what it would compute stays unknown)."""
+
+    def new_resource(self, args: mocks.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        id_, state = super().new_resource(args)
+        if args.typ == "pulumi:pulumi:StackReference":
+            return id_, state  # a read of an existing stack
+        return "", state
+
+
+@cache
+def output_only_properties(type_token: str) -> frozenset[str]:
+    """Properties the resource's SDK class declares as outputs but not as inputs (e.g. `arn`), by the
+    class the SDK registers for the type token; empty for types without a class (dynamic resources)."""
+    pkg, module, _ = type_token.split(":", 2) if type_token.count(":") >= 2 else ("", "", "")
+    for registered in rpc._RESOURCE_MODULES.get(f"{pkg}:{module}", []):  # the SDK registry of classes
+        info = getattr(registered, "mod_info", {})
+        class_name = info.get("classes", {}).get(type_token)
+        if class_name is None:
+            continue
+        namespace = importlib.import_module(info["fqn"])
+        resource_class = getattr(namespace, class_name)
+        args_class = getattr(namespace, f"{class_name}Args", None)
+        return frozenset(_getters(resource_class) - _getters(args_class)) - {"id", "urn"}
+    return frozenset()
+
+
+def _getters(cls: type | None) -> set[str]:
+    if cls is None:
+        return set()
+    return {
+        name
+        for _, member in inspect.getmembers(cls)
+        if isinstance(member, property) and (name := getattr(member.fget, "_pulumi_name", None))
+    }
+
+
+def manifest_path(file: str, project_dir: Path) -> Path | None:
+    """Where a ConfigFile's document is on this machine: a local path, or a URL's file name under the
+    manifest directory (`$SOPHIA_MANIFEST_DIR`, else the reference documents' manifests/)."""
+    url = urlparse(file)
+    if url.scheme in ("http", "https"):
+        directory = Path(os.environ.get(MANIFEST_DIR_ENV) or REFERENCE_DIR / "manifests")
+        candidate = directory / Path(url.path).name
+    else:
+        candidate = project_dir / file
+    return candidate if candidate.is_file() else None
+
+
+def kubernetes_type(api_version: str, kind: str) -> str:
+    """The Pulumi type token of a Kubernetes object (`v1` is the `core` group)."""
+    group, _, version = api_version.rpartition("/")
+    return f"kubernetes:{group or 'core'}/{version}:{kind}"
+
+
+def _engine_shaped(value: Any) -> dict[str, Any]:
+    """A YAML object as the engine receives it: through a protobuf Struct (numbers become floats)."""
+    shaped: dict[str, Any] = json_format.MessageToDict(json_format.ParseDict(value, struct_pb2.Struct()))
+    return shaped
+
+
 class RecordingMonitor(mocks.MockMonitor):
     """A MockMonitor that also keeps each registration request's options and engine-shaped inputs."""
 
-    def __init__(self, mock_impl: mocks.Mocks) -> None:
+    def __init__(
+        self, mock_impl: mocks.Mocks, *, first_preview: bool = False, project_dir: Path = PROJECT_ROOT
+    ) -> None:
         super().__init__(mock_impl)
         self.registrations: list[RegisteredResource] = []
         self.stack_outputs: dict[str, Any] = {}
+        self.unexpanded: list[tuple[str, str]] = []
         self._stack_urn: str | None = None
+        self._first_preview = first_preview
+        self._project_dir = project_dir
 
     def make_urn(self, parent: str, type_: str, name: str) -> str:
         """URNs as the engine builds them (the SDK's mock keeps only the last parent type and
@@ -165,6 +258,9 @@ class RecordingMonitor(mocks.MockMonitor):
         if request.type == "pulumi:pulumi:Stack":
             self._stack_urn = response.urn
             return response
+        outputs: dict[str, Any] = json_format.MessageToDict(response.object)
+        if self._first_preview and request.custom:
+            outputs.update(dict.fromkeys(output_only_properties(request.type) - set(outputs), UNKNOWN))
         self.registrations.append(
             RegisteredResource(
                 type=request.type,
@@ -187,9 +283,69 @@ class RecordingMonitor(mocks.MockMonitor):
                     request.customTimeouts.update,
                     request.customTimeouts.delete,
                 ),
+                outputs=outputs,
             )
         )
+        if request.type in REMOTE_COMPONENTS:
+            self._expand(request, response.urn)
+        elif request.type in RENDERED_COMPONENTS:
+            self.unexpanded.append((response.urn, f"{request.type} is rendered by the provider (helm, kustomize)"))
         return response
+
+    def _documents(self, request: Any, inputs: Mapping[str, Any]) -> list[Any] | None:
+        if request.type == "kubernetes:yaml/v2:ConfigFile":
+            files = [inputs.get("file")]
+        else:
+            files = list(inputs.get("files") or [])
+        documents: list[Any] = list(inputs.get("objs") or [])
+        if isinstance(inputs.get("yaml"), str):
+            documents += list(yaml.safe_load_all(inputs["yaml"]))
+        for file in files:
+            path = manifest_path(str(file), self._project_dir) if isinstance(file, str) else None
+            if path is None:
+                return None
+            documents += list(yaml.safe_load_all(path.read_text(encoding="utf-8")))
+        return documents
+
+    def _expand(self, request: Any, urn: str) -> None:
+        """Register the objects the Kubernetes provider's Construct would, as children of the component
+        (pulumi-kubernetes provider/pkg/provider/yaml/v2: named `<prefix>-<namespace>/<name>`)."""
+        inputs = json_format.MessageToDict(request.object)
+        documents = self._documents(request, inputs)
+        if documents is None:
+            self.unexpanded.append(
+                (urn, f"the manifest {inputs.get('file') or inputs.get('files')} is not available offline")
+            )
+            return
+        prefix = inputs.get("resourcePrefix") or request.name
+        provider = request.providers.get("kubernetes") or request.provider or None
+        objects: list[Any] = []
+        for document in documents:
+            if isinstance(document, dict) and str(document.get("kind", "")).endswith("List"):
+                objects += document.get("items") or []
+            elif isinstance(document, dict) and document:
+                objects.append(document)
+        for item in objects:
+            metadata = item.get("metadata") or {}
+            name = f"{metadata.get('namespace')}/{metadata['name']}" if metadata.get("namespace") else metadata["name"]
+            type_ = kubernetes_type(str(item["apiVersion"]), str(item["kind"]))
+            child_inputs = _engine_shaped(item)
+            outputs = dict(child_inputs)
+            if self._first_preview:
+                outputs.update(dict.fromkeys(output_only_properties(type_) - set(outputs), UNKNOWN))
+            self.registrations.append(
+                RegisteredResource(
+                    type=type_,
+                    name=f"{prefix}-{name}",
+                    urn=self.make_urn(urn, type_, f"{prefix}-{name}"),
+                    parent=urn,
+                    provider=provider,
+                    inputs=child_inputs,
+                    protect=False,
+                    custom=True,
+                    outputs=outputs,
+                )
+            )
 
     def RegisterResourceOutputs(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
         if request.urn == self._stack_urn:
@@ -294,6 +450,31 @@ async def _settle_outputs() -> None:
         await asyncio.wait(pending)
 
 
+def run_program(
+    program: Callable[[], object],
+    *,
+    stack: str = "prod",
+    project: str = "sophia",
+    first_preview: bool = False,
+    project_dir: Path = PROJECT_ROOT,
+    mock_impl: mocks.Mocks | None = None,
+) -> StackRun:
+    """Run `program` (a function that registers resources with the SDK) under the mocks, as the
+    program would register them, and collect the registrations: resources written from the SDK's
+    own classes, shaped exactly as the engine receives them."""
+    return _collect(
+        stack,
+        project,
+        {},
+        [],
+        program,
+        preview=True,
+        mock_impl=mock_impl,
+        first_preview=first_preview,
+        project_dir=project_dir,
+    )
+
+
 def run_stack(
     stack: str,
     *,
@@ -302,13 +483,15 @@ def run_stack(
     assume_secrets_set: bool = True,
     preview: bool = True,
     mock_impl: mocks.Mocks | None = None,
+    first_preview: bool = False,
     lease_reader: Callable[[str, str], LeaseView] = primary_holds_lease,
 ) -> StackRun:
     """Run the program for `stack` with its config file and return every registered resource.
 
-    `config_overrides` replaces keys (a value of None deletes the key). `lease_reader` stands in
-    for the DynamoDB read of the lease on the PostgreSQL primary role. Exceptions the program
-    raises (e.g. `pulumi.RunError` for bad settings) propagate.
+    `config_overrides` replaces keys (a value of None deletes the key). Exceptions the program
+    raises (e.g. `pulumi.RunError` for bad settings) propagate. `first_preview` plays the preview
+    of a stack that does not exist yet: unknown ids, output-only properties unknown. `lease_reader`
+    stands in for the DynamoDB read of the lease on the PostgreSQL primary role.
     """
     config, secret_keys = read_stack_file(stack, project_dir, assume_secrets_set=assume_secrets_set)
     for key, value in (config_overrides or {}).items():
@@ -316,8 +499,46 @@ def run_stack(
             config.pop(key, None)
         else:
             config[key] = value
-    project = project_name(project_dir)
-    monitor = RecordingMonitor(mock_impl or EchoMocks())
+    return _collect(
+        stack,
+        project_name(project_dir),
+        config,
+        secret_keys,
+        lambda: _run_program(project_dir),
+        preview=preview,
+        mock_impl=mock_impl,
+        first_preview=first_preview,
+        project_dir=project_dir,
+        lease_reader=lease_reader,
+    )
+
+
+def _returning_none(program: Callable[[], object]) -> Callable[[], Coroutine[Any, Any, None] | None]:
+    """`program` for `run_in_stack`, which awaits what it returns: a test program's resources are
+    dropped, the stack program's coroutine (`_settle_outputs`) is kept."""
+
+    def run() -> Coroutine[Any, Any, None] | None:
+        result = program()
+        return result if inspect.iscoroutine(result) else None
+
+    return run
+
+
+def _collect(
+    stack: str,
+    project: str,
+    config: Mapping[str, str],
+    secret_keys: list[str],
+    program: Callable[[], object],
+    *,
+    preview: bool,
+    mock_impl: mocks.Mocks | None,
+    first_preview: bool,
+    project_dir: Path,
+    lease_reader: Callable[[str, str], LeaseView] = primary_holds_lease,
+) -> StackRun:
+    default_mocks = FirstPreviewMocks() if first_preview else EchoMocks()
+    monitor = RecordingMonitor(mock_impl or default_mocks, first_preview=first_preview, project_dir=project_dir)
     collector = _LogCollector()
     logger = logging.getLogger(f"sophia.harness.{stack}")
     logger.propagate = False
@@ -341,11 +562,11 @@ def run_stack(
                 callbacks=None,
             )
         )
-        runtime_config.set_all_config(config, secret_keys)
+        runtime_config.set_all_config(dict(config), secret_keys)
         previous_env = os.environ.pop("PULUMI_CONFIG", None)
         previous_reader, stack_lease.READER = stack_lease.READER, lease_reader
         try:
-            _sync_await(run_in_stack(lambda: _run_program(project_dir)))
+            _sync_await(run_in_stack(_returning_none(program)))
         finally:
             stack_lease.READER = previous_reader
             if previous_env is not None:
@@ -364,4 +585,5 @@ def run_stack(
         resources=tuple(sorted(monitor.registrations, key=lambda r: _natural(r.urn))),
         outputs=monitor.stack_outputs,
         logs=tuple(collector.lines),
+        unexpanded=tuple(monitor.unexpanded),
     )

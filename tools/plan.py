@@ -14,14 +14,15 @@ import json
 import sys
 from collections import Counter
 from collections.abc import Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
 
 import pulumi
 from jsonschema import Draft202012Validator
 
-from catalog import HOURS_PER_MONTH
-from costing import CostReport
+from policies.catalog import HOURS_PER_MONTH
+from policies.costing import CostReport
 from policies.pack import PACK_NAME, PACK_VERSION
 from settings import SettingsError
 from tools.harness import RegisteredResource, StackFileError, StackRun, run_stack
@@ -58,20 +59,25 @@ def plan_document(
     }
     if cost is not None:
         cost_document: dict[str, object] = {
-            "monthlyUsd": round(float(cost.monthly_usd), 2),
-            "hourlyUsd": round(float(cost.hourly_usd), 4),
-            "byGroup": {group: round(float(amount), 2) for group, amount in cost.by_group().items()},
-            "unpriced": list(cost.unpriced),
+            "monthlyUsd": _cents(cost.monthly_usd),
+            "hourlyUsd": float(cost.hourly_usd.quantize(Decimal("0.0001"))),
+            "byGroup": {group: _cents(amount) for group, amount in cost.by_group().items()},
+            "unpriced": [
+                {"urn": u.urn, "name": u.name, "type": u.resource_type, "reason": u.reason} for u in cost.unpriced
+            ],
+            "unknown": [
+                {"urn": u.urn, "name": u.name, "type": u.resource_type, "reason": u.reason} for u in cost.unknown
+            ],
             "items": [
-                {"urn": i.urn, "name": i.name, "group": i.group, "monthlyUsd": round(float(i.monthly_usd), 2)}
+                {"urn": i.urn, "name": i.name, "group": i.group, "monthlyUsd": _cents(i.monthly_usd)}
                 for i in cost.items
             ],
         }
         fleet = fleet_cost(run, cost)
         if fleet is not None:
             # Each service's share of its pools (tools/service_cost.py): the pools' cost, split by kind.
-            cost_document["byServiceKind"] = {k: round(float(v), 2) for k, v in fleet.by_kind().items()}
-            cost_document["byService"] = {k: round(float(v), 2) for k, v in fleet.by_service().items()}
+            cost_document["byServiceKind"] = {k: _cents(v) for k, v in fleet.by_kind().items()}
+            cost_document["byService"] = {k: _cents(v) for k, v in fleet.by_service().items()}
         document["cost"] = cost_document
     budget = run.outputs.get("monthlyBudgetUsd")
     if isinstance(budget, (int, float)):
@@ -106,6 +112,11 @@ def plan_document(
     return document
 
 
+def _cents(amount: Decimal) -> float:
+    """Rounded as the text view prints it (Decimal's half-even), so the JSON and the text agree."""
+    return float(amount.quantize(Decimal("0.01")))
+
+
 def render_cost(cost: CostReport, budget: float | None, out: TextIO) -> None:
     out.write("\nCost per month (catalog prices, 730 h):\n")
     groups = cost.by_group()
@@ -115,8 +126,10 @@ def render_cost(cost: CostReport, budget: float | None, out: TextIO) -> None:
     total = cost.monthly_usd
     share = f" of ${budget:,.0f} budget ({float(total) / budget:.0%})" if budget else ""
     out.write(f"  {'total':<{width}}  ${total:>12,.2f}{share}\n")
-    if cost.unpriced:
-        out.write(f"  not priced (inputs unknown or not in the price tables): {len(cost.unpriced)}\n")
+    for item in cost.unpriced:
+        out.write(f"  not priced: {item.name} ({item.resource_type}): {item.reason}\n")
+    if cost.unknown:
+        out.write(f"  not priced yet (a price input is unknown until deployment): {len(cost.unknown)}\n")
 
 
 def render_fleet_cost(fleet: FleetCost, out: TextIO) -> None:
@@ -133,7 +146,7 @@ def render_autoscaling(document: dict[str, Any], out: TextIO) -> None:
         return
     out.write(
         "\nAutoscaled pools, per month (floor: in the total above; burst: expected, not in it; "
-        "costing/autoscaling.py says how):\n"
+        "policies/costing/autoscaling.py says how):\n"
     )
     width = max(len(p["pool"]) for p in pools)
     out.write(f"  {'pool':<{width}}  {'floor':>12}  {'expected burst':>14}  {'off-hours saving':>16}\n")

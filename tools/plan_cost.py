@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from pulumi_policy.deserialize import deserialize_properties
+from pulumi_policy.proxy import unknown_checking_proxy
 
-from costing import CostReport, estimate
-from costing.autoscaling import PoolOutlook, outlook
+from policies.costing import CostReport, estimate
+from policies.costing.autoscaling import PoolOutlook, outlook
 from tools.harness import StackRun
 from tools.redact import plaintext
 
@@ -24,12 +25,20 @@ class _Priced:
     name: str
     resource_type: str
     props: Mapping[str, Any]
+    property_dependencies: Mapping[str, Sequence[str]]
 
 
 def stack_cost(run: StackRun) -> CostReport:
-    """Priced exactly as the budget policy prices them (same model, same deserialized inputs)."""
+    """Priced exactly as the budget policy prices them: the same model, over the properties as the pack
+    reads them (deserialized, unknowns raising through the unknown-checking proxy)."""
     return estimate(
-        _Priced(r.urn, r.name, r.type, deserialize_properties(plaintext(dict(r.inputs))))
+        _Priced(
+            r.urn,
+            r.name,
+            r.type,
+            unknown_checking_proxy(deserialize_properties(plaintext(dict(r.inputs)))),
+            r.property_dependencies,
+        )
         for r in run.resources
         if r.custom
     )

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from catalog import HOURS_PER_MONTH
+from policies.catalog import HOURS_PER_MONTH
 
 Document = Mapping[str, Any]
 COMMENT_MARKER = "<!-- sophia-plan -->"

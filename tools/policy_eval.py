@@ -1,10 +1,11 @@
-"""Evaluate the policy pack in-process, feeding each policy exactly what the engine would.
+"""Evaluate the policy pack in-process, feeding it exactly what the engine would.
 
-The pack's own analyzer servicer (`pulumi_policy`'s `_PolicyAnalyzerServicer`) receives the
-engine's protobuf requests: `ConfigureAnalyzerRequest` with every policy's enforcement level
-and config (schema defaults applied, validated against the schema, as the CLI does), then an
-`AnalyzeRequest` per custom resource and one `AnalyzeStackRequest`. It deserializes the
-properties and wraps them in the unknown-checking proxy itself.
+The pack's own analyzer (`policies.analyzer.Analyzer`, the servicer `policies/__main__.py` serves)
+receives the engine's protobuf requests: `ConfigureAnalyzerRequest` with every policy's enforcement
+level and config (schema defaults applied, validated against the schema, as the CLI does), then an
+`AnalyzeRequest` per custom resource and one `AnalyzeStackRequest`. It deserializes the properties
+and wraps them in the unknown-checking proxy itself. The stack's name stands in for the
+`PULUMI_STACK` the CLI's policy proxy sets, so a config written for another stack is refused.
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ from google.protobuf import json_format, struct_pb2
 from jsonschema import Draft7Validator
 from pulumi.runtime.proto import analyzer_pb2
 from pulumi_policy import EnforcementLevel, Policy
-from pulumi_policy.policy import _PolicyAnalyzerServicer
 
-from policies.pack import PACK_ENFORCEMENT, PACK_NAME, PACK_VERSION, all_policies
+from policies.analyzer import PackConfigError
+from policies.pack import PACK_ENFORCEMENT, all_policies, analyzer
 from tools.harness import RegisteredResource, StackRun
 from tools.redact import plaintext
 
@@ -46,6 +47,8 @@ _PROTO_LEVELS = {
     EnforcementLevel.DISABLED: analyzer_pb2.DISABLED,
 }
 DYNAMIC_DEFAULT_PROVIDER = "pulumi:providers:pulumi-python"
+UNEXPANDED = "(harness)"
+"""The `skipped` entry for a remote component whose children the harness could not expand offline."""
 
 
 class PolicyConfigError(ValueError):
@@ -70,7 +73,8 @@ class Violation:
 class Evaluation:
     violations: tuple[Violation, ...]
     skipped: tuple[tuple[str, str], ...]
-    """(policy, reason): could not run during preview (an unknown value) or not applicable."""
+    """(policy, reason): could not judge a resource during preview (an unknown value, the reason names
+    the resource) or not applicable."""
 
     @property
     def mandatory(self) -> tuple[Violation, ...]:
@@ -192,12 +196,15 @@ class _Providers:
 def evaluate(run: StackRun, user_config: Mapping[str, Any], policies: list[Policy] | None = None) -> Evaluation:
     policies = policies if policies is not None else all_policies()
     resolved = engine_config(policies, user_config)
-    servicer = _PolicyAnalyzerServicer(PACK_NAME, PACK_VERSION, policies, PACK_ENFORCEMENT, None)
+    servicer = analyzer(policies, stack=run.stack)
     configure = analyzer_pb2.ConfigureAnalyzerRequest()
     for name, (level, values) in resolved.items():
         configure.policyConfig[name].enforcementLevel = _PROTO_LEVELS[level]
         configure.policyConfig[name].properties.CopyFrom(_struct(values))
-    servicer.Configure(configure, None)  # type: ignore[no-untyped-call]
+    try:
+        servicer.Configure(configure, None)
+    except PackConfigError as error:
+        raise PolicyConfigError(str(error)) from None
 
     remediation = {p.name: p.remediation_steps or "" for p in policies}
     providers = _Providers(run)
@@ -208,7 +215,11 @@ def evaluate(run: StackRun, user_config: Mapping[str, Any], policies: list[Polic
         for d in response.diagnostics:
             level = LEVELS.get(d.enforcementLevel, "advisory")
             if d.message.startswith(f"can't run policy '{d.policyName}'"):
-                skipped.append((d.policyName, d.message))
+                name = (d.urn or default_urn or "").rsplit("::", 1)[-1]
+                reason = d.message.split(" during preview: ", 1)[-1]
+                if name and not reason.startswith(f"{name}:"):
+                    reason = f"{name}: {reason}"
+                skipped.append((d.policyName, reason))
                 continue
             detail = d.message.split("\n", 1)[1] if "\n" in d.message else d.message
             violations.append(
@@ -234,10 +245,11 @@ def evaluate(run: StackRun, user_config: Mapping[str, Any], policies: list[Polic
             )
             if provider is not None:
                 request.provider.CopyFrom(provider)
-            collect(servicer.Analyze(request, None), resource.urn)  # type: ignore[no-untyped-call]
+            collect(servicer.Analyze(request, None), resource.urn)
+        # Stack policies see the engine's state: the outputs (unknown where a first preview cannot know them).
         item = analyzer_pb2.AnalyzerResource(
             type=resource.type,
-            properties=properties,
+            properties=_struct(resource.state),
             urn=resource.urn,
             name=resource.name,
             options=options,
@@ -250,5 +262,8 @@ def evaluate(run: StackRun, user_config: Mapping[str, Any], policies: list[Polic
             item.propertyDependencies[key].urns.extend(urns)
         analyzed.append(item)
     stack_request = analyzer_pb2.AnalyzeStackRequest(resources=analyzed)
-    collect(servicer.AnalyzeStack(stack_request, None), None)  # type: ignore[no-untyped-call]
+    collect(servicer.AnalyzeStack(stack_request, None), None)
+    for urn, why in run.unexpanded:
+        # The engine would analyze these children; the harness could not produce them: say so.
+        skipped.append((UNEXPANDED, f"{urn.rsplit('::', 1)[-1]}: its children were not analyzed: {why}"))
     return Evaluation(tuple(violations), tuple(skipped))

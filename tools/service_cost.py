@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from catalog import load_lambda_catalog
-from costing import CostReport
+from policies.catalog import load_lambda_catalog
+from policies.costing import CostReport
 from settings.services import DR_INSTANCE_TYPES
 from tools.harness import StackRun
 from tools.redact import plaintext

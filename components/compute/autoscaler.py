@@ -16,11 +16,12 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_tls as tls
 
-from autoscaler.config import JoinSpec, OffHours, PoolSpec, ServiceConfig, Taint
+from autoscaler.config import OWNER_TAG, JoinSpec, OffHours, PoolSpec, ServiceConfig, Taint
 from autoscaler.join import POOL_LABEL
 from components.compute.gpu_pool import GpuPool
 from components.kube import container_security, dns_egress, pod_security, resources
 from providers.lambda_cloud.launcher import wait_timeout_s
+from providers.lambda_cloud.resources import LambdaBurstSweep, LambdaBurstSweepArgs
 from settings.compute import AutoscalerSettings, ClusterJoinSettings, GpuPoolSettings
 
 # Upstream cluster-autoscaler; the externalgrpc protocol in autoscaler/protos is the one from 1.35.0 on
@@ -39,6 +40,8 @@ RUN_AS = 65532
 CA_VALIDITY_HOURS = 5 * 365 * 24
 LEAF_VALIDITY_HOURS = 365 * 24
 EARLY_RENEWAL_HOURS = 30 * 24
+# Both pods run as the upstream chart runs cluster-autoscaler (values.yaml, chart 9.59.0).
+PRIORITY_CLASS = "system-cluster-critical"
 # A launch waits for its slot (1 per 12 s) before the boot starts: allowance on top of the boot timeout.
 LAUNCH_QUEUE_MINUTES = 5
 
@@ -77,7 +80,6 @@ def pool_spec(
         floor=pool.floor(autoscaled=True),
         region=region,
         fallback_regions=tuple(fallback_regions),
-        scale_down_delay_minutes=pool.scale_down_delay_minutes,
         scale_from_zero=pool.scale_from_zero,
         off_hours=OffHours(off.timezone, off.stop_at, off.start_at, off.weekends_off) if off else None,
         taints=(Taint(POOL_LABEL, pool.name, "NoSchedule"),),
@@ -120,7 +122,8 @@ def max_node_provision_minutes(pools: Sequence[GpuPoolSettings]) -> int:
 
 
 def autoscaler_flags(settings: AutoscalerSettings, pools: Sequence[GpuPoolSettings]) -> list[str]:
-    """Flags of cluster-autoscaler; per-pool delays come from NodeGroupGetOptions."""
+    """Flags of cluster-autoscaler; they apply to every pool (the service answers NodeGroupGetOptions with
+    UNIMPLEMENTED, so no group overrides them)."""
     return [
         "--cloud-provider=externalgrpc",
         "--cloud-config=/config/cloud-config",
@@ -128,7 +131,7 @@ def autoscaler_flags(settings: AutoscalerSettings, pools: Sequence[GpuPoolSettin
         "--expander=price",
         f"--scan-interval={settings.scan_interval_seconds}s",
         f"--scale-down-delay-after-add={settings.scale_down_delay_after_add_minutes}m",
-        f"--scale-down-unneeded-time={min(p.scale_down_delay_minutes for p in pools)}m",
+        f"--scale-down-unneeded-time={settings.scale_down_unneeded_minutes}m",
         f"--max-node-provision-time={max_node_provision_minutes(pools)}m",
         # GPU nodes are only for their pool's pods: count utilisation on GPUs too.
         "--scale-down-gpu-utilization-threshold=0.5",
@@ -149,7 +152,8 @@ def _rules() -> list[k8s.rbac.v1.PolicyRuleArgs]:
         ([""], ["pods/eviction"], ["create"], None),
         ([""], ["pods/status"], ["update"], None),
         ([""], ["endpoints"], ["get", "update"], [CA_NAME]),
-        ([""], ["nodes"], ["watch", "list", "get", "update", "create", "delete"], None),
+        # As the chart grants them for providers other than kwok and huaweicloud: no create, no delete.
+        ([""], ["nodes"], ["watch", "list", "get", "update"], None),
         ([""], ["podtemplates"], ["get", "list", "watch", "create", "update", "patch"], None),
         (["resource.k8s.io"], ["resourceslices", "deviceclasses", "resourceclaims"], read, None),
         (
@@ -290,8 +294,34 @@ class ClusterAutoscaler(pulumi.ComponentResource):
         service_account = k8s.core.v1.ServiceAccount(
             f"{name}-service-account",
             metadata=meta(SERVICE_NAME, service_labels),
-            automount_service_account_token=False,  # it needs no Kubernetes API
+            automount_service_account_token=False,  # only the service's pod mounts it (below)
             opts=inside,
+        )
+        # The service deletes the Nodes of the instances it terminated (k3s never does): nodes, no more.
+        node_role = k8s.rbac.v1.ClusterRole(
+            f"{name}-service-cluster-role",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{ns}-{SERVICE_NAME}", labels=service_labels),
+            rules=[k8s.rbac.v1.PolicyRuleArgs(api_groups=[""], resources=["nodes"], verbs=["get", "list", "delete"])],
+            opts=child,
+        )
+        node_binding = k8s.rbac.v1.ClusterRoleBinding(
+            f"{name}-service-cluster-binding",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{ns}-{SERVICE_NAME}", labels=service_labels),
+            role_ref=k8s.rbac.v1.RoleRefArgs(
+                api_group="rbac.authorization.k8s.io", kind="ClusterRole", name=f"{ns}-{SERVICE_NAME}"
+            ),
+            subjects=[k8s.rbac.v1.SubjectArgs(kind="ServiceAccount", name=SERVICE_NAME, namespace=ns)],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[node_role]),
+        )
+
+        # Burst instances are no Pulumi resources: deleting this terminates them (turning the autoscaler
+        # off, `pulumi destroy`). The service depends on it, so it is gone before the sweep runs; the
+        # sweep depends on the pools' keys and rulesets, so they go after the instances that hold them.
+        pool_resources = [r for _, pool in args.pools for r in (pool.ssh_key, *pool.firewalls.values())]
+        sweep = LambdaBurstSweep(
+            f"{name}-burst-sweep",
+            LambdaBurstSweepArgs(owner_tag=OWNER_TAG, owner=args.cluster),
+            pulumi.ResourceOptions(parent=self, depends_on=pool_resources),
         )
 
         def secret_env(env: str, key: str) -> k8s.core.v1.EnvVarArgs:
@@ -322,7 +352,10 @@ class ClusterAutoscaler(pulumi.ComponentResource):
                     ),
                     spec=k8s.core.v1.PodSpecArgs(
                         service_account_name=SERVICE_NAME,
-                        automount_service_account_token=False,
+                        # Its token: the Kubernetes API, for deleting the Nodes of terminated instances.
+                        automount_service_account_token=True,
+                        # Scaling stops without it, as without the autoscaler (the upstream chart's default).
+                        priority_class_name=PRIORITY_CLASS,
                         security_context=pod_security(RUN_AS),
                         containers=[
                             k8s.core.v1.ContainerArgs(
@@ -373,8 +406,7 @@ class ClusterAutoscaler(pulumi.ComponentResource):
             # The pools' keys and rulesets exist before the service can launch with them.
             opts=pulumi.ResourceOptions(
                 parent=self,
-                depends_on=[namespace, pools_map, service_account]
-                + [r for _, pool in args.pools for r in (pool.ssh_key, *pool.firewalls.values())],
+                depends_on=[namespace, pools_map, service_account, node_binding, sweep, *pool_resources],
             ),
         )
         k8s.core.v1.Service(
@@ -444,6 +476,7 @@ class ClusterAutoscaler(pulumi.ComponentResource):
                     ),
                     spec=k8s.core.v1.PodSpecArgs(
                         service_account_name=CA_NAME,
+                        priority_class_name=PRIORITY_CLASS,  # the upstream chart's default
                         security_context=pod_security(RUN_AS),
                         containers=[
                             k8s.core.v1.ContainerArgs(
@@ -486,7 +519,7 @@ class ClusterAutoscaler(pulumi.ComponentResource):
         )
 
         # -- network: closed by default; the autoscaler reaches the service and the API server, the service
-        # reaches only the Lambda API (HTTPS) and DNS.
+        # reaches the Lambda API and the API server (HTTPS) and DNS.
         k8s.networking.v1.NetworkPolicy(
             f"{name}-default-deny",
             metadata=meta("default-deny"),
@@ -496,8 +529,9 @@ class ClusterAutoscaler(pulumi.ComponentResource):
             opts=inside,
         )
         grpc_port = [k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=SERVICE_PORT)]
-        https = [k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=443)]
-        api_server = [k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=p) for p in (443, 6443)]
+        # HTTPS: the Lambda API, and the API server through its Service (443) or directly (k3s's 6443).
+        https = [k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=p) for p in (443, 6443)]
+        api_server = https
         k8s.networking.v1.NetworkPolicy(
             f"{name}-service-network",
             metadata=meta(SERVICE_NAME, service_labels),

@@ -11,7 +11,7 @@ from typing import Any
 
 import pulumi
 
-from catalog import load_lambda_catalog
+from policies.catalog import load_lambda_catalog
 from providers.lambda_cloud.resources import (
     FirewallRule,
     LambdaFirewallRuleset,

@@ -42,6 +42,8 @@ class FailoverGuardArgs:
     placement: StorePlacement
     aws_provider: aws.Provider
     """A provider in `lease_region`."""
+    cluster_is_replica: bool = False
+    """The cluster is being rebuilt as a replica of DR (failback): nothing to fence, only renew."""
 
 
 def guard_policy(table_arn: str) -> str:
@@ -123,6 +125,7 @@ class FailoverGuard(pulumi.ComponentResource):
             "AWS_REGION": args.lease_region,
             "RENEW_SECONDS": str(int(RENEW_SECONDS)),
             "SELF_FENCE_SECONDS": str(int(SELF_FENCE_SECONDS)),
+            "CLUSTER_ROLE": "replica" if args.cluster_is_replica else "primary",
             "STATE_DIR": "/tmp/guard",  # noqa: S108 - an emptyDir: state lives as long as the pod
             "HOME": "/tmp",  # noqa: S108 - the aws CLI writes its cache there
             "CNPG_NAMESPACE": ns,

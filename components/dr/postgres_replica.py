@@ -15,8 +15,15 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.data.placement import StorePlacement, labels
-from components.data.postgres_cluster import POSTGRES_IMAGE, POSTGRES_PORT, operator_manifests
+from components.data.postgres_cluster import (
+    CNPG_NAMESPACE,
+    POSTGRES_IMAGE,
+    POSTGRES_PORT,
+    STATUS_PORT,
+    operator_manifests,
+)
 from components.data.postgres_config import replication_parameters
+from components.kube import namespace_selector
 from settings.data import PostgresSettings
 
 SOURCE = "primary"
@@ -126,12 +133,21 @@ class PostgresReplica(pulumi.ComponentResource):
             spec=k8s.networking.v1.NetworkPolicySpecArgs(
                 pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"cnpg.io/cluster": name}),
                 policy_types=["Ingress", "Egress"],
+                # Like the primary's: Postgres from its own instances and the client namespaces, the
+                # instance manager's status port from the operator; nothing from anywhere else.
                 ingress=[
                     k8s.networking.v1.NetworkPolicyIngressRuleArgs(
-                        ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=POSTGRES_PORT)]
+                        from_=[
+                            k8s.networking.v1.NetworkPolicyPeerArgs(
+                                pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"cnpg.io/cluster": name})
+                            ),
+                            *(namespace_selector(n) for n in args.placement.client_namespaces),
+                        ],
+                        ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=POSTGRES_PORT)],
                     ),
                     k8s.networking.v1.NetworkPolicyIngressRuleArgs(
-                        ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=8000)]
+                        from_=[namespace_selector(CNPG_NAMESPACE)],
+                        ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=STATUS_PORT)],
                     ),
                 ],
                 # The primary (over the internet, TLS), the Kubernetes API and DNS.

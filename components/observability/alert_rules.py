@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from catalog import HOURS_PER_MONTH
 from components.compute.cloud_init import POOL_LABEL
 from components.data.placement import PLATFORM_LABEL
+from policies.catalog import HOURS_PER_MONTH
 from settings.observability import AlertThresholds
 
 # kube-state-metrics exposes node label `sophia.ai/pool` as `label_sophia_ai_pool`.

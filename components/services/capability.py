@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from catalog import load_lambda_catalog
+from policies.catalog import load_lambda_catalog
 from settings.services import DR_INSTANCE_TYPES
 
 # Dense BF16/FP16 tensor TFLOPS per GPU, from NVIDIA's data sheets (half the "with sparsity" figure).

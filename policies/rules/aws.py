@@ -1,59 +1,63 @@
-"""AWS security rules: data encrypted, never public, backed up, protected; tight network and IAM."""
+"""AWS data and storage rules: databases, caches, buckets, keys and disks encrypted, never public,
+backed up and protected; registries that keep what they scanned.
+
+Bucket settings live on their own resources (public access block, encryption, versioning,
+replication, policy, ownership), tied to the bucket through their `bucket` input (an output of the
+bucket, or its name written literally) or set inline on the bucket: the S3 rules join them per
+bucket, so they are stack rules; what must stop a resource being created (a public ACL, an
+incomplete public access block) is a resource rule.
+"""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
+from functools import partial
 from typing import Any
 
-from pulumi_policy import (
-    PolicyResource,
-    ReportViolation,
-    ResourceValidationArgs,
-    Severity,
-    StackValidationArgs,
-)
-from pulumi_policy.proxy import UnknownValueError
+from pulumi_policy import Severity
 
-from policies.common import (
-    DATA_PORTS,
-    ENVIRONMENT_PROPERTY,
-    Category,
-    Rule,
-    as_list,
-    config_of,
-    ranges_opened,
-    resource_policy,
-    stack_policy,
-    strict_environment,
-    tags_of,
-    truthy,
+from policies.common import Category, Ctx, Rule, tags_of
+from policies.model.iam import Statement, statements
+from policies.model.subject import StackView, Subject
+from policies.model.values import (
+    Unknown,
+    dig,
+    flag,
+    is_set,
+    items,
+    json_document,
+    mapping,
+    number,
+    one_or_many,
+    read,
 )
 
 RDS_INSTANCE = "aws:rds/instance:Instance"
 RDS_CLUSTER = "aws:rds/cluster:Cluster"
+RDS_CLUSTER_INSTANCE = "aws:rds/clusterInstance:ClusterInstance"
 ELASTICACHE = "aws:elasticache/replicationGroup:ReplicationGroup"
 BUCKETS = ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2")
 PUBLIC_ACCESS_BLOCK = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
+ACCOUNT_PUBLIC_ACCESS_BLOCK = "aws:s3/accountPublicAccessBlock:AccountPublicAccessBlock"
 ENCRYPTION_CONFIGS = (
     "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
     "aws:s3/bucketServerSideEncryptionConfigurationV2:BucketServerSideEncryptionConfigurationV2",
 )
 VERSIONINGS = ("aws:s3/bucketVersioning:BucketVersioning", "aws:s3/bucketVersioningV2:BucketVersioningV2")
-REPLICATION = "aws:s3/bucketReplicationConfig:BucketReplicationConfig"
-SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
-SECURITY_GROUP_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
-INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+REPLICATIONS = ("aws:s3/bucketReplicationConfig:BucketReplicationConfig",)
+BUCKET_POLICIES = ("aws:s3/bucketPolicy:BucketPolicy",)
+OWNERSHIP_CONTROLS = ("aws:s3/bucketOwnershipControls:BucketOwnershipControls",)
+BUCKET_ACLS = ("aws:s3/bucketAcl:BucketAcl", "aws:s3/bucketAclV2:BucketAclV2")
 KMS_KEY = "aws:kms/key:Key"
+KMS_KEY_POLICY = "aws:kms/keyPolicy:KeyPolicy"
 EBS_VOLUME = "aws:ebs/volume:Volume"
+EBS_DEFAULT_ENCRYPTION = "aws:ebs/encryptionByDefault:EncryptionByDefault"
 EC2_INSTANCE = "aws:ec2/instance:Instance"
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
-IAM_POLICIES = (
-    "aws:iam/policy:Policy",
-    "aws:iam/rolePolicy:RolePolicy",
-    "aws:iam/userPolicy:UserPolicy",
-    "aws:iam/groupPolicy:GroupPolicy",
-)
+LAUNCH_CONFIGURATION = "aws:ec2/launchConfiguration:LaunchConfiguration"
+DYNAMODB_TABLE = "aws:dynamodb/table:Table"
+ECR_REPOSITORY = "aws:ecr/repository:Repository"
+EFS_FILE_SYSTEM = "aws:efs/fileSystem:FileSystem"
 TAGGABLE = (
     RDS_INSTANCE,
     RDS_CLUSTER,
@@ -62,7 +66,9 @@ TAGGABLE = (
     KMS_KEY,
     EBS_VOLUME,
     EC2_INSTANCE,
-    SECURITY_GROUP,
+    DYNAMODB_TABLE,
+    ECR_REPOSITORY,
+    "aws:ec2/securityGroup:SecurityGroup",
     "aws:ec2/vpc:Vpc",
     "aws:ec2/subnet:Subnet",
     "aws:ec2/natGateway:NatGateway",
@@ -74,13 +80,20 @@ TAGGABLE = (
     "aws:route53/healthCheck:HealthCheck",
     "aws:iam/role:Role",
 )
-# Data ports of the platform's stores, plus SSH: never reachable from the internet.
-SSH_AND_DATA_PORTS = ((22, 22), *DATA_PORTS)
-WORLD = ("0.0.0.0/0", "::/0")
+PAB_FLAGS = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
+PUBLIC_CANNED_ACLS = ("public-read", "public-read-write", "authenticated-read")
+PUBLIC_GRANTEES = (
+    "http://acs.amazonaws.com/groups/global/AllUsers",
+    "http://acs.amazonaws.com/groups/global/AuthenticatedUsers",
+)
 
 
-def _is_replica(props: Mapping[str, Any]) -> bool:
-    return bool(props.get("replicateSourceDb"))
+def _is_true(value: Any) -> bool:
+    return flag(value) is True
+
+
+def _is_replica(subject: Subject) -> bool:
+    return bool(subject.get("replicateSourceDb"))
 
 
 # -- RDS ------------------------------------------------------------------------------------
@@ -94,30 +107,30 @@ RDS_ENCRYPTED = Rule(
 )
 
 
-def _rds_encrypted(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    if args.resource_type == RDS_INSTANCE and _is_replica(args.props):
+def _rds_encrypted(subject: Subject, ctx: Ctx) -> None:
+    if subject.resource_type == RDS_INSTANCE and _is_replica(subject):
         return
-    if not truthy(args.props.get("storageEncrypted")):
-        report("storageEncrypted is not true.", None)
+    if not _is_true(subject.get("storageEncrypted")):
+        ctx.violation("storageEncrypted is not true.")
 
 
 RDS_NOT_PUBLIC = Rule(
     "aws-rds-instance-not-public",
-    "RDS instances must not be publicly accessible.",
+    "RDS and Aurora instances must not be publicly accessible.",
     Severity.CRITICAL,
     "Set publicly_accessible=False and reach the database through private subnets.",
     Category.SECURITY,
 )
 
 
-def _rds_not_public(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    if truthy(args.props.get("publiclyAccessible")):
-        report("publiclyAccessible is true.", None)
+def _rds_not_public(subject: Subject, ctx: Ctx) -> None:
+    if _is_true(subject.get("publiclyAccessible")):
+        ctx.violation("publiclyAccessible is true.")
 
 
 RDS_BACKUPS = Rule(
     "aws-rds-instance-backup-retention",
-    "RDS primaries must keep automated backups for at least the configured days.",
+    "RDS primaries and clusters must keep automated backups for at least the configured days.",
     Severity.HIGH,
     "Set backup_retention_period to 7 or more.",
     Category.SECURITY,
@@ -125,13 +138,13 @@ RDS_BACKUPS = Rule(
 )
 
 
-def _rds_backups(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    if args.resource_type == RDS_INSTANCE and _is_replica(args.props):
+def _rds_backups(subject: Subject, ctx: Ctx) -> None:
+    if subject.resource_type == RDS_INSTANCE and _is_replica(subject):
         return
-    minimum = int(config_of(args, RDS_BACKUPS)["minimumDays"])
-    days = args.props.get("backupRetentionPeriod") or 0
-    if float(days) < minimum:
-        report(f"backupRetentionPeriod is {days:g} days; at least {minimum} required.", None)
+    minimum = int(ctx.config["minimumDays"])
+    days = number(subject.get("backupRetentionPeriod")) or 0
+    if days < minimum:
+        ctx.violation(f"backupRetentionPeriod is {days:g} days; at least {minimum} required.")
 
 
 RDS_DELETION_PROTECTION = Rule(
@@ -140,28 +153,48 @@ RDS_DELETION_PROTECTION = Rule(
     Severity.HIGH,
     "Set deletion_protection=True (and keep protect=True on the resource).",
     Category.SECURITY,
-    config=ENVIRONMENT_PROPERTY,
 )
 
 
-def _rds_deletion_protection(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    if strict_environment(args, RDS_DELETION_PROTECTION) and not truthy(args.props.get("deletionProtection")):
-        report("deletionProtection is not true.", None)
+def _rds_deletion_protection(subject: Subject, ctx: Ctx) -> None:
+    if ctx.strict and not _is_true(subject.get("deletionProtection")):
+        ctx.violation("deletionProtection is not true.")
 
 
 RDS_MULTI_AZ = Rule(
     "aws-rds-instance-multi-az",
-    "In prod and dr, RDS instances must be multi-AZ.",
+    "In prod and dr, RDS instances must be multi-AZ and clusters must not be pinned to one zone.",
     Severity.MEDIUM,
-    "Set multi_az=True.",
+    "Set multi_az=True on instances; give clusters at least two availability_zones (or none).",
     Category.SECURITY,
-    config=ENVIRONMENT_PROPERTY,
 )
 
 
-def _rds_multi_az(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    if strict_environment(args, RDS_MULTI_AZ) and not truthy(args.props.get("multiAz")):
-        report("multiAz is not true.", None)
+def _rds_multi_az(subject: Subject, ctx: Ctx) -> None:
+    if not ctx.strict:
+        return
+    if subject.resource_type == RDS_INSTANCE:
+        if not _is_true(subject.get("multiAz")):
+            ctx.violation("multiAz is not true.")
+        return
+    zones = subject.get("availabilityZones")
+    if zones is not None and len(items(zones)) < 2:
+        ctx.violation(f"availabilityZones names {len(items(zones))} zone; at least 2 required.")
+
+
+RDS_INSIGHTS = Rule(
+    "aws-rds-instance-performance-insights-encrypted",
+    "RDS and Aurora instances with Performance Insights must encrypt it with a KMS key.",
+    Severity.HIGH,
+    "Set performance_insights_kms_key_id to the database's customer managed key.",
+    Category.SECURITY,
+)
+
+
+def _rds_insights(subject: Subject, ctx: Ctx) -> None:
+    enabled = _is_true(subject.get("performanceInsightsEnabled"))
+    if enabled and not is_set(lambda: subject.get("performanceInsightsKmsKeyId")):
+        ctx.violation("Performance Insights is enabled without performanceInsightsKmsKeyId.")
 
 
 # -- ElastiCache ----------------------------------------------------------------------------
@@ -175,28 +208,30 @@ ELASTICACHE_ENCRYPTED = Rule(
 )
 
 
-def _elasticache_encrypted(args: ResourceValidationArgs, report: ReportViolation) -> None:
+def _elasticache_encrypted(subject: Subject, ctx: Ctx) -> None:
     for key in ("atRestEncryptionEnabled", "transitEncryptionEnabled"):
-        if not truthy(args.props.get(key)):
-            report(f"{key} is not true.", None)
+        if not _is_true(subject.get(key)):
+            ctx.violation(f"{key} is not true.")
 
 
 ELASTICACHE_AUTH = Rule(
     "aws-elasticache-replicationgroup-auth-token",
-    "ElastiCache replication groups must require an AUTH token.",
+    "ElastiCache replication groups must authenticate clients: an AUTH token or RBAC user groups.",
     Severity.HIGH,
-    "Set auth_token from a pulumi_random.RandomPassword (a Pulumi secret); it needs transit encryption.",
+    "Set auth_token from a pulumi_random.RandomPassword (a Pulumi secret), or user_group_ids (RBAC); both need "
+    "transit encryption.",
     Category.SECURITY,
 )
 
 
-def _elasticache_auth(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    try:
-        token = args.props.get("authToken")
-    except UnknownValueError:
-        return  # computed at deploy time (a generated password): it is set
-    if not token:
-        report("authToken is not set.", None)
+def _elasticache_auth(subject: Subject, ctx: Ctx) -> None:
+    # An unknown token or group list is computed at deploy time (a generated password): it is set.
+    tokens = [read(lambda: subject.get("authToken")), read(lambda: subject.get("authTokenWo"))]
+    groups = read(lambda: subject.get("userGroupIds"))
+    if any(isinstance(v, Unknown) for v in (*tokens, groups)):
+        return
+    if not any(tokens) and not items(groups):
+        ctx.violation("authToken is not set and no userGroupIds are given.")
 
 
 ELASTICACHE_SNAPSHOTS = Rule(
@@ -209,73 +244,115 @@ ELASTICACHE_SNAPSHOTS = Rule(
 )
 
 
-def _elasticache_snapshots(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    minimum = int(config_of(args, ELASTICACHE_SNAPSHOTS)["minimumDays"])
-    days = args.props.get("snapshotRetentionLimit") or 0
-    if float(days) < minimum:
-        report(f"snapshotRetentionLimit is {days:g}; at least {minimum} required.", None)
+def _elasticache_snapshots(subject: Subject, ctx: Ctx) -> None:
+    minimum = int(ctx.config["minimumDays"])
+    days = number(subject.get("snapshotRetentionLimit")) or 0
+    if days < minimum:
+        ctx.violation(f"snapshotRetentionLimit is {days:g}; at least {minimum} required.")
 
 
-# -- S3 (stack rules: the settings live in separate resources tied by their `bucket` input) --
+# -- S3 -------------------------------------------------------------------------------------
 
 
-def _attached(resources: Iterable[PolicyResource], types: Iterable[str]) -> dict[str, list[PolicyResource]]:
-    """Bucket URN -> the resources of `types` whose `bucket` input comes from it."""
-    wanted = set(types)
-    attached: dict[str, list[PolicyResource]] = {}
-    for resource in resources:
-        if resource.resource_type in wanted:
-            for bucket in resource.property_dependencies.get("bucket", []):
-                attached.setdefault(bucket.urn, []).append(resource)
-    return attached
+def _bucket_names(bucket: Subject) -> list[str]:
+    name = read(lambda: bucket.get("bucket"))
+    return [name] if isinstance(name, str) and name else []
 
 
-def _buckets(args: StackValidationArgs) -> list[PolicyResource]:
-    return [r for r in args.resources if r.resource_type in BUCKETS]
+def _settings(view: StackView, bucket: Subject, types: Iterable[str]) -> list[Subject]:
+    """The bucket's settings resources of `types` (by output dependency or literal name)."""
+    return view.referencing(bucket, types, "bucket", _bucket_names(bucket))
+
+
+def _blocks_off(block: Subject) -> list[str]:
+    return [name for name in PAB_FLAGS if not _is_true(block.get(name))]
 
 
 S3_PUBLIC_ACCESS = Rule(
     "aws-s3-bucket-public-access-blocked",
-    "Every S3 bucket must have a public access block with all four settings on.",
+    "Every S3 bucket must be covered by a public access block with all four settings on (its own, or the account's).",
     Severity.CRITICAL,
     "Add aws.s3.BucketPublicAccessBlock(bucket=bucket.id) with block_public_acls, block_public_policy, "
-    "ignore_public_acls and restrict_public_buckets all True.",
+    "ignore_public_acls and restrict_public_buckets all True (or an AccountPublicAccessBlock).",
+    Category.SECURITY,
+    config={
+        "accountPublicAccessBlock": {
+            "type": "boolean",
+            "default": False,
+            "description": "The account's public access block (all four settings) is set outside this stack.",
+        }
+    },
+)
+
+
+def _s3_public_access(view: StackView, ctx: Ctx) -> None:
+    if ctx.config["accountPublicAccessBlock"]:
+        return
+    accounts = view.of_type(ACCOUNT_PUBLIC_ACCESS_BLOCK)
+    if any(not read(partial(_blocks_off, a)) for a in accounts):
+        return
+
+    def check(bucket: Subject) -> None:
+        blocks = _settings(view, bucket, [PUBLIC_ACCESS_BLOCK])
+        if not blocks:
+            ctx.violation(f"{bucket.name}: no public access block.", bucket.urn)
+            return
+        incomplete = [off for off in (_blocks_off(b) for b in blocks) if off]
+        if len(incomplete) == len(blocks):
+            ctx.violation(f"{bucket.name}: its public access block leaves {', '.join(incomplete[0])} off.", bucket.urn)
+
+    ctx.each(view.of_type(*BUCKETS), check)
+
+
+PAB_COMPLETE = Rule(
+    "aws-s3-publicaccessblock-all-flags-on",
+    "A public access block (a bucket's or the account's) must turn all four settings on.",
+    Severity.CRITICAL,
+    "Set block_public_acls, block_public_policy, ignore_public_acls and restrict_public_buckets to True.",
     Category.SECURITY,
 )
-PAB_FLAGS = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
 
 
-def _s3_public_access(args: StackValidationArgs, report: ReportViolation) -> None:
-    blocks = _attached(args.resources, [PUBLIC_ACCESS_BLOCK])
-    for bucket in _buckets(args):
-        attached = blocks.get(bucket.urn, [])
-        if not attached:
-            report(f"{bucket.name}: no BucketPublicAccessBlock.", bucket.urn)
-        for block in attached:
-            off = [flag for flag in PAB_FLAGS if not truthy(block.props.get(flag))]
-            if off:
-                report(f"{bucket.name}: public access block leaves {', '.join(off)} off.", bucket.urn)
+def _pab_complete(subject: Subject, ctx: Ctx) -> None:
+    off = _blocks_off(subject)
+    if off:
+        ctx.violation(f"{', '.join(off)} {'is' if len(off) == 1 else 'are'} not true.")
 
 
 S3_ENCRYPTED = Rule(
     "aws-s3-bucket-encrypted",
-    "Every S3 bucket must have default server-side encryption.",
+    "Every S3 bucket must have default server-side encryption with KMS.",
     Severity.HIGH,
-    "Add aws.s3.BucketServerSideEncryptionConfiguration with sse_algorithm 'aws:kms' (or 'AES256').",
+    "Add aws.s3.BucketServerSideEncryptionConfiguration with sse_algorithm 'aws:kms' and the bucket's key.",
     Category.SECURITY,
+    config={
+        "allowedAlgorithms": {
+            "type": "array",
+            "items": {"type": "string"},
+            "default": ["aws:kms", "aws:kms:dsse"],
+            "description": "Default encryption algorithms accepted (add AES256 to accept S3-managed keys).",
+        }
+    },
 )
 
 
-def _s3_encrypted(args: StackValidationArgs, report: ReportViolation) -> None:
-    configs = _attached(args.resources, ENCRYPTION_CONFIGS)
-    for bucket in _buckets(args):
+def _rules_of(node: Any) -> list[Any]:
+    """`rule`/`rules` blocks whether given as one object or a list (pulumi-aws 7 flattened them)."""
+    return [*one_or_many(mapping(node).get("rule")), *items(mapping(node).get("rules"))]
+
+
+def _s3_encrypted(view: StackView, ctx: Ctx) -> None:
+    def check(bucket: Subject) -> None:
+        configs = [c.props for c in _settings(view, bucket, ENCRYPTION_CONFIGS)]
+        configs += one_or_many(bucket.get("serverSideEncryptionConfiguration"))
         algorithms = [
-            ((rule.get("applyServerSideEncryptionByDefault") or {}).get("sseAlgorithm"))
-            for config in configs.get(bucket.urn, [])
-            for rule in config.props.get("rules") or []
+            dig(rule, "applyServerSideEncryptionByDefault", "sseAlgorithm") for c in configs for rule in _rules_of(c)
         ]
-        if not any(a in ("aws:kms", "aws:kms:dsse", "AES256") for a in algorithms):
-            report(f"{bucket.name}: no default server-side encryption.", bucket.urn)
+        if not any(a in ctx.config["allowedAlgorithms"] for a in algorithms):
+            found = ", ".join(sorted({str(a) for a in algorithms if a})) or "none"
+            ctx.violation(f"{bucket.name}: no default server-side encryption with KMS ({found}).", bucket.urn)
+
+    ctx.each(view.of_type(*BUCKETS), check)
 
 
 S3_VERSIONED = Rule(
@@ -287,14 +364,14 @@ S3_VERSIONED = Rule(
 )
 
 
-def _s3_versioned(args: StackValidationArgs, report: ReportViolation) -> None:
-    versionings = _attached(args.resources, VERSIONINGS)
-    for bucket in _buckets(args):
-        statuses = [
-            (v.props.get("versioningConfiguration") or {}).get("status") for v in versionings.get(bucket.urn, [])
-        ]
-        if "Enabled" not in statuses:
-            report(f"{bucket.name}: versioning is not enabled.", bucket.urn)
+def _s3_versioned(view: StackView, ctx: Ctx) -> None:
+    def check(bucket: Subject) -> None:
+        statuses = [dig(v.props, "versioningConfiguration", "status") for v in _settings(view, bucket, VERSIONINGS)]
+        inline = _is_true(dig(bucket.props, "versioning", "enabled"))
+        if "Enabled" not in statuses and not inline:
+            ctx.violation(f"{bucket.name}: versioning is not enabled.", bucket.urn)
+
+    ctx.each(view.of_type(*BUCKETS), check)
 
 
 S3_BACKUP_REPLICATED = Rule(
@@ -310,130 +387,253 @@ S3_BACKUP_REPLICATED = Rule(
 )
 
 
-def _s3_backup_replicated(args: StackValidationArgs, report: ReportViolation) -> None:
-    config = config_of(args, S3_BACKUP_REPLICATED)
-    replications = _attached(args.resources, [REPLICATION])
-    for bucket in _buckets(args):
-        if (bucket.props.get("tags") or {}).get(config["tagKey"]) != config["tagValue"]:
-            continue
-        enabled = [
-            rule
-            for replication in replications.get(bucket.urn, [])
-            for rule in replication.props.get("rules") or []
-            if rule.get("status") == "Enabled"
-        ]
-        if not enabled:
-            report(f"{bucket.name}: backup bucket has no enabled replication rule.", bucket.urn)
+def _s3_backup_replicated(view: StackView, ctx: Ctx) -> None:
+    def check(bucket: Subject) -> None:
+        if tags_of(bucket).get(ctx.config["tagKey"]) != ctx.config["tagValue"]:
+            return
+        configs = [r.props for r in _settings(view, bucket, REPLICATIONS)]
+        configs += one_or_many(bucket.get("replicationConfiguration"))
+        if not any(mapping(rule).get("status") == "Enabled" for c in configs for rule in _rules_of(c)):
+            ctx.violation(f"{bucket.name}: backup bucket has no enabled replication rule.", bucket.urn)
+
+    ctx.each(view.of_type(*BUCKETS), check)
 
 
-# -- Network, keys, disks, IAM ----------------------------------------------------------------
-
-SG_DATA_PORTS = Rule(
-    "aws-ec2-securitygroup-no-public-data-ports",
-    "No security group may open SSH, PostgreSQL, Redis, Qdrant or all ports to 0.0.0.0/0 or ::/0.",
-    Severity.CRITICAL,
-    "Allow the port only from the VPC CIDR or from the security groups that use the store.",
+S3_TLS_ONLY = Rule(
+    "aws-s3-bucket-tls-only",
+    "Every S3 bucket's policy must deny requests that do not use TLS.",
+    Severity.HIGH,
+    "Add an aws.s3.BucketPolicy statement: Effect Deny, Principal *, Action s3:*, on the bucket and its objects, "
+    'Condition {"Bool": {"aws:SecureTransport": "false"}}.',
     Category.SECURITY,
 )
 
 
-def _opens_data_port(protocol: Any, from_port: Any, to_port: Any) -> str | None:
-    if str(protocol) in ("-1", "all"):
-        return "all ports"
-    low, high = int(float(from_port or 0)), int(float(to_port or 0))
-    if low <= 0 and high >= 65535:
-        return "all ports"
-    opened = ranges_opened(low, high, SSH_AND_DATA_PORTS)
-    if not opened:
-        return None
-    return ("port " if len(opened) == 1 and "-" not in opened[0] else "ports ") + ", ".join(opened)
+def _denies_plain_http(statement: Statement) -> bool:
+    if statement.allow or not statement.public_principal:
+        return False
+    if not any(a in ("*", "s3:*") for a in statement.actions or ()):
+        return False
+    for operator, clauses in statement.conditions.items():
+        if str(operator).lower() != "bool":
+            continue
+        for key, values in mapping(clauses).items():
+            if str(key).lower() == "aws:securetransport" and any(
+                str(v).lower() == "false" for v in one_or_many(values)
+            ):
+                return True
+    return False
 
 
-def _sg_data_ports(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    props = args.props
-    rules: list[tuple[Any, Any, Any, list[str]]] = []
-    if args.resource_type == SECURITY_GROUP:
-        for rule in props.get("ingress") or []:
-            sources = [*(rule.get("cidrBlocks") or []), *(rule.get("ipv6CidrBlocks") or [])]
-            rules.append((rule.get("protocol"), rule.get("fromPort"), rule.get("toPort"), sources))
-    elif args.resource_type == SECURITY_GROUP_RULE:
-        if props.get("type") == "ingress":
-            sources = [*(props.get("cidrBlocks") or []), *(props.get("ipv6CidrBlocks") or [])]
-            rules.append((props.get("protocol"), props.get("fromPort"), props.get("toPort"), sources))
-    else:
-        sources = [s for s in (props.get("cidrIpv4"), props.get("cidrIpv6")) if s]
-        rules.append((props.get("ipProtocol"), props.get("fromPort"), props.get("toPort"), sources))
-    for protocol, low, high, sources in rules:
-        world = [s for s in sources if s in WORLD]
-        opened = _opens_data_port(protocol, low, high) if world else None
-        if opened:
-            report(f"ingress from {', '.join(world)} to {opened}.", None)
+def _s3_tls_only(view: StackView, ctx: Ctx) -> None:
+    def check(bucket: Subject) -> None:
+        documents = [p.get("policy") for p in _settings(view, bucket, BUCKET_POLICIES)] + [bucket.get("policy")]
+        found: list[Statement] = []
+        for document in documents:
+            if document is None:
+                continue
+            try:
+                found.extend(statements(json_document(document), "policy"))
+            except ValueError:
+                continue
+        if not any(_denies_plain_http(s) for s in found):
+            ctx.violation(f"{bucket.name}: no bucket policy denies aws:SecureTransport false.", bucket.urn)
 
+    ctx.each(view.of_type(*BUCKETS), check)
+
+
+S3_ACLS_DISABLED = Rule(
+    "aws-s3-bucket-acls-disabled",
+    "Every S3 bucket must disable ACLs (object ownership BucketOwnerEnforced).",
+    Severity.MEDIUM,
+    "Add aws.s3.BucketOwnershipControls with rule object_ownership 'BucketOwnerEnforced'.",
+    Category.SECURITY,
+)
+
+
+def _s3_acls_disabled(view: StackView, ctx: Ctx) -> None:
+    def check(bucket: Subject) -> None:
+        owners = [dig(c.props, "rule", "objectOwnership") for c in _settings(view, bucket, OWNERSHIP_CONTROLS)]
+        owners += [
+            dig(r, "objectOwnership")
+            for c in _settings(view, bucket, OWNERSHIP_CONTROLS)
+            for r in items(c.get("rules"))
+        ]
+        if "BucketOwnerEnforced" not in owners:
+            ctx.violation(
+                f"{bucket.name}: ACLs are not disabled (no BucketOwnerEnforced ownership control).", bucket.urn
+            )
+
+    ctx.each(view.of_type(*BUCKETS), check)
+
+
+S3_NO_PUBLIC_ACL = Rule(
+    "aws-s3-bucket-no-public-acl",
+    "No S3 bucket ACL may grant access to everyone or to every AWS account.",
+    Severity.CRITICAL,
+    "Remove the public-read, public-read-write or authenticated-read ACL (or AllUsers/AuthenticatedUsers grants); "
+    "disable ACLs with BucketOwnershipControls.",
+    Category.SECURITY,
+)
+
+
+def _s3_no_public_acl(subject: Subject, ctx: Ctx) -> None:
+    acl = subject.get("acl")
+    if acl in PUBLIC_CANNED_ACLS:
+        ctx.violation(f"acl is {acl}.")
+    grants = [*items(subject.get("grants")), *items(dig(subject.props, "accessControlPolicy", "grants"))]
+    for grant in grants:
+        uri = mapping(grant).get("uri") or dig(grant, "grantee", "uri")
+        if uri in PUBLIC_GRANTEES:
+            ctx.violation(f"a grant gives {str(uri).rsplit('/', 1)[-1]} access.")
+
+
+# -- KMS ------------------------------------------------------------------------------------
 
 KMS_ROTATION = Rule(
     "aws-kms-key-rotation",
-    "Symmetric KMS keys must rotate automatically.",
+    "Symmetric encryption KMS keys must rotate automatically.",
     Severity.MEDIUM,
-    "Set enable_key_rotation=True.",
+    "Set enable_key_rotation=True (AWS rotates only symmetric ENCRYPT_DECRYPT keys; RSA, ECC and HMAC keys "
+    "are exempt).",
     Category.SECURITY,
 )
 
 
-def _kms_rotation(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    spec = args.props.get("customerMasterKeySpec") or "SYMMETRIC_DEFAULT"
-    if spec == "SYMMETRIC_DEFAULT" and not truthy(args.props.get("enableKeyRotation")):
-        report("enableKeyRotation is not true.", None)
+def _kms_rotation(subject: Subject, ctx: Ctx) -> None:
+    spec = subject.get("customerMasterKeySpec") or subject.get("keySpec") or "SYMMETRIC_DEFAULT"
+    usage = subject.get("keyUsage") or "ENCRYPT_DECRYPT"
+    if spec == "SYMMETRIC_DEFAULT" and usage == "ENCRYPT_DECRYPT" and not _is_true(subject.get("enableKeyRotation")):
+        ctx.violation("enableKeyRotation is not true.")
 
+
+KMS_LOCKOUT = Rule(
+    "aws-kms-key-no-lockout-bypass",
+    "KMS keys and key policies must not bypass the policy lockout safety check.",
+    Severity.CRITICAL,
+    "Remove bypass_policy_lockout_safety_check (a policy that locks everyone out makes the key unmanageable).",
+    Category.SECURITY,
+)
+
+
+def _kms_lockout(subject: Subject, ctx: Ctx) -> None:
+    if _is_true(subject.get("bypassPolicyLockoutSafetyCheck")):
+        ctx.violation("bypassPolicyLockoutSafetyCheck is true.")
+
+
+# -- EBS ------------------------------------------------------------------------------------
 
 EBS_ENCRYPTED = Rule(
     "aws-ebs-volume-encrypted",
-    "EBS volumes, instance disks and launch template disks must be encrypted.",
+    "EBS volumes and the disks of instances, launch templates and launch configurations must be encrypted.",
     Severity.HIGH,
-    "Set encrypted=True on the volume or block device (or enable EBS encryption by default).",
+    "Set encrypted=True on the volume or block device, or turn on the account's EBS encryption by default "
+    "(aws.ebs.EncryptionByDefault) and say so with this policy's accountEncryptionByDefault.",
     Category.SECURITY,
+    config={
+        "accountEncryptionByDefault": {
+            "type": "boolean",
+            "default": False,
+            "description": "EBS encryption by default is on in the account and region: AWS encrypts every new volume.",
+        }
+    },
 )
 
 
-def _ebs_encrypted(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    props = args.props
-    if args.resource_type == EBS_VOLUME:
-        disks = [("volume", props)]
-    elif args.resource_type == EC2_INSTANCE:
-        disks = [("root block device", props.get("rootBlockDevice") or {})]
-        disks += [(f"ebs block device {d.get('deviceName')}", d) for d in props.get("ebsBlockDevices") or []]
-    else:
-        disks = [
-            (f"block device {m.get('deviceName')}", m.get("ebs") or {})
-            for m in props.get("blockDeviceMappings") or []
-            if m.get("ebs") is not None
+def _ebs_disks(subject: Subject) -> list[tuple[str, Any]]:
+    props = subject.props
+    if subject.resource_type == EBS_VOLUME:
+        return [("volume", props)]
+    if subject.resource_type in (EC2_INSTANCE, LAUNCH_CONFIGURATION):
+        disks = [("root block device", mapping(props.get("rootBlockDevice")))]
+        return disks + [
+            (f"ebs block device {mapping(d).get('deviceName')}", d) for d in items(props.get("ebsBlockDevices"))
         ]
-    for label, disk in disks:
-        if not truthy(disk.get("encrypted")):
-            report(f"{label} is not encrypted.", None)
+    return [
+        (f"block device {mapping(m).get('deviceName')}", mapping(m).get("ebs"))
+        for m in items(props.get("blockDeviceMappings"))
+        if mapping(m).get("ebs") is not None
+    ]
 
 
-IAM_NO_ADMIN = Rule(
-    "aws-iam-policy-no-admin",
-    "No IAM policy may allow every action on every resource.",
-    Severity.CRITICAL,
-    "Grant the specific actions on the specific resource ARNs the workload needs.",
+def _ebs_encrypted(subject: Subject, ctx: Ctx) -> None:
+    if ctx.config["accountEncryptionByDefault"]:
+        return
+    for label, disk in _ebs_disks(subject):
+        if not _is_true(mapping(disk).get("encrypted")):
+            ctx.violation(f"{label} is not encrypted.")
+
+
+EBS_DEFAULT = Rule(
+    "aws-ebs-encryption-by-default-enabled",
+    "The account's EBS encryption by default, when a stack manages it, must be on.",
+    Severity.HIGH,
+    "Set enabled=True on aws.ebs.EncryptionByDefault.",
     Category.SECURITY,
 )
 
 
-def _iam_no_admin(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    document = args.props.get("policy")
-    if isinstance(document, str):
-        try:
-            document = json.loads(document)
-        except ValueError:
-            report("the policy document is not valid JSON.", None)
-            return
-    for statement in as_list((document or {}).get("Statement") or []):
-        if statement.get("Effect") != "Allow":
-            continue
-        if "*" in as_list(statement.get("Action")) and "*" in as_list(statement.get("Resource")):
-            report("a statement allows Action '*' on Resource '*'.", None)
+def _ebs_default(subject: Subject, ctx: Ctx) -> None:
+    if flag(subject.get("enabled")) is False:
+        ctx.violation("enabled is false.")
+
+
+# -- DynamoDB, ECR --------------------------------------------------------------------------
+
+DYNAMODB_PITR = Rule(
+    "aws-dynamodb-table-point-in-time-recovery",
+    "DynamoDB tables must have point-in-time recovery.",
+    Severity.HIGH,
+    "Set point_in_time_recovery.enabled=True.",
+    Category.SECURITY,
+)
+
+
+def _dynamodb_pitr(subject: Subject, ctx: Ctx) -> None:
+    if not _is_true(dig(subject.props, "pointInTimeRecovery", "enabled")):
+        ctx.violation("pointInTimeRecovery.enabled is not true.")
+
+
+ECR_IMMUTABLE = Rule(
+    "aws-ecr-repository-immutable-tags",
+    "ECR repositories must make image tags immutable.",
+    Severity.HIGH,
+    "Set image_tag_mutability='IMMUTABLE'.",
+    Category.SECURITY,
+)
+
+
+def _ecr_immutable(subject: Subject, ctx: Ctx) -> None:
+    if not str(subject.get("imageTagMutability") or "MUTABLE").startswith("IMMUTABLE"):
+        ctx.violation("image tags are mutable.")
+
+
+ECR_SCAN = Rule(
+    "aws-ecr-repository-scan-on-push",
+    "ECR repositories must scan images on push.",
+    Severity.HIGH,
+    "Set image_scanning_configuration.scan_on_push=True.",
+    Category.SECURITY,
+)
+
+
+def _ecr_scan(subject: Subject, ctx: Ctx) -> None:
+    if not _is_true(dig(subject.props, "imageScanningConfiguration", "scanOnPush")):
+        ctx.violation("imageScanningConfiguration.scanOnPush is not true.")
+
+
+EFS_ENCRYPTED = Rule(
+    "aws-efs-filesystem-encrypted",
+    "EFS file systems must encrypt at rest.",
+    Severity.HIGH,
+    "Set encrypted=True (with kms_key_id for a customer key).",
+    Category.SECURITY,
+)
+
+
+def _efs_encrypted(subject: Subject, ctx: Ctx) -> None:
+    if not _is_true(subject.get("encrypted")):
+        ctx.violation("encrypted is not true.")
 
 
 REQUIRED_TAGS = Rule(
@@ -452,29 +652,38 @@ REQUIRED_TAGS = Rule(
 )
 
 
-def _required_tags(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    tags = tags_of(args)
-    missing = [t for t in config_of(args, REQUIRED_TAGS)["requiredTags"] if not tags.get(t)]
+def _required_tags(subject: Subject, ctx: Ctx) -> None:
+    tags = tags_of(subject)
+    missing = [t for t in ctx.config["requiredTags"] if not tags.get(t)]
     if missing:
-        report(f"missing tags {', '.join(missing)}.", None)
+        ctx.violation(f"missing tags {', '.join(missing)}.")
 
 
 POLICIES = [
-    resource_policy(RDS_ENCRYPTED, [RDS_INSTANCE, RDS_CLUSTER], _rds_encrypted),
-    resource_policy(RDS_NOT_PUBLIC, [RDS_INSTANCE], _rds_not_public),
-    resource_policy(RDS_BACKUPS, [RDS_INSTANCE, RDS_CLUSTER], _rds_backups),
-    resource_policy(RDS_DELETION_PROTECTION, [RDS_INSTANCE, RDS_CLUSTER], _rds_deletion_protection),
-    resource_policy(RDS_MULTI_AZ, [RDS_INSTANCE], _rds_multi_az),
-    resource_policy(ELASTICACHE_ENCRYPTED, [ELASTICACHE], _elasticache_encrypted),
-    resource_policy(ELASTICACHE_AUTH, [ELASTICACHE], _elasticache_auth),
-    resource_policy(ELASTICACHE_SNAPSHOTS, [ELASTICACHE], _elasticache_snapshots),
-    stack_policy(S3_PUBLIC_ACCESS, _s3_public_access),
-    stack_policy(S3_ENCRYPTED, _s3_encrypted),
-    stack_policy(S3_VERSIONED, _s3_versioned),
-    stack_policy(S3_BACKUP_REPLICATED, _s3_backup_replicated),
-    resource_policy(SG_DATA_PORTS, [SECURITY_GROUP, SECURITY_GROUP_RULE, INGRESS_RULE], _sg_data_ports),
-    resource_policy(KMS_ROTATION, [KMS_KEY], _kms_rotation),
-    resource_policy(EBS_ENCRYPTED, [EBS_VOLUME, EC2_INSTANCE, LAUNCH_TEMPLATE], _ebs_encrypted),
-    resource_policy(IAM_NO_ADMIN, IAM_POLICIES, _iam_no_admin),
-    resource_policy(REQUIRED_TAGS, TAGGABLE, _required_tags),
+    RDS_ENCRYPTED.resource([RDS_INSTANCE, RDS_CLUSTER], _rds_encrypted),
+    RDS_NOT_PUBLIC.resource([RDS_INSTANCE, RDS_CLUSTER_INSTANCE], _rds_not_public),
+    RDS_BACKUPS.resource([RDS_INSTANCE, RDS_CLUSTER], _rds_backups),
+    RDS_DELETION_PROTECTION.resource([RDS_INSTANCE, RDS_CLUSTER], _rds_deletion_protection),
+    RDS_MULTI_AZ.resource([RDS_INSTANCE, RDS_CLUSTER], _rds_multi_az),
+    RDS_INSIGHTS.resource([RDS_INSTANCE, RDS_CLUSTER_INSTANCE], _rds_insights),
+    ELASTICACHE_ENCRYPTED.resource([ELASTICACHE], _elasticache_encrypted),
+    ELASTICACHE_AUTH.resource([ELASTICACHE], _elasticache_auth),
+    ELASTICACHE_SNAPSHOTS.resource([ELASTICACHE], _elasticache_snapshots),
+    S3_PUBLIC_ACCESS.stack(_s3_public_access),
+    PAB_COMPLETE.resource([PUBLIC_ACCESS_BLOCK, ACCOUNT_PUBLIC_ACCESS_BLOCK], _pab_complete),
+    S3_ENCRYPTED.stack(_s3_encrypted),
+    S3_VERSIONED.stack(_s3_versioned),
+    S3_BACKUP_REPLICATED.stack(_s3_backup_replicated),
+    S3_TLS_ONLY.stack(_s3_tls_only),
+    S3_ACLS_DISABLED.stack(_s3_acls_disabled),
+    S3_NO_PUBLIC_ACL.resource([*BUCKETS, *BUCKET_ACLS], _s3_no_public_acl),
+    KMS_ROTATION.resource([KMS_KEY], _kms_rotation),
+    KMS_LOCKOUT.resource([KMS_KEY, KMS_KEY_POLICY], _kms_lockout),
+    EBS_ENCRYPTED.resource([EBS_VOLUME, EC2_INSTANCE, LAUNCH_TEMPLATE, LAUNCH_CONFIGURATION], _ebs_encrypted),
+    EBS_DEFAULT.resource([EBS_DEFAULT_ENCRYPTION], _ebs_default),
+    DYNAMODB_PITR.resource([DYNAMODB_TABLE], _dynamodb_pitr),
+    ECR_IMMUTABLE.resource([ECR_REPOSITORY], _ecr_immutable),
+    ECR_SCAN.resource([ECR_REPOSITORY], _ecr_scan),
+    EFS_ENCRYPTED.resource([EFS_FILE_SYSTEM], _efs_encrypted),
+    REQUIRED_TAGS.resource(TAGGABLE, _required_tags),
 ]

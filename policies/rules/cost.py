@@ -1,42 +1,91 @@
-"""Cost rules: the stack within its budget, sizes and types within bounds, idle pools hibernating.
+"""Cost rules: the stack within its budget at its maxima, every billable resource priced, sizes and
+types within bounds, idle pools hibernating.
 
-The monthly cost comes from `costing.estimate`, the same model `make plan` prints.
+Prices come from `policies.costing`, the same model `make plan` prints. The budget fails closed: a
+resource that bills but cannot be priced (a type or class not in the tables, an opaque Helm release)
+is a violation unless the budget policy's `allowUnpriced` names it.
 """
 
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, Severity, StackValidationArgs
+from pulumi_policy import Severity
 
-from catalog.aws_prices import load_aws_prices
-from costing import estimate
-from policies.common import Category, Rule, as_list, config_of, resource_policy, stack_policy
+from policies.catalog.aws_prices import load_aws_prices
+from policies.common import Category, Ctx, Rule
+from policies.costing import estimate, price
+from policies.model.lambda_cloud import LAMBDA_FLEET, Launch
+from policies.model.subject import StackView, Subject
+from policies.model.values import Undetermined, dig, items, mapping
 
 LAMBDA_INSTANCE = "pulumi-python:dynamic/lambda:Instance"
+LAUNCHES = (LAMBDA_INSTANCE, LAMBDA_FLEET)
+
+
+def prefix(launch: Launch) -> str:
+    """'' for a record (the message is about the resource itself), `member 0 (name): ` for a fleet's."""
+    return "" if launch.where == "instance" else f"{launch.where}: "
+
 
 BUDGET = Rule(
     "sophia-cost-stack-budget",
-    "The stack's estimated monthly cost must stay within its budget.",
+    "The stack's estimated monthly cost, at its maxima, must stay within its budget, and every billable "
+    "resource must be priced.",
     Severity.HIGH,
-    "Shrink or stop pools (desired), pick cheaper types, or raise sophia:monthlyBudgetUsd with approval.",
+    "Shrink pools or maximum sizes, pick cheaper types, price a new type in policies/catalog/, or raise "
+    "sophia:monthlyBudgetUsd with approval; name a resource in allowUnpriced only with a cost estimate.",
     Category.BUDGET,
-    config={"monthlyBudgetUsd": {"type": "number", "exclusiveMinimum": 0}},
+    config={
+        "monthlyBudgetUsd": {"type": "number", "exclusiveMinimum": 0},
+        "allowUnpriced": {
+            "type": "array",
+            "items": {"type": "string"},
+            "default": [],
+            "description": "Resources (by name or type) that may bill without a price: each an approved exception.",
+        },
+    },
     required=("monthlyBudgetUsd",),
 )
 
 
-def _budget(args: StackValidationArgs, report: ReportViolation) -> None:
-    budget = Decimal(str(config_of(args, BUDGET)["monthlyBudgetUsd"]))
-    report_ = estimate(args.resources)
-    if report_.monthly_usd > budget:
-        groups = ", ".join(f"{group} ${cost:,.0f}" for group, cost in report_.by_group().items())
-        report(f"estimated ${report_.monthly_usd:,.0f}/month exceeds the budget of ${budget:,.0f} ({groups}).", None)
+def _excepted(name: str, resource_type: str, allowed: set[str]) -> bool:
+    return name in allowed or resource_type in allowed
 
 
-def _pool(args: ResourceValidationArgs) -> str | None:
-    pool = (args.props.get("tags") or {}).get("pool")
-    return str(pool) if pool else None
+def _budget(view: StackView, ctx: Ctx) -> None:
+    budget = Decimal(str(ctx.config["monthlyBudgetUsd"]))
+    allowed = {str(v) for v in ctx.config.get("allowUnpriced", [])}
+    report = estimate(view.custom)
+    for item in report.unpriced:
+        if not _excepted(item.name, item.resource_type, allowed):
+            ctx.violation(f"{item.name} ({item.resource_type}) bills but is not priced: {item.reason}.", item.urn)
+    for item in report.unknown:
+        ctx.undetermined(f"{item.name}: the price input {Undetermined(item.reason)}", item.urn)
+    if report.monthly_usd > budget:
+        groups = ", ".join(f"{group} ${cost:,.0f}" for group, cost in report.by_group().items())
+        ctx.violation(f"estimated ${report.monthly_usd:,.0f}/month exceeds the budget of ${budget:,.0f} ({groups}).")
+
+
+PRICED = Rule(
+    "sophia-cost-resource-priced",
+    "Every resource that bills must be priced by the cost model before it is created.",
+    Severity.HIGH,
+    "Use a type, class or size in policies/catalog/ (or add its price there with its source); classify a new "
+    "resource type in policies/catalog/billing.json; or name it in the budget policy's allowUnpriced.",
+    Category.BUDGET,
+)
+
+
+def _priced(subject: Subject, ctx: Ctx) -> None:
+    verdict = price(subject)
+    if verdict.category == "unknown":
+        raise Undetermined(verdict.basis)
+    if verdict.category == "unpriced":
+        allowed = {str(v) for v in (ctx.settings.configs.get(BUDGET.name) or {}).get("allowUnpriced", [])}
+        if not _excepted(subject.name, subject.resource_type, allowed):
+            ctx.violation(f"it bills but is not priced: {verdict.basis}.")
 
 
 INSTANCE_TYPES = Rule(
@@ -56,14 +105,18 @@ INSTANCE_TYPES = Rule(
 )
 
 
-def _instance_types(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    allowed = config_of(args, INSTANCE_TYPES)["allowedInstanceTypes"]
-    pool = _pool(args)
-    instance_type = args.props.get("instance_type")
-    if pool is None or pool not in allowed:
-        report(f"pool {pool!r} has no approved instance types.", None)
-    elif instance_type not in allowed[pool]:
-        report(f"{instance_type} is not approved for pool {pool} ({', '.join(allowed[pool])}).", None)
+def _instance_types(subject: Subject, ctx: Ctx) -> None:
+    allowed = ctx.config["allowedInstanceTypes"]
+
+    def check(launch: Launch) -> None:
+        pool = launch.pool
+        if pool is None or pool not in allowed:
+            ctx.violation(f"{prefix(launch)}pool {pool!r} has no approved instance types.")
+        elif launch.instance_type not in allowed[pool]:
+            approved = ", ".join(allowed[pool])
+            ctx.violation(f"{prefix(launch)}{launch.instance_type} is not approved for pool {pool} ({approved}).")
+
+    ctx.each_launch(subject, check)
 
 
 POOL_BOUNDS = Rule(
@@ -86,21 +139,27 @@ POOL_BOUNDS = Rule(
 )
 
 
-def _pool_bounds(args: StackValidationArgs, report: ReportViolation) -> None:
-    bounds = config_of(args, POOL_BOUNDS)["poolBounds"]
-    counts: dict[str, int] = dict.fromkeys(bounds, 0)
-    for resource in args.resources:
-        if resource.resource_type == LAMBDA_INSTANCE:
-            pool = str((resource.props.get("tags") or {}).get("pool"))
-            counts[pool] = counts.get(pool, 0) + 1
-    for pool, count in sorted(counts.items()):
+def _pool_bounds(view: StackView, ctx: Ctx) -> None:
+    bounds = ctx.config["poolBounds"]
+    launched: dict[str, set[str]] = {pool: set() for pool in bounds}
+
+    def count(subject: Subject) -> None:
+        def one(launch: Launch) -> None:
+            # A fleet member and its record are one instance: counted once, by launch key.
+            launched.setdefault(str(launch.pool), set()).add(launch.launch_key or f"{subject.urn}/{launch.where}")
+
+        ctx.each_launch(subject, one)
+
+    ctx.each(view.of_type(*LAUNCHES), count)
+    counts = {pool: len(keys) for pool, keys in launched.items()}
+    for pool, found in sorted(counts.items()):
         if pool not in bounds:
-            report(f"pool {pool} runs {count} instances but has no bounds in the policy config.", None)
+            ctx.violation(f"pool {pool} runs {found} instances but has no bounds in the policy config.")
         else:
             # Config numbers arrive through protobuf as floats.
             low, high = int(bounds[pool]["min"]), int(bounds[pool]["max"])
-            if not low <= count <= high:
-                report(f"pool {pool} runs {count} instances; bounds are {low}-{high}.", None)
+            if not low <= found <= high:
+                ctx.violation(f"pool {pool} runs {found} instances; bounds are {low}-{high}.")
 
 
 OFF_HOURS = Rule(
@@ -113,39 +172,65 @@ OFF_HOURS = Rule(
 )
 
 
-def _off_hours(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    hibernating = _pool(args) in config_of(args, OFF_HOURS)["hibernatingPools"]
-    if hibernating and not (args.props.get("tags") or {}).get("off-hours"):
-        report(f"pool {_pool(args)} hibernates but the instance has no off-hours tag.", None)
+def _off_hours(subject: Subject, ctx: Ctx) -> None:
+    def check(launch: Launch) -> None:
+        if launch.pool in ctx.config["hibernatingPools"] and not launch.tags.get("off-hours"):
+            ctx.violation(f"{prefix(launch)}pool {launch.pool} hibernates but the instance has no off-hours tag.")
+
+    ctx.each_launch(subject, check)
 
 
 def _priced_classes() -> list[str]:
     prices = load_aws_prices()
-    return sorted({*prices.ec2_hourly, *prices.rds_hourly, *prices.elasticache_hourly})
+    return sorted({*prices.ec2_hourly, *prices.rds_hourly, *prices.aurora_hourly, *prices.elasticache_hourly})
 
 
 AWS_CLASSES = Rule(
     "aws-compute-instance-class-allowed",
     "AWS instance, database and cache node classes must come from the allow-list.",
     Severity.MEDIUM,
-    "Use an allowed class (by default those in catalog/aws_prices.json, which the cost model can price).",
+    "Use an allowed class (by default those in policies/catalog/aws_prices.json, which the cost model can price).",
     Category.BUDGET,
     config={"allowedClasses": {"type": "array", "items": {"type": "string"}, "default": _priced_classes()}},
 )
-CLASS_PROPERTY = {
-    "aws:ec2/instance:Instance": "instanceType",
-    "aws:rds/instance:Instance": "instanceClass",
-    "aws:elasticache/replicationGroup:ReplicationGroup": "nodeType",
-    "aws:eks/nodeGroup:NodeGroup": "instanceTypes",
-}
 
 
-def _aws_classes(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    allowed = set(config_of(args, AWS_CLASSES)["allowedClasses"])
-    value = args.props.get(CLASS_PROPERTY[args.resource_type])
-    for chosen in as_list(value):
+def compute_classes(subject: Subject) -> list[Any]:
+    """Every instance, database or cache class the resource may launch."""
+    props = subject.props
+    kind = subject.resource_type
+    if kind in ("aws:ec2/instance:Instance", "aws:ec2/launchTemplate:LaunchTemplate"):
+        return [props.get("instanceType")] if props.get("instanceType") else []
+    if kind in ("aws:rds/instance:Instance", "aws:rds/clusterInstance:ClusterInstance"):
+        klass = props.get("instanceClass")
+        return [klass] if klass and klass != "db.serverless" else []
+    if kind in ("aws:elasticache/replicationGroup:ReplicationGroup", "aws:elasticache/cluster:Cluster"):
+        return [props.get("nodeType")] if props.get("nodeType") else []
+    if kind == "aws:eks/nodeGroup:NodeGroup":
+        return list(items(props.get("instanceTypes")))
+    if kind == "aws:autoscaling/group:Group":
+        overrides = items(dig(props, "mixedInstancesPolicy", "launchTemplate", "overrides"))
+        return [mapping(o).get("instanceType") for o in overrides if mapping(o).get("instanceType")]
+    return []
+
+
+CLASS_TYPES = (
+    "aws:ec2/instance:Instance",
+    "aws:ec2/launchTemplate:LaunchTemplate",
+    "aws:rds/instance:Instance",
+    "aws:rds/clusterInstance:ClusterInstance",
+    "aws:elasticache/replicationGroup:ReplicationGroup",
+    "aws:elasticache/cluster:Cluster",
+    "aws:eks/nodeGroup:NodeGroup",
+    "aws:autoscaling/group:Group",
+)
+
+
+def _aws_classes(subject: Subject, ctx: Ctx) -> None:
+    allowed = set(ctx.config["allowedClasses"])
+    for chosen in compute_classes(subject):
         if chosen not in allowed:
-            report(f"{chosen} is not an allowed class.", None)
+            ctx.violation(f"{chosen} is not an allowed class.")
 
 
 COST_TAGS = Rule(
@@ -157,18 +242,21 @@ COST_TAGS = Rule(
 )
 
 
-def _cost_tags(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    tags = args.props.get("tags") or {}
-    missing = [key for key in ("pool", "cost-centre") if not tags.get(key)]
-    if missing:
-        report(f"missing tags {', '.join(missing)}.", None)
+def _cost_tags(subject: Subject, ctx: Ctx) -> None:
+    def check(launch: Launch) -> None:
+        missing = [key for key in ("pool", "cost-centre") if not launch.tags.get(key)]
+        if missing:
+            ctx.violation(f"{prefix(launch)}missing tags {', '.join(missing)}.")
+
+    ctx.each_launch(subject, check)
 
 
 POLICIES = [
-    stack_policy(BUDGET, _budget),
-    resource_policy(INSTANCE_TYPES, [LAMBDA_INSTANCE], _instance_types),
-    stack_policy(POOL_BOUNDS, _pool_bounds),
-    resource_policy(OFF_HOURS, [LAMBDA_INSTANCE], _off_hours),
-    resource_policy(AWS_CLASSES, list(CLASS_PROPERTY), _aws_classes),
-    resource_policy(COST_TAGS, [LAMBDA_INSTANCE], _cost_tags),
+    BUDGET.stack(_budget),
+    PRICED.resource(lambda s: not s.is_component, _priced),
+    INSTANCE_TYPES.resource(LAUNCHES, _instance_types),
+    POOL_BOUNDS.stack(_pool_bounds),
+    OFF_HOURS.resource(LAUNCHES, _off_hours),
+    AWS_CLASSES.resource(CLASS_TYPES, _aws_classes),
+    COST_TAGS.resource(LAUNCHES, _cost_tags),
 ]

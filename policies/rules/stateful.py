@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, Severity
+from pulumi_policy import Severity
 
-from policies.common import ENVIRONMENT_PROPERTY, Category, Rule, resource_policy, strict_environment
+from policies.common import Category, Ctx, Rule
+from policies.model.subject import Subject
 
 STATEFUL_TYPES = (
     "aws:rds/instance:Instance",
@@ -17,6 +18,7 @@ STATEFUL_TYPES = (
     "aws:dynamodb/table:Table",
     "aws:kms/key:Key",
     "kubernetes:core/v1:PersistentVolumeClaim",
+    "kubernetes:core/v1:PersistentVolume",
     "kubernetes:apps/v1:StatefulSet",
     "kubernetes:postgresql.cnpg.io/v1:Cluster",
     "pulumi-python:dynamic/lambda:Filesystem",
@@ -28,13 +30,12 @@ PROTECTED = Rule(
     Severity.HIGH,
     "Pass ResourceOptions(protect=True); unprotect deliberately with `pulumi state unprotect` when retiring it.",
     Category.SECURITY,
-    config=ENVIRONMENT_PROPERTY,
 )
 
 
-def _protected(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    if strict_environment(args, PROTECTED) and not args.opts.protect:
-        report("holds data but is not protected.", None)
+def _protected(subject: Subject, ctx: Ctx) -> None:
+    if ctx.strict and not (subject.opts is not None and subject.opts.protect):
+        ctx.violation("holds data but is not protected.")
 
 
-POLICIES = [resource_policy(PROTECTED, STATEFUL_TYPES, _protected)]
+POLICIES = [PROTECTED.resource(STATEFUL_TYPES, _protected)]

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from catalog import load_lambda_catalog
+from policies.catalog import load_lambda_catalog
 from providers.lambda_cloud.client import LambdaCloudClient
 from providers.lambda_cloud.errors import Disposition, LambdaApiError, LaunchOutcomeUnknownError
 from providers.lambda_cloud.watcher import InstanceWatcher, Listing

@@ -14,6 +14,7 @@ from pulumi.dynamic import Resource
 from providers.lambda_cloud.account_providers import FilesystemProvider, FirewallRulesetProvider, SshKeyProvider
 from providers.lambda_cloud.fleet import FleetProvider
 from providers.lambda_cloud.provider import InstanceProvider
+from providers.lambda_cloud.sweep import BurstSweepProvider
 
 # pulumi.dynamic's serialize_provider wraps pickle's pure-Python Pickler methods on every call and
 # never unwraps them: each dynamic resource adds a level, until pickling a dict overflows the stack
@@ -223,3 +224,19 @@ class LambdaFleet(_DynamicResource, module="lambda", name="Fleet"):
     def __init__(self, resource_name: str, args: LambdaFleetArgs, opts: pulumi.ResourceOptions | None = None):
         props = {"members": list(args.members), "members_digest": None, "instances": None}
         super().__init__(FleetProvider(), resource_name, props, opts)
+
+
+@dataclass(frozen=True)
+class LambdaBurstSweepArgs:
+    owner_tag: str
+    """The tag every instance of the node-group service carries (`sophia-autoscaler`)."""
+    owner: str
+    """Its value: the stack's account prefix (`sophia-prod`)."""
+
+
+class LambdaBurstSweep(_DynamicResource, module="lambda", name="BurstSweep"):
+    """Deleting it terminates the node-group service's instances (`sweep.py`); make the service depend on it."""
+
+    def __init__(self, resource_name: str, args: LambdaBurstSweepArgs, opts: pulumi.ResourceOptions | None = None):
+        props = {"owner_tag": args.owner_tag, "owner": args.owner}
+        super().__init__(BurstSweepProvider(), resource_name, props, opts)

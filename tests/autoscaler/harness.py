@@ -14,6 +14,7 @@ import grpc
 
 from autoscaler.config import OWNER_TAG, POOL_TAG, PoolSpec, ServiceConfig, Taint
 from autoscaler.groups import NodeGroups
+from autoscaler.kube import KubeApi
 from autoscaler.protos import externalgrpc_pb2 as pb
 from autoscaler.protos import externalgrpc_pb2_grpc as pb_grpc
 from autoscaler.server import TlsFiles, running
@@ -37,7 +38,6 @@ def pool_spec(name: str = "burst", **changes: Any) -> PoolSpec:
         region="us-west-1",
         fallback_regions=("us-west-2",),
         ssh_key_names=(SSH_KEY,),
-        scale_down_delay_minutes=20,
         labels={},
         taints=(Taint("sophia.ai/pool", name, "NoSchedule"),),
         tags={"owner": "platform-infra", "cost-centre": "cc-1"},
@@ -133,17 +133,25 @@ def endpoint_for(emulator: LambdaEmulator) -> Endpoint:
     return Endpoint(base_url=emulator.base_url, api_key=ApiKey(emulator.api_key))
 
 
-def new_groups(emulator: LambdaEmulator, service_config: ServiceConfig, clock: Clock | None = None) -> NodeGroups:
+def new_groups(
+    emulator: LambdaEmulator, service_config: ServiceConfig, clock: Clock | None = None, kube: KubeApi | None = None
+) -> NodeGroups:
     endpoint = endpoint_for(emulator)
     client = LambdaCloudClient(endpoint.api_key, endpoint.base_url)
-    return NodeGroups(service_config, client, endpoint.watcher(client), join_token="join-token", now=clock or Clock())
+    return NodeGroups(
+        service_config, client, endpoint.watcher(client), join_token="join-token", kube=kube, now=clock or Clock()
+    )
 
 
 @contextmanager
 def serve(
-    emulator: LambdaEmulator, service_config: ServiceConfig, clock: Clock | None = None, tls: TlsFiles | None = None
+    emulator: LambdaEmulator,
+    service_config: ServiceConfig,
+    clock: Clock | None = None,
+    tls: TlsFiles | None = None,
+    kube: KubeApi | None = None,
 ) -> Iterator[Service]:
-    groups = new_groups(emulator, service_config, clock)
+    groups = new_groups(emulator, service_config, clock, kube)
     with running(groups, "127.0.0.1:0", tls) as port, grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
         wait_for(groups.fresh_enough, "the first listing")
         yield Service(groups, Autoscaler(channel), port)

@@ -19,49 +19,28 @@ import pytest
 from autoscaler.protos import externalgrpc_pb2 as pb
 from tests.autoscaler.conftest import TEST_SCALE
 from tests.autoscaler.harness import Autoscaler, config, launch_keys, ours, pool_spec, wait_for
+from tests.autoscaler.pki import issue, make_ca
 from tests.providers.lambda_cloud.emulator import LambdaEmulator
 from tools.gen_protos import PROJECT_ROOT
 
 SERVER_NAME = "lambda-node-groups.test"
 
 
-def _openssl(*args: str) -> None:
-    subprocess.run(["openssl", *args], check=True, capture_output=True)
-
-
-def _issue(folder: Path, name: str, ca: str, subject_alt: str, usage: str) -> None:
-    key, csr, ext = folder / f"{name}.key", folder / f"{name}.csr", folder / f"{name}.ext"
-    _openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", str(key))
-    ext.write_text(f"subjectAltName={subject_alt}\nextendedKeyUsage={usage}\n", encoding="utf-8")
-    _openssl("req", "-new", "-key", str(key), "-subj", f"/CN={name}", "-out", str(csr))
-    _openssl(
-        "x509", "-req", "-in", str(csr), "-CA", str(folder / f"{ca}.crt"), "-CAkey", str(folder / f"{ca}.key"),
-        "-CAcreateserial", "-days", "2", "-extfile", str(ext), "-out", str(folder / f"{name}.crt"),
-    )  # fmt: skip
-
-
-def _ca(folder: Path, name: str) -> None:
-    _openssl(
-        "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2",
-        "-subj", f"/CN={name}", "-keyout", str(folder / f"{name}.key"), "-out", str(folder / f"{name}.crt"),
-    )  # fmt: skip
-
-
 @pytest.fixture(scope="module")
 def certificates(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("pki")
-    _ca(folder, "ca")
-    _ca(folder, "rogue-ca")
-    _issue(folder, "server", "ca", f"DNS:{SERVER_NAME}", "serverAuth")
-    _issue(folder, "client", "ca", "DNS:cluster-autoscaler-grpc-client", "clientAuth")
-    _issue(folder, "rogue", "rogue-ca", "DNS:cluster-autoscaler-grpc-client", "clientAuth")
+    make_ca(folder, "ca")
+    make_ca(folder, "rogue-ca")
+    issue(folder, "server", "ca", f"DNS:{SERVER_NAME}", "serverAuth")
+    issue(folder, "client", "ca", "DNS:cluster-autoscaler-grpc-client", "clientAuth")
+    issue(folder, "rogue", "rogue-ca", "DNS:cluster-autoscaler-grpc-client", "clientAuth")
     return folder
 
 
 @contextmanager
 def service_process(emulator: LambdaEmulator, pools_file: Path, pki: Path) -> Iterator[int]:
     environment = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if not k.startswith("KUBERNETES_")},  # never a real cluster
         "LAMBDA_API_KEY": emulator.api_key,
         "LAMBDA_API_URL": emulator.base_url,
         "LAMBDA_API_TIME_SCALE": str(TEST_SCALE),

@@ -68,7 +68,7 @@ def test_template_bytes_follow_upstream_field_numbers() -> None:
     Node{metadata=1, spec=2, status=3}, ObjectMeta{name=1, labels=11}, NodeSpec{providerID=3, taints=5},
     Taint{key=1, value=2, effect=3}, NodeStatus{capacity=1, allocatable=2, conditions=4},
     Quantity{string=1}, NodeCondition{type=1, status=2}."""
-    node = template_node_bytes(pool_spec("ai-core", instance_type="gpu_1x_gh200"), now=1_800_000_000)
+    node = template_node_bytes(pool_spec("ai-core", instance_type="gpu_1x_gh200"), 4096, now=1_800_000_000)
     metadata, spec, status = _one(node, 1), _one(node, 2), _one(node, 3)
     assert _one(metadata, 1) == b"template-ai-core"
     labels = _map(metadata, 11)
@@ -78,7 +78,20 @@ def test_template_bytes_follow_upstream_field_numbers() -> None:
     taint = _one(spec, 5)
     assert (_one(taint, 1), _one(taint, 2), _one(taint, 3)) == (b"sophia.ai/pool", b"ai-core", b"NoSchedule")
     capacity = {k: _one(v, 1) for k, v in _map(status, 1).items()}
-    assert capacity == {b"cpu": b"64", b"memory": b"432Gi", b"nvidia.com/gpu": b"1", b"pods": b"110"}
-    assert {k: _one(v, 1) for k, v in _map(status, 2).items()} == capacity
+    # 432 GiB less the kernel's estimated share (432Gi/64 + 16Mi + 64Mi + 248Mi + 4Mi), in Ki.
+    memory = (432 * 2**30 - (432 * 2**30 // 64 + 332 * 2**20)) // 1024
+    assert capacity == {
+        b"cpu": b"64",
+        b"memory": f"{memory}Ki".encode(),
+        b"ephemeral-storage": f"{4096 * 2**20}Ki".encode(),
+        b"nvidia.com/gpu": b"1",
+        b"pods": b"110",
+    }
+    allocatable = {k: _one(v, 1) for k, v in _map(status, 2).items()}
+    assert allocatable == {
+        **capacity,
+        b"memory": f"{memory - 100 * 1024}Ki".encode(),  # the kubelet's memory.available<100Mi
+        b"ephemeral-storage": f"{4096 * 2**20 * 95 // 100}Ki".encode(),  # k3s's nodefs.available<5%
+    }
     conditions = {_one(c, 1): _one(c, 2) for n, _, c in _fields(status) if n == 4 and isinstance(c, bytes)}
     assert conditions[b"Ready"] == b"True"

@@ -4,15 +4,16 @@ the Lambda emulator with faults: no leak, no duplicate, sizes that match the API
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import grpc
 import pytest
 from google.protobuf import duration_pb2, timestamp_pb2
 
-from autoscaler.config import LAUNCH_KEY_LABEL, OWNER_TAG, POOL_LABEL, OffHours
+from autoscaler.config import GPU_LABEL, LAUNCH_KEY_LABEL, OWNER_TAG, POOL_LABEL, JoinSpec, OffHours
 from autoscaler.protos import externalgrpc_pb2 as pb
 from autoscaler.protos import k8s_core_v1_pb2 as core
+from autoscaler.template import parse_quantity, pod_requests
 from providers.lambda_cloud.client import ApiKey, LambdaCloudClient
 from providers.lambda_cloud.fleet import FleetProvider
 from providers.lambda_cloud.launcher import LAUNCH_KEY_TAG
@@ -28,6 +29,7 @@ from tests.autoscaler.harness import (
     settled,
     wait_for,
 )
+from tests.autoscaler.join_script import agent_flags
 from tests.providers.lambda_cloud.conftest import fleet_props, instance_props
 from tests.providers.lambda_cloud.emulator import LambdaEmulator
 
@@ -148,7 +150,8 @@ def test_rate_limits_server_errors_and_lost_answers_leave_no_leak_and_no_duplica
         assert emulator.launches_accepted == 4
         assert len(set(launch_keys(emulator))) == 4
         assert emulator.answers[(LAUNCH, 429, "global/rate-limited")] >= 2
-        assert len(running_ids(service.ca.nodes("burst"))) + len(service.ca.nodes("burst")) >= 4
+        # Every instance is reported once, under the provider ID it registers with.
+        assert sorted(n.id for n in service.ca.nodes("burst")) == sorted(f"lambda://{k}" for k in launch_keys(emulator))
 
 
 def test_insufficient_capacity_fails_over_then_reports_a_create_error(emulator: LambdaEmulator) -> None:
@@ -237,24 +240,21 @@ def test_a_stale_listing_stops_the_autoscaler_loop(emulator: LambdaEmulator) -> 
         assert refused.value.code() is grpc.StatusCode.UNAVAILABLE
 
 
-def test_options_echo_the_defaults_with_the_pools_delays(emulator: LambdaEmulator) -> None:
-    with serve(emulator, config(pool_spec(scale_down_delay_minutes=35))) as service:
+def test_options_are_unimplemented_so_the_autoscaler_keeps_its_flags(emulator: LambdaEmulator) -> None:
+    """Any answer would replace every option and zero MaxNodeStartupTime, which the protocol cannot carry
+    (externalgrpc_node_group.go @1.36.1): UNIMPLEMENTED is what makes the autoscaler use its flags."""
+    with serve(emulator, config(pool_spec())) as service:
         defaults = pb.NodeGroupAutoscalingOptions(
-            scaleDownUtilizationThreshold=0.5,
-            scaleDownGpuUtilizationThreshold=0.6,
             scaleDownUnneededDuration=duration_pb2.Duration(seconds=600),
-            scaleDownUnreadyDuration=duration_pb2.Duration(seconds=1200),
             MaxNodeProvisionDuration=duration_pb2.Duration(seconds=900),
         )
-        request = pb.NodeGroupAutoscalingOptionsRequest(id="burst", defaults=defaults)
-        options = service.ca.stub.NodeGroupGetOptions(request, timeout=5).nodeGroupAutoscalingOptions
-        assert options.scaleDownUnneededDuration.seconds == 35 * 60
-        assert options.MaxNodeProvisionDuration.seconds == 20 * 60  # 5 min queue + the 1-GPU 15 min boot allowance
-        assert options.scaleDownUtilizationThreshold == 0.5
-        assert options.scaleDownGpuUtilizationThreshold == 0.6
-        assert options.scaleDownUnreadyDuration.seconds == 1200
-        empty = service.ca.stub.NodeGroupGetOptions(pb.NodeGroupAutoscalingOptionsRequest(id="burst"), timeout=5)
-        assert not empty.HasField("nodeGroupAutoscalingOptions")
+        for request in (
+            pb.NodeGroupAutoscalingOptionsRequest(id="burst", defaults=defaults),
+            pb.NodeGroupAutoscalingOptionsRequest(id="burst"),
+        ):
+            with pytest.raises(grpc.RpcError) as refused:
+                service.ca.stub.NodeGroupGetOptions(request, timeout=5)
+            assert refused.value.code() is grpc.StatusCode.UNIMPLEMENTED
 
 
 def test_prices_for_the_price_expander(emulator: LambdaEmulator) -> None:
@@ -321,3 +321,201 @@ def test_pulumis_fleet_and_instance_records_leave_burst_instances_alone(
         assert [i.id for i in ours(emulator)] == [burst.id]
         assert emulator.launches_accepted == 2  # the fleet launched its own, adopted nothing
         assert service.ca.target("burst") == 1
+
+
+def test_a_launch_that_fails_before_reaching_the_api_is_a_create_error_not_a_stuck_request(
+    emulator: LambdaEmulator,
+) -> None:
+    """The ruleset lookup runs before the launch: its failure must reach cluster-autoscaler as a create
+    error it backs off on (class Other), and the request must not stay 'creating' for ever."""
+    names = {"us-west-1": ("sophia-test-burst-us-west-1",)}
+    LambdaCloudClient(ApiKey(emulator.api_key), emulator.base_url).create_firewall_ruleset(
+        "sophia-test-burst-us-west-1", "us-west-1", []
+    )
+    emulator.faults.errors.append(("GET", "/firewall-rulesets", 400, "global/invalid-parameters", 1))
+    with serve(emulator, config(pool_spec(firewall_rulesets=names))) as service:
+        ca = service.ca
+        ca.increase("burst", 1)
+        wait_for(lambda: any(n.status.HasField("errorInfo") for n in ca.nodes("burst")), "a create error")
+        [failed] = ca.nodes("burst")
+        assert failed.status.instanceState == pb.InstanceStatus.instanceCreating
+        assert failed.status.errorInfo.instanceErrorClass == 99  # OtherErrorClass
+        assert failed.status.errorInfo.errorCode == "invalid-parameters"
+        assert emulator.launches_accepted == 0
+        ca.delete("burst", [failed.id], fake=True)
+        assert ca.target("burst") == 0
+        ca.increase("burst", 1)  # the fault was one answer: the next request launches
+        wait_for(lambda: settled(service, emulator, "burst") and len(ours(emulator)) == 1, "a launch")
+
+
+TERMINATE = "POST /instance-operations/terminate"
+
+
+def test_a_termination_the_api_keeps_refusing_does_not_hold_launches_back(emulator: LambdaEmulator) -> None:
+    with serve(emulator, config(pool_spec(max=6))) as service:
+        ca = service.ca
+        ca.increase("burst", 1)
+        wait_for(lambda: len(running_ids(ca.nodes("burst"))) == 1, "one running instance")
+        emulator.faults.errors.append(("POST", "/instance-operations/terminate", 503, "global/internal-error", 10**6))
+        [victim] = running_ids(ca.nodes("burst"))
+        ca.delete("burst", [victim])
+        wait_for(lambda: emulator.calls[TERMINATE] > 0, "a first termination attempt")
+        ca.increase("burst", 2)
+        # Before: the worker took the failing termination first every time, and nothing launched.
+        wait_for(lambda: len(ours(emulator)) == 3, "two launches while the termination keeps failing")
+        assert emulator.launches_accepted == 3
+        [(instance_id, termination)] = service.groups._to_terminate.items()
+        assert emulator.status_of(emulator.instances[instance_id]) == "active"
+        assert termination.attempts >= 1
+        assert termination.not_before > 0  # each refusal sets a time before which it is not tried again
+        assert ca.target("burst") == 2  # still deleted as far as the autoscaler is concerned
+        emulator.faults.errors.clear()
+        wait_for(lambda: len(ours(emulator)) == 2, "the termination once the API takes it")
+        assert victim not in running_ids(ca.nodes("burst"))
+
+
+def test_a_termination_refused_for_good_is_reported_on_the_node_and_logged(
+    emulator: LambdaEmulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    with serve(emulator, config(pool_spec())) as service:
+        ca = service.ca
+        ca.increase("burst", 1)
+        wait_for(lambda: len(running_ids(ca.nodes("burst"))) == 1, "one running instance")
+        emulator.faults.errors.append(("POST", "/instance-operations/terminate", 403, "global/account-inactive", 1))
+        [victim] = running_ids(ca.nodes("burst"))
+        ca.delete("burst", [victim])
+        assert ca.target("burst") == 0
+        # Before: the refusal was dropped without a word and the instance came back as a healthy node.
+        wait_for(lambda: any(n.status.HasField("errorInfo") for n in ca.nodes("burst")), "the refusal on the node")
+        [node] = ca.nodes("burst")
+        assert node.id == victim
+        assert node.status.instanceState == pb.InstanceStatus.instanceRunning
+        assert node.status.errorInfo.errorCode == "termination-failed/account-inactive"
+        assert node.status.errorInfo.instanceErrorClass == 99
+        assert ca.target("burst") == 1  # it still runs and bills: counted again
+        assert service.groups.counters.termination_failures == 1
+        assert any(r.levelname == "ERROR" and "still runs and bills" in r.getMessage() for r in caplog.records)
+        ca.delete("burst", [victim])  # the autoscaler asks again: tried again
+        wait_for(lambda: ours(emulator) == [], "terminated when asked again")
+
+
+def test_delete_nodes_again_for_a_node_already_leaving_is_not_an_error(emulator: LambdaEmulator) -> None:
+    with serve(emulator, config(pool_spec())) as service:
+        ca = service.ca
+        ca.increase("burst", 2)
+        wait_for(lambda: len(running_ids(ca.nodes("burst"))) == 2, "two running instances")
+        victim = running_ids(ca.nodes("burst"))[0]
+        ca.delete("burst", [victim])
+        ca.delete("burst", [victim])  # a retried call: before, FAILED_PRECONDITION (not the group's)
+        assert ca.target("burst") == 1
+        wait_for(lambda: len(ours(emulator)) == 1, "one terminated")
+        service.groups.poll()
+        ca.delete("burst", [victim])  # terminating or gone in the listing: still done
+        assert ca.target("burst") == 1
+        assert emulator.calls[TERMINATE] == 1
+
+
+def test_a_failed_wake_up_backs_off_doubling_up_to_a_cap(emulator: LambdaEmulator) -> None:
+    """The schedule's own launches are outside cluster-autoscaler's backoff: without one of its own, the
+    service relaunched as soon as the autoscaler deleted the failed request, every poll."""
+    for region in ("us-west-1", "us-west-2"):
+        emulator.capacity[(region, "gpu_1x_a10")] = 0
+    schedule = OffHours("America/Los_Angeles", "20:00", "07:00", weekends_off=True)
+    clock = Clock(datetime(2026, 11, 30, 15, 30, tzinfo=UTC))  # Monday 07:30 PST: working hours
+    no_capacity = (LAUNCH, 400, "instance-operations/launch/insufficient-capacity")
+
+    def tries() -> int:
+        return emulator.answers[no_capacity] // 2  # one launch tries both regions
+
+    with serve(emulator, config(pool_spec("dev", min=1, floor=0, max=3, off_hours=schedule)), clock) as service:
+        ca, groups = service.ca, service.groups
+
+        def fail_and_delete(expected_tries: int) -> None:
+            wait_for(lambda: any(n.status.HasField("errorInfo") for n in ca.nodes("dev")), "the failed wake-up")
+            assert tries() == expected_tries
+            ca.delete("dev", [n.id for n in ca.nodes("dev")], fake=True)  # as cluster-autoscaler does
+
+        def nothing_asked_for() -> None:
+            groups.poll()
+            groups.poll()
+            assert ca.target("dev") == 0
+            assert tries() == tries_before
+
+        fail_and_delete(1)
+        tries_before = 1
+        nothing_asked_for()  # before: a new wake-up on the next poll
+        clock.at += timedelta(minutes=5, seconds=1)  # the first delay: 5 min
+        groups.poll()
+        fail_and_delete(2)
+        tries_before = 2
+        clock.at += timedelta(minutes=5, seconds=1)
+        nothing_asked_for()  # the second delay is 10 min
+        clock.at += timedelta(minutes=5)
+        groups.poll()
+        fail_and_delete(3)
+        assert groups._wake_backoff["dev"][0] == 3
+        for count in (4, 5, 6):
+            clock.at += timedelta(minutes=30, seconds=1)  # capped at 30 min
+            groups.poll()
+            fail_and_delete(count)
+        assert groups._wake_backoff["dev"][1] - clock.at == timedelta(minutes=30)
+        emulator.capacity[("us-west-1", "gpu_1x_a10")] = None  # capacity is back
+        clock.at += timedelta(minutes=30, seconds=1)
+        groups.poll()
+        wait_for(lambda: len(ours(emulator, "dev")) == 1, "the wake-up once there is capacity")
+        wait_for(lambda: "dev" not in groups._wake_backoff, "the backoff reset by a successful wake-up")
+
+
+KUBELET_SETS = frozenset({"kubernetes.io/os", "kubernetes.io/arch"})  # from the machine itself
+
+
+def test_a_burst_node_registers_with_the_templates_labels_and_the_reported_provider_id(
+    emulator: LambdaEmulator,
+) -> None:
+    """What the instance really boots with (the user data the API received) against what the template
+    tells the autoscaler: the GPU label (GPULabel's), pool and instance type; the provider ID the
+    service reports for it."""
+    joined = replace(
+        config(pool_spec(instance_type="gpu_1x_gh200")), join=JoinSpec("https://k8s.test:6443", "v1.31.4+k3s1")
+    )
+    with serve(emulator, joined) as service:
+        ca = service.ca
+        template = core.Node()
+        template.ParseFromString(ca.template("burst"))
+        ca.increase("burst", 1)
+        wait_for(lambda: len(ours(emulator)) == 1, "one launch")
+        [instance] = ours(emulator)
+        key = {t["key"]: t["value"] for t in instance.tags}[LAUNCH_KEY_TAG]
+        assert instance.user_data is not None
+        flags = agent_flags(instance.user_data)
+        wanted = {k: v for k, v in template.metadata.labels.items() if k not in KUBELET_SETS}
+        assert wanted.items() <= flags.labels.items()
+        assert flags.labels[GPU_LABEL] == "gh200" == template.metadata.labels[GPU_LABEL]
+        assert flags.labels["node.kubernetes.io/instance-type"] == "gpu_1x_gh200"
+        assert flags.labels[LAUNCH_KEY_LABEL] == key
+        assert flags.kubelet_args == [f"provider-id=lambda://{key}"]
+        assert [n.id for n in ca.nodes("burst")] == [f"lambda://{key}"]
+        assert flags.taints == ["sophia.ai/pool=burst:NoSchedule"]
+
+
+def test_the_template_node_offers_what_a_real_node_can_give(emulator: LambdaEmulator) -> None:
+    """Allocatable below capacity as the kubelet keeps it (k3s: 5% of the disk; memory under what the
+    kernel leaves), and ephemeral storage from the API's instance type, so a pod that requests disk
+    can start a pool from zero."""
+    with serve(emulator, config(pool_spec(instance_type="gpu_1x_a10", min=0, floor=0))) as service:
+        node = core.Node()
+        node.ParseFromString(service.ca.template("burst"))
+    capacity = {k: parse_quantity(v.string) for k, v in node.status.capacity.items()}
+    allocatable = {k: parse_quantity(v.string) for k, v in node.status.allocatable.items()}
+    disk = 512 * 2**30  # the emulator's GET /instance-types: storage_gib 512 for a 1-GPU type
+    assert capacity["ephemeral-storage"] == disk
+    assert allocatable["ephemeral-storage"] == disk * 95 // 100 // 1024 * 1024  # in whole Ki, rounded down
+    assert 190 * 2**30 < capacity["memory"] < 200 * 2**30  # the catalog's 200 GiB less the kernel's share
+    assert allocatable["memory"] == capacity["memory"] - 100 * 2**20
+    assert allocatable["cpu"] == capacity["cpu"] == 30
+    assert allocatable["nvidia.com/gpu"] == 1
+    assert "topology.kubernetes.io/region" not in node.metadata.labels
+    pod = core.Pod()
+    pod.spec.containers.add(name="cache").resources.requests["ephemeral-storage"].string = "100Gi"
+    requests = pod_requests(pod.SerializeToString())
+    assert all(requests[name] <= allocatable.get(name, 0) for name in requests)  # it fits: scale from zero

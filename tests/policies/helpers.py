@@ -1,82 +1,89 @@
-"""Build small engine-shaped stacks and run one policy over them through the real analyzer path."""
+"""Small stacks written with the SDKs' own resource classes (pulumi-aws, pulumi-kubernetes, the Lambda
+resources), registered under the mocks exactly as the engine receives them, then run through the
+pack's analyzer one policy at a time."""
 
 from __future__ import annotations
 
 import copy
-import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
+import pulumi_aws
+import pulumi_kubernetes
+import pulumi_random
+
 from policies.pack import all_policies
-from tools.harness import RegisteredResource, StackRun
-from tools.policy_eval import Violation, evaluate
+from tools.harness import UNKNOWN, StackRun, run_program
+from tools.policy_eval import Evaluation, Violation, evaluate
+
+# The SDKs, untyped for the tests: their classes still check every argument at run time, while mypy
+# would infer each dict literal against the SDKs' unions of input types (tens of GiB for these tests).
+aws: Any = pulumi_aws
+k8s: Any = pulumi_kubernetes
+random: Any = pulumi_random
 
 STACK = "prod"
 PROJECT = "sophia"
-AWS_PROVIDER_URN = f"urn:pulumi:{STACK}::{PROJECT}::pulumi:providers:aws::aws-dr"
-DEFAULT_TAGS = {"owner": "platform-infra", "cost-centre": "sophia-ai-prod", "environment": "prod"}
 POLICIES = {p.name: p for p in all_policies()}
+DELETE = object()
+"""In `changed`/`with_`: remove the key."""
 
 
-def urn(type_: str, name: str) -> str:
-    return f"urn:pulumi:{STACK}::{PROJECT}::{type_}::{name}"
+def program(build: Callable[[], object], *, first_preview: bool = False) -> StackRun:
+    """Register what `build` creates, as a preview (`first_preview`: of a stack being created)."""
+    return run_program(build, stack=STACK, project=PROJECT, first_preview=first_preview)
 
 
-def res(
-    type_: str,
-    name: str,
-    inputs: Mapping[str, Any],
+def pack_config(environment: str | None = None, data_namespaces: list[str] | None = None) -> dict[str, Any]:
+    settings: dict[str, Any] = {"stack": STACK, "environment": environment or "prod"}
+    if data_namespaces is not None:
+        settings["dataNamespaces"] = data_namespaces
+    return {"sophia-pack-stack-config": settings}
+
+
+def evaluation(
+    policy: str,
+    run: StackRun,
+    config: Mapping[str, Any] | None = None,
     *,
-    protect: bool = False,
-    provider: str | None = None,
-    property_dependencies: Mapping[str, tuple[str, ...]] | None = None,
-    custom: bool = True,
-) -> RegisteredResource:
-    return RegisteredResource(
-        type=type_,
-        name=name,
-        urn=urn(type_, name),
-        parent=f"urn:pulumi:{STACK}::{PROJECT}::pulumi:pulumi:Stack::{PROJECT}-{STACK}",
-        provider=provider,
-        inputs=copy.deepcopy(dict(inputs)),
-        protect=protect,
-        custom=custom,
-        property_dependencies=dict(property_dependencies or {}),
-    )
+    environment: str | None = None,
+    data_namespaces: list[str] | None = None,
+    also: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Evaluation:
+    """One policy (with the pack's stack config when the test sets the environment or namespaces)."""
+    user: dict[str, Any] = {policy: dict(config)} if config else {}
+    policies = [POLICIES[policy]]
+    if environment is not None or data_namespaces is not None:
+        user |= pack_config(environment, data_namespaces)
+        policies.append(POLICIES["sophia-pack-stack-config"])
+    for name, values in (also or {}).items():
+        user[name] = dict(values)
+        if POLICIES[name] not in policies:
+            policies.append(POLICIES[name])
+    return evaluate(run, user, policies=policies)
 
 
-def aws_provider(default_tags: Mapping[str, str] | None = None) -> RegisteredResource:
-    inputs: dict[str, Any] = {"region": "us-east-1"}
-    if default_tags is not None:
-        # Provider inputs reach the engine as JSON text.
-        inputs["defaultTags"] = json.dumps({"tags": dict(default_tags)})
-    return RegisteredResource(
-        type="pulumi:providers:aws",
-        name="aws-dr",
-        urn=AWS_PROVIDER_URN,
-        parent=None,
-        provider=None,
-        inputs=inputs,
-        protect=False,
-        custom=True,
-    )
+def violations(policy: str, run: StackRun, config: Mapping[str, Any] | None = None, **kwargs: Any) -> list[Violation]:
+    return [v for v in evaluation(policy, run, config, **kwargs).violations if v.policy == policy]
 
 
-def aws_res(type_: str, name: str, inputs: Mapping[str, Any], **kwargs: Any) -> RegisteredResource:
-    return res(type_, name, inputs, provider=f"{AWS_PROVIDER_URN}::aws-dr-id", **kwargs)
+def messages(policy: str, run: StackRun, config: Mapping[str, Any] | None = None, **kwargs: Any) -> list[str]:
+    return [v.message for v in violations(policy, run, config, **kwargs)]
 
 
-def run_of(*resources: RegisteredResource) -> StackRun:
-    return StackRun(project=PROJECT, stack=STACK, resources=tuple(resources), outputs={})
+def skipped(policy: str, run: StackRun, config: Mapping[str, Any] | None = None, **kwargs: Any) -> list[str]:
+    return [reason for name, reason in evaluation(policy, run, config, **kwargs).skipped if name == policy]
 
 
-def violations(policy: str, run: StackRun, config: Mapping[str, Any] | None = None) -> list[Violation]:
-    user_config = {policy: dict(config)} if config else {}
-    return list(evaluate(run, user_config, policies=[POLICIES[policy]]).violations)
-
-
-def messages(policy: str, run: StackRun, config: Mapping[str, Any] | None = None) -> list[str]:
-    return [v.message for v in violations(policy, run, config)]
+def with_(base: Mapping[str, Any], **changes: Any) -> dict[str, Any]:
+    """`base` with keyword changes (DELETE removes a key): one broken property at a time."""
+    result = copy.deepcopy(dict(base))
+    for key, value in changes.items():
+        if value is DELETE:
+            result.pop(key, None)
+        else:
+            result[key] = value
+    return result
 
 
 def changed(inputs: Mapping[str, Any], path: str, value: Any) -> dict[str, Any]:
@@ -94,4 +101,4 @@ def changed(inputs: Mapping[str, Any], path: str, value: Any) -> dict[str, Any]:
     return result
 
 
-DELETE = object()
+__all__ = ["UNKNOWN", "aws", "k8s", "random"]

@@ -109,13 +109,50 @@ def kill(instance: Instance) -> None:
             os.kill(int(pid_file.read_text().split()[0]), signal.SIGKILL)
 
 
-def standby_of(source: Instance, standby: Instance, name: str) -> None:
-    """A fresh copy of `source` in `standby.data`, streaming from it over TLS as `name`."""
-    conninfo = (
+def conninfo(source: Instance, name: str) -> str:
+    """How a standby named `name` streams from `source`: TLS, the server's CA verified."""
+    return (
         f"host=127.0.0.1 port={source.port} user=postgres sslmode=verify-ca "
         f"sslrootcert={source.data / 'ca.crt'} application_name={name}"
     )
-    run(str(BIN / "pg_basebackup"), "-d", conninfo, "-D", str(standby.data), "-R", "-X", "stream", "-c", "fast")
+
+
+def follow(source: Instance, standby: Instance, name: str) -> None:
+    """Turn a cleanly shut down server into a standby of `source` with no new copy: what a demoted
+    primary does, once its last checkpoint is part of `source`'s history."""
+    run("touch", str(standby.data / "standby.signal"))
+    run(
+        "sh",
+        "-c",
+        f"cat >> {standby.data}/postgresql.auto.conf",
+        input=f"primary_conninfo = '{conninfo(source, name)}'\n",
+    )
+    start(standby)
+
+
+def last_checkpoint(instance: Instance) -> str:
+    """`Latest checkpoint location` of a stopped server (pg_controldata)."""
+    result = run(str(BIN / "pg_controldata"), "-D", str(instance.data))
+    for line in result.stdout.splitlines():
+        if line.startswith("Latest checkpoint location:"):
+            return line.split(":", 1)[1].strip()
+    pytest.fail(f"no checkpoint location in pg_controldata's output: {result.stdout[-300:]}")
+
+
+def standby_of(source: Instance, standby: Instance, name: str) -> None:
+    """A fresh copy of `source` in `standby.data`, streaming from it over TLS as `name`."""
+    run(
+        str(BIN / "pg_basebackup"),
+        "-d",
+        conninfo(source, name),
+        "-D",
+        str(standby.data),
+        "-R",
+        "-X",
+        "stream",
+        "-c",
+        "fast",
+    )
     run("sh", "-c", f"cat >> {standby.data}/postgresql.conf", input=conf(standby, {}))
     start(standby)
 

@@ -31,7 +31,9 @@ from tests.realservers.pg_pair import (
     BIN,
     Instance,
     as_postgres,
+    follow,
     kill,
+    last_checkpoint,
     primary_and_replica,
     run,
     sql,
@@ -118,6 +120,7 @@ class Guard:
             "AWS_ENDPOINT_URL": aws.url,
             "RENEW_SECONDS": str(int(RENEW_SECONDS)),
             "SELF_FENCE_SECONDS": str(int(self_fence_s)),
+            "CLUSTER_ROLE": "primary",
             "STATE_DIR": str(state),
             "ONCE": "1",
             "FENCE_COMMAND": " ".join(instance.ctl("-m", "fast", "-w", "stop")) + " || true",
@@ -322,9 +325,13 @@ def test_the_primary_fences_itself_before_dr_may_take_over(aws: Aws, tmp_path: P
         assert aws.lease().holder == PRIMARY
 
 
-def test_failback_is_a_deliberate_switchover(aws: Aws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The runbook's failback: rebuild the old primary from DR, switch over, give the lease back."""
-    with primary_and_replica() as (primary, replica, _root):
+def test_failback_is_a_controlled_switchover(aws: Aws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The runbook's failback, step by step: the old primary rebuilt as a standby of DR (its guard in
+    replica mode: it renews, never fences), DR demoted by a clean shutdown (CloudNativePG's demotion:
+    its last checkpoint is the promotion token's position), the lease given back while the guard
+    keeps it fresh, the primary promoted once it replayed that position, and DR following the new
+    primary without a new copy."""
+    with primary_and_replica(synchronous_replica=False) as (primary, replica, _root):
         guard = Guard(aws, primary, tmp_path / "guard")
         guard.step()
         sql(primary, "CREATE TABLE ledger (id bigint PRIMARY KEY)")
@@ -335,16 +342,23 @@ def test_failback_is_a_deliberate_switchover(aws: Aws, tmp_path: Path, monkeypat
         assert promoter.run(60, poll_seconds=POLL_S).promoted
         sql(replica, "INSERT INTO ledger SELECT generate_series(1001, 1500)")  # writes in DR
 
-        # 1. The old primary's data is discarded and rebuilt as a standby of DR (it may hold commits DR
-        #    never received), then catches up.
+        # 1. The old primary is rebuilt from DR (it may hold commits DR never received) and follows it.
+        #    Its guard runs in replica mode: DR holds the lease, yet it must not stop the replay.
         stop(primary)
         run("rm", "-rf", str(primary.data))
         standby_of(replica, primary, "primary")
+        guard.env["CLUSTER_ROLE"] = "replica"
+        assert "not fencing" in guard.step()
         wait_for(lambda: sql(primary, "SELECT count(*) FROM ledger") == "1500", 30, "the rebuilt primary to catch up")
-        # 2. Switchover: DR stops taking writes (a clean shutdown ships its last WAL), the primary is promoted.
+
+        # 2. DR is demoted: a clean shutdown writes its last checkpoint, the position the primary
+        #    must replay before it may be promoted (CloudNativePG's demotion token carries it).
         subprocess.run(replica.ctl("-m", "fast", "-w", "stop"), capture_output=True, check=True)
-        assert sql(primary, "SELECT pg_promote(wait => true)") == "t"
-        # 3. The lease goes back to the primary; Route 53 follows its health check again.
+        token = lsn(last_checkpoint(replica))
+        wait_for(lambda: lsn(sql(primary, "SELECT pg_last_wal_replay_lsn()")) >= token, 30, "the token's position")
+
+        # 3. The lease goes back to the primary; its guard renews it at once, so the promoter, which
+        #    still sees the primary's health check failing, finds a running lease and does nothing.
         monkeypatch.setenv("AWS_ENDPOINT_URL", aws.url)
         for key, value in AWS.items():
             monkeypatch.setenv(key, value)
@@ -355,10 +369,18 @@ def test_failback_is_a_deliberate_switchover(aws: Aws, tmp_path: Path, monkeypat
         assert code == 0
         assert aws.lease().holder == PRIMARY
         assert not aws.pinned_to_dr()
-        # 4. The guard renews the primary's lease (and would unfence it); DR rebuilds as its standby.
+        guard.step()
+        assert not promoter.step().promoted
+
+        # 4. The primary is promoted, and its guard goes back to enforcing: it holds the lease, no fence.
+        assert sql(primary, "SELECT pg_promote(wait => true)") == "t"
+        guard.env["CLUSTER_ROLE"] = "primary"
         guard.step()
         assert not writes_refused(primary)
-        run("rm", "-rf", str(replica.data))
-        standby_of(primary, replica, "replica1")
-        wait_for(lambda: sql(replica, "SELECT count(*) FROM ledger") == sql(primary, "SELECT count(*) FROM ledger"), 30)
-        assert sql(primary, "SELECT count(*) FROM ledger WHERE id > 0") == "1500"  # every write of both regions
+        sql(primary, "INSERT INTO ledger SELECT generate_series(1501, 1600)")
+
+        # 5. DR follows the new primary with no new copy: its history is the primary's up to the token.
+        follow(primary, replica, "dr")
+        wait_for(lambda: sql(replica, "SELECT count(*) FROM ledger") == "1600", 60, "DR to follow the new primary")
+        assert sql(replica, "SELECT pg_is_in_recovery()") == "t"
+        assert sql(primary, "SELECT count(*) FROM ledger") == "1600"  # every write of both regions

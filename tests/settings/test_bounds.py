@@ -65,9 +65,9 @@ BOUNDS: list[tuple[str, str, Any, str, str]] = [
     ("prod", "sophia:gpuPools", _pool_list(17), "sophia:gpuPools", "16"),
     (
         "prod",
-        "sophia:gpuPools",
-        pools(scaleDownDelayMinutes=1441),
-        "sophia:gpuPools[0].scaleDownDelayMinutes",
+        "sophia:autoscaler",
+        _autoscaler(scaleDownUnneededMinutes=1441),
+        "sophia:autoscaler.scaleDownUnneededMinutes",
         "1440",
     ),
     ("prod", "sophia:autoscaler", _autoscaler(scanIntervalSeconds=61), "sophia:autoscaler.scanIntervalSeconds", "60"),

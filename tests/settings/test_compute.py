@@ -41,10 +41,22 @@ BROKEN: list[Broken] = [
         "sophia:gpuPools[0].offHours.startAt",
     ),
     (
-        "scale-down delay under a boot",
+        "per-pool scale-down delay",
         "sophia:gpuPools",
-        pools(scaleDownDelayMinutes=4),
+        pools(scaleDownDelayMinutes=30),
         "sophia:gpuPools[0].scaleDownDelayMinutes",
+    ),
+    (
+        "scale-down delay under a boot",
+        "sophia:autoscaler",
+        {"serviceImage": "ghcr.io/a/b:1", "scaleDownUnneededMinutes": 4},
+        "sophia:autoscaler.scaleDownUnneededMinutes",
+    ),
+    (
+        "a pool that can never run a node",
+        "sophia:gpuPools",
+        pools(min=0, desired=0, scaleFromZero=False),
+        "sophia:gpuPools[0].scaleFromZero",
     ),
     ("scale from zero as text", "sophia:gpuPools", pools(scaleFromZero="no"), "sophia:gpuPools[0].scaleFromZero"),
     (
@@ -140,3 +152,17 @@ def test_the_floor_is_min_when_autoscaled_and_zero_with_off_hours() -> None:
     settings = parse_settings(stack_config("prod"))
     floors = {p.name: (p.floor(autoscaled=True), p.floor(autoscaled=False)) for p in settings.gpu_pools}
     assert floors == {"ai-core": (2, 2), "business": (2, 2), "data": (2, 2), "dev": (0, 1)}
+
+
+def test_a_pool_scale_down_delay_points_to_the_setting_that_replaced_it() -> None:
+    message = assert_rejected(
+        "sophia:gpuPools", pools(scaleDownDelayMinutes=30), "sophia:gpuPools[0].scaleDownDelayMinutes"
+    )
+    assert "sophia:autoscaler.scaleDownUnneededMinutes" in message
+
+
+def test_a_pool_stuck_at_zero_is_only_refused_when_the_autoscaler_runs_it() -> None:
+    config = with_value(stack_config("prod"), "sophia:gpuPools", pools(min=0, desired=1, scaleFromZero=False))
+    del config["sophia:autoscaler"]
+    settings = parse_settings(config)
+    assert settings.gpu_pools[0].floor(autoscaled=False) == 1  # without it, Pulumi runs `desired`

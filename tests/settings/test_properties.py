@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from catalog import load_lambda_catalog
+from policies.catalog import load_lambda_catalog
 from settings import SettingsError, StackSettings, parse_settings
 from tests.helpers import decoded, stack_config
 

@@ -4,12 +4,15 @@ import io
 import json
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
+from policies.pack import PACK_VERSION
 from tools import plan
 from tools.harness import PROJECT_ROOT, SECRET_PLACEHOLDER, run_stack
+from tools.policy_eval import UNEXPANDED
 from tools.redact import REDACTED
 
 FIXTURE = Path(__file__).parent / "fixtures" / "secret_project"
@@ -95,19 +98,31 @@ def test_cli_process_prints_no_traceback(tmp_path: Path) -> None:
     ]
 
 
-PROD_POLICY_CONFIG = str(PROJECT_ROOT / "policies" / "config" / "prod.json")
+PROD_POLICY_CONFIG = PROJECT_ROOT / "policies" / "config" / "prod.json"
 
 
-def plan_edited_prod(edit: tuple[str, str], *extra: str) -> tuple[int, str, str]:
-    """`make plan` on a copy of Pulumi.prod.yaml with one edit, checked against prod's policy config."""
+def plan_edited_prod(edit: tuple[str, str], *extra: str, config_stack: str = "policy-test") -> tuple[int, str, str]:
+    """`make plan` on a copy of Pulumi.prod.yaml with one edit, checked against prod's policy config
+    (renamed for the copy's stack, as a config is bound to its stack)."""
     stack = PROJECT_ROOT / "Pulumi.policy-test.yaml"
     text = (PROJECT_ROOT / "Pulumi.prod.yaml").read_text()
     assert edit[0] in text
+    config = json.loads(PROD_POLICY_CONFIG.read_text())
+    config["sophia-pack-stack-config"]["stack"] = config_stack
     stack.write_text(text.replace(edit[0], edit[1]))
     try:
-        return run_plan("--stack", "policy-test", "--policy-config", PROD_POLICY_CONFIG, *extra)
+        with tempfile.TemporaryDirectory() as directory:
+            path = Path(directory) / "policy-test.json"
+            path.write_text(json.dumps(config))
+            return run_plan("--stack", "policy-test", "--policy-config", str(path), *extra)
     finally:
         stack.unlink()
+
+
+def test_a_policy_config_for_another_stack_is_refused() -> None:
+    code, _, err = plan_edited_prod(("environment: prod", "environment: prod"), config_stack="prod")
+    assert code == plan.EXIT_BAD_INPUT
+    assert err.startswith("error: the policy config is for stack 'prod', not 'policy-test'")
 
 
 def test_opening_postgres_to_the_world_fails_naming_policy_and_resource() -> None:
@@ -137,27 +152,43 @@ def test_forty_h100_nodes_fail_on_type_bounds_and_budget() -> None:
     document = json.loads(out)
     violations = document["policies"]["violations"]
     typed = [v for v in violations if v["policy"] == "lambda-cloud-instance-type-allowed"]
-    assert len(typed) == 40
-    assert typed[0]["urn"].endswith("::ai-core-0")
+    # Each of the 40 instance records, and each of the fleet's 40 members (what actually launches).
+    records = [v for v in typed if "lambda:Instance::" in v["urn"]]
+    members = [v for v in typed if "lambda:Fleet::" in v["urn"]]
+    assert (len(records), len(members)) == (40, 40)
+    assert records[0]["urn"].endswith("::ai-core-0")
     assert {v["policy"] for v in violations} == {
         "lambda-cloud-instance-type-allowed",
         "sophia-gpupool-size-bounds",
         "sophia-cost-stack-budget",
     }
     assert document["cost"]["byGroup"]["gpu-pool/ai-core"] == round(40 * 23.92 * 730, 2)
-    assert "lambda-cloud-instance-type-allowed on ai-core-0" in err
+    assert "first: lambda-cloud-instance-type-allowed on " in err
 
 
 def test_clean_plan_reports_cost_and_no_violations() -> None:
     code, out, _ = run_plan("--stack", "prod", "--format", "json")
     assert code == 0
     document = json.loads(out)
-    assert document["policies"] == {"violations": [], "skipped": []}
-    # The pools' floors at catalog prices (dev is all burst), plus the two backup buckets' KMS keys at $1 a month.
-    assert document["cost"]["monthlyUsd"] == round(7.16 * 730 + 2, 2)
+    assert document["policies"]["violations"] == []
+    # Only what the harness cannot expand offline (the CloudNativePG manifest, unless fetched).
+    assert {s["policy"] for s in document["policies"]["skipped"]} <= {UNEXPANDED}
+    # The pools' floors at catalog prices (burst is not in the total), the two backup buckets' KMS
+    # keys at $1 a month, and the DR replication endpoint's load balancer.
+    assert document["cost"]["monthlyUsd"] == 5245.22  # 7.16 x 730 + 2 + 0.0225 x 730 = 5245.225, half-even
+    helm_reason = "a Helm release's objects are not visible to the pack: it may create load balancers and volumes"
+    assert document["cost"]["unpriced"] == [
+        {
+            "name": name,
+            "reason": helm_reason,
+            "type": "kubernetes:helm.sh/v3:Release",
+            "urn": next(r["urn"] for r in document["resources"] if r["name"] == name),
+        }
+        for name in ("sophia-prod-data-cert-manager", "sophia-prod-monitoring-stack")
+    ]
     code, text, _ = run_plan("--stack", "prod")
-    assert "  total              $    5,228.80 of $15,000 budget (35%)\n" in text
-    assert "Policies (sophia-guardrails 0.1.0, config prod.json): 0 violations, 0 mandatory\n" in text
+    assert "  total              $    5,245.22 of $15,000 budget (35%)\n" in text
+    assert f"Policies (sophia-guardrails {PACK_VERSION}, config prod.json): 0 violations, 0 mandatory\n" in text
 
 
 def test_missing_or_bad_policy_config_is_bad_input(tmp_path: Path) -> None:
@@ -165,7 +196,10 @@ def test_missing_or_bad_policy_config_is_bad_input(tmp_path: Path) -> None:
     assert code == plan.EXIT_BAD_INPUT
     assert err.startswith("error: cannot read policy config")
     bad = tmp_path / "bad.json"
-    bad.write_text(json.dumps({"sophia-cost-stack-budget": {"monthlyBudgetUsd": 0}}))
+    stack_config = {"stack": "prod", "environment": "prod"}
+    bad.write_text(
+        json.dumps({"sophia-pack-stack-config": stack_config, "sophia-cost-stack-budget": {"monthlyBudgetUsd": 0}})
+    )
     code, _, err = run_plan("--stack", "prod", "--policy-config", str(bad))
     assert code == plan.EXIT_BAD_INPUT
     assert "policy config sophia-cost-stack-budget.monthlyBudgetUsd" in err

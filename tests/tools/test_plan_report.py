@@ -12,11 +12,11 @@ from hypothesis import strategies as st
 
 from tests.helpers import stack_config
 from tools import plan
-from tools.harness import run_stack
+from tools.harness import PROJECT_ROOT, run_stack
 from tools.plan_cost import stack_cost
 from tools.plan_report import COMMENT_MARKER, compare, cost_by_component, mermaid, render_markdown
 
-AI_CORE_HOURLY = 1.49  # gpu_1x_gh200 in catalog/lambda_catalog.json
+AI_CORE_HOURLY = 1.49  # gpu_1x_gh200 in policies/catalog/lambda_catalog.json
 
 
 def run_plan(*argv: str) -> tuple[int, str, str]:
@@ -68,8 +68,12 @@ def test_markdown_against_the_base_branch(tmp_path: Path) -> None:
     assert "| gpu-pool/ai-core | $2,175.40 | $2.98 |" in out
 
 
-def test_markdown_shows_violations_with_their_fix() -> None:
-    code, out, _ = run_plan("--stack", "prod", "--format", "markdown", "--policy-config", "policies/config/dev.json")
+def test_markdown_shows_violations_with_their_fix(tmp_path: Path) -> None:
+    config = json.loads((PROJECT_ROOT / "policies" / "config" / "prod.json").read_text())
+    config["lambda-cloud-instance-type-allowed"]["allowedInstanceTypes"]["ai-core"] = ["gpu_1x_a10"]
+    strict = tmp_path / "prod.json"
+    strict.write_text(json.dumps(config))
+    code, out, _ = run_plan("--stack", "prod", "--format", "markdown", "--policy-config", str(strict))
     assert code == 1
     assert "(blocked: mandatory policy violation or over budget)" in out
     assert "| `lambda-cloud-instance-type-allowed` | mandatory |" in out

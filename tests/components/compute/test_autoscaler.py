@@ -26,8 +26,8 @@ def test_the_service_gets_the_pools_from_the_settings() -> None:
     document = named(run, CONFIG_MAP, "lambda-node-groups-pools").inputs["data"]["pools.json"]
     config = ServiceConfig.from_json(document)
     assert config.cluster == "sophia-prod"
-    bounds = {p.name: (p.floor, p.min, p.max, p.scale_down_delay_minutes) for p in config.pools}
-    assert bounds == {"ai-core": (2, 2, 10, 30), "business": (2, 2, 8, 20), "data": (2, 2, 6, 20), "dev": (0, 1, 3, 20)}
+    bounds = {p.name: (p.floor, p.min, p.max) for p in config.pools}
+    assert bounds == {"ai-core": (2, 2, 10), "business": (2, 2, 8), "data": (2, 2, 6), "dev": (0, 1, 3)}
     dev = config.pool("dev")
     assert dev is not None
     assert dev.off_hours is not None
@@ -68,7 +68,7 @@ def test_cluster_autoscaler_is_pinned_and_speaks_mtls_to_the_service() -> None:
         "--cloud-config=/config/cloud-config",
         "--expander=price",
         "--scale-down-delay-after-add=20m",
-        "--scale-down-unneeded-time=20m",
+        "--scale-down-unneeded-time=30m",  # sophia:autoscaler.scaleDownUnneededMinutes, every pool
         "--max-node-provision-time=20m",  # 5 min launch queue + the 1-GPU 15 min boot allowance
     ):
         assert flag in args
@@ -94,3 +94,51 @@ def test_only_stacks_with_the_autoscaler_get_it() -> None:
     assert run_stack("prod", config_overrides={"sophia:autoscaler": None}).by_type(DEPLOYMENT)
     without = run_stack("prod", config_overrides={"sophia:autoscaler": None})
     assert [r for r in without.by_type(DEPLOYMENT) if r.inputs["metadata"]["name"] == SERVICE_NAME] == []
+
+
+CLUSTER_ROLE = "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole"
+CLUSTER_ROLE_BINDING = "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding"
+
+
+def test_the_service_may_delete_nodes_and_mounts_a_token_for_it() -> None:
+    run = run_stack("prod")
+    pod = named(run, DEPLOYMENT, SERVICE_NAME).inputs["spec"]["template"]["spec"]
+    assert pod["automountServiceAccountToken"] is True
+    assert pod["serviceAccountName"] == SERVICE_NAME
+    role = named(run, CLUSTER_ROLE, f"sophia-autoscaler-{SERVICE_NAME}")
+    assert role.inputs["rules"] == [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list", "delete"]}]
+    binding = named(run, CLUSTER_ROLE_BINDING, f"sophia-autoscaler-{SERVICE_NAME}")
+    assert binding.inputs["roleRef"]["name"] == role.inputs["metadata"]["name"]
+    assert binding.inputs["subjects"] == [
+        {"kind": "ServiceAccount", "name": SERVICE_NAME, "namespace": "sophia-autoscaler"}
+    ]
+    policy = named(run, "kubernetes:networking.k8s.io/v1:NetworkPolicy", SERVICE_NAME).inputs["spec"]
+    ports = {p["port"] for rule in policy["egress"] for p in rule.get("ports", [])}
+    assert {443, 6443} <= ports  # the Lambda API and the API server
+
+
+def test_both_pods_are_system_cluster_critical_and_the_autoscaler_creates_no_nodes() -> None:
+    run = run_stack("prod")
+    for deployment in (SERVICE_NAME, "cluster-autoscaler"):
+        pod = named(run, DEPLOYMENT, deployment).inputs["spec"]["template"]["spec"]
+        assert pod["priorityClassName"] == "system-cluster-critical"
+    role = named(run, CLUSTER_ROLE, "sophia-autoscaler-cluster-autoscaler")
+    [nodes] = [r for r in role.inputs["rules"] if r["resources"] == ["nodes"]]
+    assert nodes["verbs"] == ["watch", "list", "get", "update"]  # the chart's, for externalgrpc
+
+
+SWEEP = "pulumi-python:dynamic/lambda:BurstSweep"
+
+
+def test_the_burst_sweep_is_deleted_after_the_service_and_before_the_pools_rulesets() -> None:
+    """Pulumi deletes dependents first: the service (which could launch behind the sweep) goes before
+    it, the rulesets and keys (which burst instances hold) after it."""
+    run = run_stack("prod")
+    [sweep] = run.by_type(SWEEP)
+    assert (sweep.inputs["owner_tag"], sweep.inputs["owner"]) == ("sophia-autoscaler", "sophia-prod")
+    service = named(run, DEPLOYMENT, SERVICE_NAME)
+    assert sweep.urn in service.depends_on
+    held = [r.urn for r in run.resources if r.type.endswith(("lambda:FirewallRuleset", "lambda:SshKey"))]
+    assert len(held) == 4 * 3 + 4  # each pool's ruleset in each of the three regions, and its key
+    assert set(held) <= set(sweep.depends_on)
+    assert run_stack("prod", config_overrides={"sophia:autoscaler": None}).by_type(SWEEP) == []

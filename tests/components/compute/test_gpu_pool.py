@@ -10,7 +10,11 @@ import sys
 
 import dill
 
+from autoscaler.template import template_labels
+from components.compute.autoscaler import pool_spec
 from providers.lambda_cloud.resources import launch_key
+from settings import parse_settings
+from tests.autoscaler.join_script import agent_flags
 from tests.helpers import decoded, stack_config
 from tools.harness import PROJECT_ROOT, SECRET_PLACEHOLDER, SECRET_SIG_KEY, RegisteredResource, StackRun, run_stack
 from tools.redact import is_secret, redact
@@ -147,6 +151,26 @@ def test_cluster_join_user_data_is_a_secret_with_label_and_taint() -> None:
     assert "--node-taint sophia.ai/pool=dev:NoSchedule" in text
     assert "INSTALL_K3S_VERSION=v1.31.4+k3s1" in text
     assert f"K3S_TOKEN={SECRET_PLACEHOLDER}" in text
+
+
+def test_floor_nodes_register_with_the_labels_of_the_pools_template() -> None:
+    """Pulumi's floor nodes and the autoscaler's burst nodes of a pool look alike to the scheduler: a pod
+    that selects the GPU model or the instance type fits either (else the autoscaler would add burst
+    nodes for pods the idle floor could take)."""
+    run = run_stack("prod")
+    settings = parse_settings(stack_config("prod"))
+    checked = 0
+    for pool in settings.gpu_pools:
+        template = template_labels(pool_spec(pool, "us-west-1", (), {}))
+        wanted = {k: v for k, v in template.items() if k not in ("kubernetes.io/os", "kubernetes.io/arch")}
+        for instance in run.by_type(INSTANCE):
+            if instance.inputs["name"].startswith(f"sophia-prod-{pool.name}-"):
+                flags = agent_flags(instance.inputs["user_data"]["value"])
+                assert flags.labels == wanted, pool.name
+                assert flags.kubelet_args == []  # k3s's own provider ID: never in a node group
+                assert "sophia.ai/gpu" in flags.labels
+                checked += 1
+    assert checked == 6  # every floor instance of prod (dev's floor is 0: offHours)
 
 
 def _prod_pools() -> list[dict[str, object]]:

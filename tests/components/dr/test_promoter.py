@@ -219,6 +219,7 @@ def test_the_guard_renews_with_the_promoters_timings_and_may_fence_only_its_clus
     assert env["LEASE_TABLE"] == "sophia-postgres-lease"
     assert env["AWS_REGION"] == "us-east-1"
     assert env["CNPG_CLUSTER"] == "postgres"
+    assert env["CLUSTER_ROLE"] == "primary"  # prod is not being rebuilt from DR
     assert env["AWS_SECRET_ACCESS_KEY"] is None  # from the Secret, never inline
     (config_map,) = [c for c in run.by_type("kubernetes:core/v1:ConfigMap") if "failover-guard" in c.name]
     assert config_map.inputs["data"]["guard.sh"] == (PACKAGE_DIR / "guard.sh").read_text()

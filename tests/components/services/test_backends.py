@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from catalog import load_lambda_catalog
 from components.services.backends import backends
 from components.services.capability import GPU_TFLOPS, capability, split
 from components.services.scaling import cron_window
+from policies.catalog import load_lambda_catalog
 from settings import parse_settings
 from settings.compute import OffHoursSchedule
 from settings.services import NextRelease, ServiceDrSettings

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from catalog import load_lambda_catalog
+from policies.catalog import load_lambda_catalog
 from tests.providers.lambda_cloud import openapi
 
 JsonBody = Any
@@ -94,6 +94,8 @@ class Instance:
     ip: str
     private_ip: str
     terminating_at: float | None = None
+    user_data: str | None = None
+    """What the launch request carried (the API never shows it again; tests read it here)."""
 
 
 @dataclass
@@ -377,6 +379,7 @@ class LambdaEmulator:
             fate=self.faults.fates.pop(0) if self.faults.fates else "active",
             ip=f"198.51.100.{octet % 250}",
             private_ip=f"10.0.{octet // 250}.{octet % 250}",
+            user_data=body.get("user_data"),
         )
         self.instances[instance.id] = instance
         self.launches_accepted += 1

@@ -1,6 +1,6 @@
 """Dated price and region data: the one source of Lambda Cloud prices for settings, cost estimates and policies."""
 
-from catalog.lambda_catalog import (
+from policies.catalog.lambda_catalog import (
     HOURS_PER_MONTH,
     InstanceType,
     LambdaCatalog,

@@ -1,6 +1,6 @@
 from decimal import Decimal
 
-from catalog import HOURS_PER_MONTH, load_lambda_catalog
+from policies.catalog import HOURS_PER_MONTH, load_lambda_catalog
 
 
 def test_catalog_is_dated_and_sourced() -> None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from catalog.lambda_catalog import HOURS_PER_MONTH, load_lambda_catalog
+from policies.catalog.lambda_catalog import HOURS_PER_MONTH, load_lambda_catalog
 
 BURST_SHARE = Decimal("0.25")
 BUSINESS_HOURS_PER_DAY = Decimal(10)

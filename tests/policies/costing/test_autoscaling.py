@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from costing.autoscaling import outlook, working_hours_per_month
+from policies.costing.autoscaling import outlook, working_hours_per_month
 
 
 def test_a_pool_with_a_floor_and_headroom() -> None:
