@@ -3,7 +3,8 @@
 From the resources the harness collected, as the engine would see them: a pool's monthly cost is
 what the cost model prices its Lambda instances at; its capacity is those instances' GPUs, vCPUs
 and memory (the price catalog). In the DR region a pool is the EKS node group labelled with it, at
-its desired size. A backend (a Deployment of a service
+its desired size and the catalog's price for its instance type (the budget prices the group at its
+max size, what a failover may scale it to; the standby runs the desired size). A backend (a Deployment of a service
 on one pool) holds the replicas its ScaledObject keeps while the service is up (`minReplicaCount`,
 or the cron trigger's `desiredReplicas` for a hibernating one), each with the requests of its pod.
 Its share of the pool is its dominant share: the largest of its GPU, CPU and memory fractions of
@@ -18,7 +19,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from policies.catalog import load_lambda_catalog
+from policies.catalog import HOURS_PER_MONTH, load_lambda_catalog
+from policies.catalog.aws_prices import load_aws_prices
 from policies.costing import CostReport
 from settings.services import DR_INSTANCE_TYPES
 from tools.harness import StackRun
@@ -98,12 +100,15 @@ def _add(totals: dict[str, _Capacity], pool: str, count: Decimal, shape: tuple[i
     totals[pool] = _Capacity(now.gpus + count * gpus, now.cpu + count * vcpus, now.memory_gib + count * memory_gib)
 
 
-def _pools(run: StackRun) -> tuple[dict[str, _Capacity], dict[str, str]]:
-    """Each pool's capacity, and which resources (URN -> pool) bill for it: the Lambda instances of a
-    pool, or in the DR region the EKS node group standing in for it (at its desired size)."""
+def _pools(run: StackRun) -> tuple[dict[str, _Capacity], dict[str, str], dict[str, Decimal]]:
+    """Each pool's capacity, which priced resources (URN -> pool) bill for it (the Lambda instances of
+    a pool), and the monthly cost of the EKS node groups standing in for pools in the DR region (at
+    their desired size)."""
     catalog = load_lambda_catalog()
+    ec2_hourly = load_aws_prices().ec2_hourly
     totals: dict[str, _Capacity] = {}
     billed: dict[str, str] = {}
+    groups: dict[str, Decimal] = {}
     for instance in run.by_type(LAMBDA_INSTANCE):
         spec = catalog.instance_types.get(str(instance.inputs.get("instance_type")))
         pool = str((instance.inputs.get("tags") or {}).get("pool", ""))
@@ -115,10 +120,11 @@ def _pools(run: StackRun) -> tuple[dict[str, _Capacity], dict[str, str]]:
         types = group.inputs.get("instanceTypes") or []
         shape = DR_INSTANCE_TYPES.get(str(types[0])) if types else None
         desired = (group.inputs.get("scalingConfig") or {}).get("desiredSize")
-        if shape is not None and pool and isinstance(desired, (int, float)):
+        price = ec2_hourly.get(str(types[0])) if types else None
+        if shape is not None and price is not None and pool and isinstance(desired, (int, float)):
             _add(totals, pool, Decimal(str(desired)), (shape.gpus, shape.vcpus, shape.memory_gib))
-            billed[group.urn] = pool
-    return totals, billed
+            groups[pool] = groups.get(pool, Decimal(0)) + Decimal(str(desired)) * price * HOURS_PER_MONTH
+    return totals, billed, groups
 
 
 def _floor_replicas(scaler: Mapping[str, Any]) -> Decimal:
@@ -144,8 +150,7 @@ def fleet_cost(run: StackRun, cost: CostReport) -> FleetCost | None:
         ): r.inputs
         for r in run.by_type(SCALED_OBJECT)
     }
-    capacity, billed = _pools(run)
-    pool_cost: dict[str, Decimal] = {}
+    capacity, billed, pool_cost = _pools(run)
     for item in cost.items:
         if item.urn in billed:
             pool = billed[item.urn]

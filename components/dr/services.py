@@ -205,12 +205,16 @@ class DrServices(pulumi.ComponentResource):
     def _load_balancer(
         self, name: str, args: DrServicesArgs, tags: dict[str, str], child: pulumi.ResourceOptions
     ) -> aws.lb.LoadBalancer:
-        """An internet-facing NLB on the public subnets: 80 and 443 to the proxies' node ports (TLS
-        ends at Envoy). It has its own security group; the nodes admit the node ports from it only."""
-        ports = {"http": (80, GATEWAY_NODE_PORTS.http), "https": (443, GATEWAY_NODE_PORTS.https)}
+        """An internet-facing NLB on the public subnets: 443 to the proxies' HTTPS node port (TLS ends
+        at Envoy). It has its own security group; the nodes admit the node port from it only.
+
+        No port 80: an NLB forwards TCP and cannot redirect, so a plain listener would carry HTTP to a
+        redirect the policy pack cannot see (`aws-lb-listener-tls` refuses it). The failover's clients
+        and its health check use HTTPS; prod's gateway keeps its HTTP redirect."""
+        ports = {"https": (443, GATEWAY_NODE_PORTS.https)}
         group = aws.ec2.SecurityGroup(
             f"{name}-lb",
-            description="The DR gateway's load balancer: HTTP and HTTPS from anywhere, to the node ports",
+            description="The DR gateway's load balancer: HTTPS from anywhere, to the node port",
             vpc_id=args.vpc_id,
             tags={**tags, "Name": f"{name}-lb"},
             opts=child,

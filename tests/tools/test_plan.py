@@ -184,11 +184,36 @@ def test_clean_plan_reports_cost_and_no_violations() -> None:
             "type": "kubernetes:helm.sh/v3:Release",
             "urn": next(r["urn"] for r in document["resources"] if r["name"] == name),
         }
-        for name in ("sophia-prod-data-cert-manager", "sophia-prod-monitoring-stack")
+        # The Helm releases, allowed unpriced by name in prod.json: the data layer's cert-manager, the
+        # monitoring stack, and the service fleet's operators (KEDA, Envoy Gateway) and tracing charts.
+        for name in (
+            "sophia-prod-data-cert-manager",
+            "sophia-prod-monitoring-stack",
+            "sophia-prod-services-operators-envoy-gateway",
+            "sophia-prod-services-operators-keda",
+            "sophia-prod-services-tracing-collector",
+            "sophia-prod-services-tracing-jaeger",
+        )
     ]
     code, text, _ = run_plan("--stack", "prod")
     assert "  total              $    5,245.22 of $15,000 budget (35%)\n" in text
     assert f"Policies (sophia-guardrails {PACK_VERSION}, config prod.json): 0 violations, 0 mandatory\n" in text
+
+
+def test_the_dr_plan_prices_its_node_groups_at_their_max_within_its_budget() -> None:
+    code, out, _ = run_plan("--stack", "dr", "--format", "json")
+    assert code == 0
+    document = json.loads(out)
+    assert document["policies"]["violations"] == []
+    # EKS at 730 h: the control plane 0.10 x 730 = 73.00; the base group 6 x r6i.xlarge 0.252 x 730 =
+    # 1,103.76; the fleet's groups at prod's ceilings, ai-core 10, data 6 and dev 1 x g6e.4xlarge
+    # 3.00424 x 730 = 2,193.0952 each (37,282.6184), business 8 x m6i.2xlarge 0.384 x 730 = 2,242.56:
+    # 40,701.9384.
+    assert document["cost"]["byGroup"]["aws/eks"] == 40701.94
+    # + the cache 902.28, the NLB 0.0225 x 730 = 16.425, two KMS keys 2.00, two health checks 1.50,
+    # three NAT gateways and their addresses 3 x (0.045 + 0.005) x 730 = 109.50: 41,733.6434.
+    assert document["cost"]["monthlyUsd"] == 41733.64
+    assert document["budgetUsd"] == 45000.0
 
 
 def test_missing_or_bad_policy_config_is_bad_input(tmp_path: Path) -> None:

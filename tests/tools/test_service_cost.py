@@ -50,3 +50,13 @@ def test_the_plan_document_and_comment_show_the_kinds() -> None:
     # In the DR region the pools are EKS node groups: the warm standby's cost splits the same way.
     dr = run_stack("dr")
     assert set(plan_document(dr, stack_cost(dr))["cost"]["byServiceKind"]) == {"ai", "business", "data", IDLE}  # type: ignore[index]
+
+
+def test_in_dr_the_kinds_add_up_to_the_node_groups_at_their_desired_size() -> None:
+    run = run_stack("dr")
+    fleet = fleet_cost(run, stack_cost(run))
+    assert fleet is not None
+    # The standby runs the groups' desired size (the budget prices them at their max): ai-core and data
+    # 2 x g6e.4xlarge 3.00424 x 730 = 4,386.1904 each, business 2 x m6i.2xlarge 0.384 x 730 = 560.64,
+    # dev 0: 9,333.0208.
+    assert abs(sum(fleet.by_kind().values()) - Decimal("9333.0208")) < Decimal("0.01")

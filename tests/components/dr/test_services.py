@@ -116,14 +116,16 @@ def test_the_gateway_sits_on_node_ports_behind_an_internet_facing_nlb() -> None:
     assert balancer.inputs["internal"] is False
     listeners = {item.inputs["port"]: item for item in of_type("aws:lb/listener:Listener")}
     groups = {g.urn: g for g in of_type("aws:lb/targetGroup:TargetGroup")}
-    assert set(listeners) == {80.0, 443.0}
-    assert {g.inputs["port"] for g in groups.values()} == {30080.0, 30443.0}
-    # Clients reach the load balancer on 80 and 443; the nodes admit the node ports from it only.
+    # HTTPS only: an NLB cannot redirect plain HTTP, and the pack refuses forwarding it (aws-lb-listener-tls).
+    assert set(listeners) == {443.0}
+    assert listeners[443.0].inputs["protocol"] == "TCP"  # TLS ends at Envoy
+    assert {g.inputs["port"] for g in groups.values()} == {30443.0}
+    # Clients reach the load balancer on 443; the nodes admit the node port from it only.
     ingress = of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
     public = sorted(r.inputs["fromPort"] for r in ingress if r.inputs.get("cidrIpv4") == "0.0.0.0/0")
-    assert public == [80.0, 443.0]
+    assert public == [443.0]
     node_ports = [r for r in ingress if r.inputs.get("fromPort") in (30080.0, 30443.0)]
-    assert len(node_ports) == 2
+    assert len(node_ports) == 1
     assert all("cidrIpv4" not in r.inputs for r in node_ports)
     assert all(r.property_dependencies.get("referencedSecurityGroupId") for r in node_ports)
 
