@@ -5,6 +5,7 @@ import pulumi
 from components.platform import PlatformArgs, SophiaPlatform
 from policies.catalog import load_lambda_catalog
 from settings import SettingsError, load_stack_config
+from settings.services import service_recovery
 
 try:
     stack_config = load_stack_config()
@@ -54,6 +55,17 @@ if platform.dr_region is not None:
     pulumi.export("drCacheEndpoint", platform.dr_region.cache.endpoint)
     pulumi.export("drCacheAuthToken", platform.dr_region.cache.auth_token)
     pulumi.export("drWorstCaseFailoverSeconds", platform.dr_region.failover.worst_case_failover_seconds)
+    if settings.services and settings.dr is not None:
+        # Each service's RTO arithmetic: DNS failover, then serving (warm: at once) and the first scale-up.
+        dns = settings.dr.failover.worst_case_failover_seconds
+        pulumi.export(
+            "drServiceRecoverySeconds",
+            {
+                s.name: {"serving": r.serving_seconds, "scaledUp": r.scaled_seconds}
+                for s in settings.services
+                for r in [service_recovery(s, dns)]
+            },
+        )
     # prod's sophia:dataLayer.postgres.drReplication.failoverLeaseTable names this table.
     pulumi.export("failoverLeaseTable", platform.dr_region.lease_table)
     pulumi.export("failoverPromoterFunction", platform.dr_region.promoter.function_name)

@@ -21,9 +21,13 @@ from components.data.qdrant_cluster import QdrantCluster, QdrantClusterArgs
 from components.data.redis_cluster import RedisCluster, RedisClusterArgs
 from components.dr.region import DrRegion, DrRegionArgs
 from components.dr.replication_dns import ReplicationDns, ReplicationDnsArgs
+from components.dr.services import DrFleetInputs
 from components.observability.alert_rules import CostFacts, PoolFacts
 from components.observability.aws_alarms import AlarmTopic, AlarmTopicArgs
 from components.observability.monitoring import Monitoring, MonitoringArgs
+from components.services.acme_dns import AcmeDnsIdentity, AcmeDnsIdentityArgs
+from components.services.fleet import ServiceFleet, ServiceFleetArgs
+from components.services.gateway import Route53Dns
 from components.tags import cost_tags
 from failover.stack_lease import LeaseView
 from policies.catalog import load_lambda_catalog
@@ -86,8 +90,10 @@ class SophiaPlatform(pulumi.ComponentResource):
         self._aws_providers: dict[str, aws.Provider] = {}
         """The primary's AWS providers by role (`backups`, `backup-replica`); Route 53 is global."""
         self.replica_region_provider: aws.Provider | None = None
+        self.backups_provider: aws.Provider | None = None
         self.backup_bucket: BackupBucket | None = None
         self.postgres: PostgresCluster | None = None
+        self.services: ServiceFleet | None = None
         if settings.dr is not None:
             self.aws_provider = aws.Provider(
                 f"{name}-aws",
@@ -110,6 +116,7 @@ class SophiaPlatform(pulumi.ComponentResource):
                     args.aws_alarm_pagerduty_url,
                     _required_lease(args.postgres_lease),
                     settings.operators,
+                    fleet=self._dr_fleet(args),
                 ),
                 pulumi.ResourceOptions(parent=self),
             )
@@ -225,7 +232,72 @@ class SophiaPlatform(pulumi.ComponentResource):
             ),
             pulumi.ResourceOptions(parent=data, provider=data.provider, depends_on=data.ready),
         )
+        self.services = self._services(name, args, data)
         return data
+
+    @staticmethod
+    def _dr_fleet(args: PlatformArgs) -> DrFleetInputs | None:
+        """The service fleet's warm standby in the DR region, when the dr stack lists services."""
+        settings = args.settings
+        if not settings.services:
+            return None
+        # Guaranteed by settings validation wherever the dr stack lists services.
+        assert settings.fleet is not None
+        assert settings.monitoring is not None
+        assert args.alert_receivers is not None
+        return DrFleetInputs(
+            services=settings.services,
+            fleet=settings.fleet,
+            monitoring=settings.monitoring,
+            pagerduty_routing_key=args.alert_receivers.pagerduty_routing_key,
+            slack_webhook_url=args.alert_receivers.slack_webhook_url,
+            monthly_budget_usd=settings.monthly_budget_usd,
+        )
+
+    def _services(self, name: str, args: PlatformArgs, data: DataNamespace) -> ServiceFleet | None:
+        """The service fleet on the primary cluster, when `sophia:services` lists any."""
+        settings = args.settings
+        if not settings.services:
+            return None
+        # Guaranteed by settings validation wherever there are services on the primary cluster.
+        assert settings.fleet is not None
+        assert settings.kubernetes is not None
+        assert settings.monitoring is not None
+        assert self.backups_provider is not None  # kubernetes needs backups, which made it
+        zone = settings.fleet.gateway.hosted_zone_id
+        identity = AcmeDnsIdentity(
+            f"{name}-acme-dns",
+            AcmeDnsIdentityArgs(zone, cost_tags(settings), self.backups_provider),
+            pulumi.ResourceOptions(parent=self),
+        )
+        dns01 = Route53Dns(
+            # Route 53 is global; cert-manager's client needs some region.
+            region=settings.backups.s3_region if settings.backups else "us-east-1",
+            hosted_zone_id=zone,
+            credentials=(identity.access_key_id, identity.secret_access_key),
+        )
+        return ServiceFleet(
+            f"{name}-services",
+            ServiceFleetArgs(
+                services=settings.services,
+                fleet=settings.fleet,
+                instance_types={pool.name: pool.instance_type for pool in settings.gpu_pools},
+                environment=settings.environment.value,
+                thresholds=settings.monitoring.thresholds,
+                monitoring_namespace=settings.kubernetes.monitoring_namespace,
+                data_namespace=settings.kubernetes.data_namespace,
+                prometheus_url=settings.fleet.prometheus_url or self.monitoring.prometheus_url,
+                storage_class=settings.kubernetes.storage_class,
+                protect=settings.environment is Environment.PROD,
+                dns01=dns01,
+                install_keda=settings.operators.keda == "install",
+                install_envoy_gateway=settings.operators.envoy_gateway == "install",
+                monitor_labels=settings.monitoring.resource_labels,
+            ),
+            pulumi.ResourceOptions(
+                parent=self, provider=data.provider, depends_on=[*data.ready, *self.monitoring.ready]
+            ),
+        )
 
     def _failover_guard(
         self, args: PlatformArgs, placement: StorePlacement, stores: pulumi.ResourceOptions
@@ -294,7 +366,8 @@ class SophiaPlatform(pulumi.ComponentResource):
 
         replica = provider("backup-replica", backups.replica_region) if backups.replica_region else None
         self.replica_region_provider = replica
-        source = provider("backups", backups.s3_region)
+        # The stack's AWS account (IAM and Route 53 are global): the fleet's DNS-01 identity lives here too.
+        source = self.backups_provider = provider("backups", backups.s3_region)
         alarm_topics: tuple[pulumi.Output[str], ...] = ()
         if replica is not None and args.aws_alarm_pagerduty_url is not None:
             # Replication alarms in both regions (BackupBucket explains why): a topic in each.
@@ -349,6 +422,7 @@ class SophiaPlatform(pulumi.ComponentResource):
                 protect=settings.environment is Environment.PROD,
                 install_stack=settings.operators.prometheus_stack == "install",
                 pusher_namespace=settings.kubernetes.data_namespace,
+                fleet_namespace=settings.fleet.namespace if settings.services and settings.fleet else None,
             ),
             pulumi.ResourceOptions(parent=self, provider=data.provider),
         )

@@ -85,6 +85,7 @@ def settings_from(configs: Mapping[str, Mapping[str, Any]], stack: str | None) -
         running_stack=stack,
         environment=environment,
         data_namespaces=namespaces,
+        service_namespaces=tuple(str(n) for n in own.get("serviceNamespaces", ())),
         configs=MappingProxyType({k: MappingProxyType(dict(v)) for k, v in configs.items()}),
     )
 

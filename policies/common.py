@@ -58,6 +58,8 @@ class PackSettings:
     environment: str = "prod"
     """prod and dr get the strict rules; without a config, the strictest."""
     data_namespaces: tuple[str, ...] = DEFAULT_DATA_NAMESPACES
+    service_namespaces: tuple[str, ...] = ()
+    """Namespaces of the service fleet: every workload in them is a service (`rules/services.py`)."""
     configs: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: MappingProxyType({}))
     """Every policy's resolved config, for the few rules that share another's setting."""
 

@@ -17,6 +17,7 @@ from policies.rules import (
     kubernetes,
     lambda_cloud,
     network,
+    services,
     stack_config,
     stateful,
 )
@@ -44,6 +45,7 @@ def all_policies() -> list[Policy]:
         *kubernetes.POLICIES,
         *lambda_cloud.POLICIES,
         *stateful.POLICIES,
+        *services.POLICIES,
     ]
 
 

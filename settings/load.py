@@ -97,10 +97,7 @@ def _problems(error: ValidationError) -> list[Problem]:
         cause = (item.get("ctx") or {}).get("error")
         if isinstance(cause, RuleError):
             # A rule may name a nested key as a dotted path (`backups.replicaBucket`, `gpuPools.0.min`).
-            problems.extend(
-                Problem(config_key((*loc, *(int(p) if p.isdigit() else p for p in key.split(".")))), msg)
-                for key, msg in cause.problems
-            )
+            problems.extend(Problem(config_key((*loc, *_path(key))), msg) for key, msg in cause.problems)
         elif item["type"] == "extra_forbidden":
             allowed = ", ".join(_allowed_keys(loc[:-1]))
             problems.append(Problem(config_key(loc), f"unknown key; allowed here: {allowed}"))
@@ -109,6 +106,11 @@ def _problems(error: ValidationError) -> list[Problem]:
         else:
             problems.append(Problem(config_key(loc), _message(item["type"], str(item["msg"]), item.get("input"))))
     return problems
+
+
+def _path(key: str) -> tuple[int | str, ...]:
+    """A rule's dotted key as a location: list indexes as integers."""
+    return tuple(int(part) if part.isdigit() else part for part in key.split("."))
 
 
 def _message(kind: str, text: str, value: Any) -> str:

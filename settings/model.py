@@ -7,6 +7,7 @@ from typing import Annotated
 
 from pydantic import Field, model_validator
 
+from policies.catalog import load_lambda_catalog
 from settings.backup import BackupSettings
 from settings.base import CostTags, Environment, SettingsModel
 from settings.compute import (
@@ -23,6 +24,14 @@ from settings.dr import DrSettings
 from settings.errors import RuleError
 from settings.observability import MonitoringSettings
 from settings.operators import OperatorsSettings
+from settings.services import (
+    DR_CLIENT_NAMESPACES,
+    DR_INSTANCE_TYPES,
+    FleetSettings,
+    InstanceShape,
+    Services,
+    fleet_problems,
+)
 
 
 class StackSettings(SettingsModel):
@@ -55,6 +64,10 @@ class StackSettings(SettingsModel):
     """The DR region; required in the dr environment."""
     operators: OperatorsSettings = OperatorsSettings()
     """Install each operator (pinned) or use the cluster's own."""
+    services: Services = ()
+    """The service fleet: the platform's services on the GPU pools (docs/services.md)."""
+    fleet: FleetSettings | None = None
+    """What the fleet shares: namespace, gateway, tracing; required when `services` is not empty."""
     monthly_budget_usd: Annotated[Decimal, Field(gt=0, le=10_000_000, allow_inf_nan=False)]
     """Most the stack may cost per month, USD."""
     tags: CostTags
@@ -112,6 +125,61 @@ class StackSettings(SettingsModel):
                     )
                 )
         return problems
+
+    @model_validator(mode="after")
+    def _fleet(self) -> StackSettings:
+        """Services need fleet; each service's pools exist (in dr: fleet.nodeGroups) and one replica
+        fits a node of each; the cluster is Kubernetes 1.33 or newer; the fleet's namespace is one of
+        the stores' client namespaces; in dr the services need monitoring (KEDA's Prometheus)."""
+        fleet, problems = self.fleet, []
+        groups = fleet.node_groups if fleet is not None else ()
+        if self.environment is Environment.DR:
+            pools: dict[str, InstanceShape] = {g.pool: DR_INSTANCE_TYPES[g.instance_type] for g in groups}
+            version = ("dr.eks.version", self.dr.eks.version) if self.dr is not None else None
+            namespaces: tuple[str, ...] | None = DR_CLIENT_NAMESPACES
+            if self.services and self.monitoring is None:
+                problems.append(
+                    ("monitoring", "is required when services is not empty (KEDA's triggers read Prometheus)")
+                )
+            if (
+                fleet is not None
+                and self.dr is not None
+                and fleet.gateway.hosted_zone_id != self.dr.failover.hosted_zone_id
+            ):
+                problems.append(
+                    (
+                        "fleet.gateway.hostedZoneId",
+                        f"must be the failover's zone, dr.failover.hostedZoneId ({self.dr.failover.hosted_zone_id})",
+                    )
+                )
+            if self.services and fleet is not None and not groups:
+                # One error for the cause, not one per service whose pool is then missing.
+                problems.append(("fleet.nodeGroups", "must list an EKS node group per pool the services run on"))
+                raise RuleError(problems)
+        else:
+            catalog = load_lambda_catalog()
+            pools = {pool.name: catalog.instance_type(pool.instance_type) for pool in self.gpu_pools}
+            kubernetes = self.kubernetes
+            version = ("kubernetes.version", kubernetes.version) if kubernetes is not None else None
+            namespaces = kubernetes.client_namespaces if kubernetes is not None else None
+            if groups:
+                problems.append(("fleet.nodeGroups", "is for the dr stack only; here the pools are gpuPools"))
+        problems += fleet_problems(self.services, fleet, pools, version=version, client_namespaces=namespaces)
+        if (
+            self.services
+            and fleet is not None
+            and fleet.prometheus_url is None
+            and self.operators.prometheus_stack == "existing"
+        ):
+            problems.append(
+                (
+                    "fleet.prometheusUrl",
+                    "is required when operators.prometheusStack is existing (the triggers query it)",
+                )
+            )
+        if problems:
+            raise RuleError(problems)
+        return self
 
     def _lease_table_problems(self, already: list[tuple[str, str]]) -> list[tuple[str, str]]:
         """failoverLeaseTable needs the DR region, which the stack knows as backups.replicaRegion

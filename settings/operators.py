@@ -24,3 +24,7 @@ class OperatorsSettings(SettingsModel):
     """kube-prometheus-stack (Prometheus, Alertmanager, Grafana, prometheus-operator v0.93.0)."""
     cert_manager: Source = "install"
     """cert-manager v1.21.1 (Helm chart): issues and renews the stores' certificates in the cluster."""
+    keda: Source = "install"
+    """KEDA 2.20.2 (Helm chart): scales the service fleet on the plan's triggers."""
+    envoy_gateway: Source = "install"
+    """Envoy Gateway v1.9.0 (OCI Helm chart, with the Gateway API v1.6.1 CRDs): the fleet's gateway."""

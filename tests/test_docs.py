@@ -10,7 +10,10 @@ from typing import Any
 import pytest
 
 from components.observability.alert_rules import CostFacts, PoolFacts, render_rule_groups
+from components.services.alerts import render_service_rules
+from settings import parse_settings
 from settings.observability import AlertThresholds
+from tests.helpers import stack_config
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
@@ -52,7 +55,9 @@ def _alerts() -> list[dict[str, Any]]:
         30,
         dr_addresses=["203.0.113.7"],
     )
-    return [rule for group in document["groups"] for rule in group["rules"] if "alert" in rule]
+    services = render_service_rules(parse_settings(stack_config("prod")).services, "sophia-apps", AlertThresholds())
+    groups = [*document["groups"], *services["groups"]]
+    return [rule for group in groups for rule in group["rules"] if "alert" in rule]
 
 
 def test_every_alerts_runbook_link_lands_in_the_readme_and_the_alert_table() -> None:

@@ -14,6 +14,7 @@ listed in `StackRun.unexpanded`, never silently skipped.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import importlib
 import inspect
@@ -23,7 +24,7 @@ import os
 import re
 import runpy
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Coroutine, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -515,8 +516,25 @@ def _natural(text: str) -> list[Any]:
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
 
 
-def _run_program(project_dir: Path) -> None:
+def _run_program(project_dir: Path) -> Coroutine[Any, Any, None]:
     runpy.run_path(str(project_dir / "__main__.py"), run_name="__main__")
+    return _settle_outputs()
+
+
+async def _settle_outputs() -> None:
+    """Wait for every output the program made, all at once, before the SDK's own wait.
+
+    The SDK's `wait_for_rpcs` waits with `asyncio.wait(..., FIRST_COMPLETED)` over every pending
+    output and puts the rest back, once per completion: quadratic in the outputs of a large stack
+    (most of a 1,000-resource plan's time). Waiting for all of them together is linear; an output
+    that failed stays in the SDK's set, so its own wait still raises the program's error.
+    """
+    while True:
+        with settings.SETTINGS.lock:
+            pending = [output for output in settings.SETTINGS.outputs if not output.done()]
+        if not pending:
+            return
+        await asyncio.wait(pending)
 
 
 def run_program(
@@ -585,9 +603,13 @@ def run_stack(
     )
 
 
-def _returning_none(program: Callable[[], object]) -> Callable[[], None]:
-    def run() -> None:
-        program()
+def _returning_none(program: Callable[[], object]) -> Callable[[], Coroutine[Any, Any, None] | None]:
+    """`program` for `run_in_stack`, which awaits what it returns: a test program's resources are
+    dropped, the stack program's coroutine (`_settle_outputs`) is kept."""
+
+    def run() -> Coroutine[Any, Any, None] | None:
+        result = program()
+        return result if inspect.iscoroutine(result) else None
 
     return run
 

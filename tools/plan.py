@@ -30,6 +30,7 @@ from tools.plan_cost import autoscaling_outlook, stack_cost
 from tools.plan_report import compare, render_markdown
 from tools.policy_eval import POLICY_CONFIG_DIR, Evaluation, PolicyConfigError, evaluate, load_policy_config
 from tools.redact import redact
+from tools.service_cost import FleetCost, fleet_cost
 
 EXIT_OK = 0
 EXIT_VIOLATION = 1
@@ -57,7 +58,7 @@ def plan_document(
         "outputs": redact(dict(run.outputs)),
     }
     if cost is not None:
-        document["cost"] = {
+        cost_document: dict[str, object] = {
             "monthlyUsd": _cents(cost.monthly_usd),
             "hourlyUsd": float(cost.hourly_usd.quantize(Decimal("0.0001"))),
             "byGroup": {group: _cents(amount) for group, amount in cost.by_group().items()},
@@ -72,6 +73,12 @@ def plan_document(
                 for i in cost.items
             ],
         }
+        fleet = fleet_cost(run, cost)
+        if fleet is not None:
+            # Each service's share of its pools (tools/service_cost.py): the pools' cost, split by kind.
+            cost_document["byServiceKind"] = {k: _cents(v) for k, v in fleet.by_kind().items()}
+            cost_document["byService"] = {k: _cents(v) for k, v in fleet.by_service().items()}
+        document["cost"] = cost_document
     budget = run.outputs.get("monthlyBudgetUsd")
     if isinstance(budget, (int, float)):
         document["budgetUsd"] = float(budget)
@@ -123,6 +130,14 @@ def render_cost(cost: CostReport, budget: float | None, out: TextIO) -> None:
         out.write(f"  not priced: {item.name} ({item.resource_type}): {item.reason}\n")
     if cost.unknown:
         out.write(f"  not priced yet (a price input is unknown until deployment): {len(cost.unknown)}\n")
+
+
+def render_fleet_cost(fleet: FleetCost, out: TextIO) -> None:
+    out.write("\nService fleet per month by kind (each service's share of its pools):\n")
+    kinds = fleet.by_kind()
+    width = max((len(k) for k in kinds), default=4)
+    for kind, amount in kinds.items():
+        out.write(f"  {kind:<{width}}  ${amount:>12,.2f}\n")
 
 
 def render_autoscaling(document: dict[str, Any], out: TextIO) -> None:
@@ -218,6 +233,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout, err: TextI
         render_text(run, out)
         render_cost(cost, budget, out)
         render_autoscaling(document, out)
+        fleet = fleet_cost(run, cost)
+        if fleet is not None and fleet.services:
+            render_fleet_cost(fleet, out)
         render_policies(evaluation, config_path, out)
     if evaluation.mandatory:
         first = evaluation.mandatory[0]

@@ -180,6 +180,11 @@ def _cost_section(document: Document) -> list[str]:
             for p in pools
         ]
         out.append("")
+    by_kind = cost.get("byServiceKind", {})
+    if by_kind:
+        out += ["| service kind (share of its pools) | per month |", "|---|---:|"]
+        out += [f"| {kind} | {_money(amount)} |" for kind, amount in by_kind.items()]
+        out.append("")
     by_component = cost_by_component(document)
     if by_component:
         out += ["| component | per month |", "|---|---:|"]

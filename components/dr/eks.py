@@ -288,6 +288,8 @@ class DrKubernetes(pulumi.ComponentResource):
                 lambda values: kubeconfig(cluster_name, values[0], values[1], args.region)
             )
         )
+        self.node_role = node_role
+        """The nodes' IAM role (the service fleet's node groups join with it too)."""
         self.register_outputs({"clusterName": cluster_name})
 
     def _addons(self, name: str, tags: dict[str, str]) -> list[aws.eks.Addon]:

@@ -22,6 +22,8 @@ class DrFailoverArgs:
     """`sophia:dr.failover`."""
     tags: Mapping[str, str]
     provider: aws.Provider
+    secondary_target: tuple[pulumi.Input[str], pulumi.Input[str]] | None = None
+    """(DNS name, hosted zone id) of the DR gateway's load balancer: `secondaryEndpoint` aliases it."""
 
 
 class DrFailover(pulumi.ComponentResource):
@@ -61,6 +63,18 @@ class DrFailover(pulumi.ComponentResource):
                 set_identifier=f"{name}-{role}",
                 failover_routing_policies=[aws.route53.RecordFailoverRoutingPolicyArgs(type=role.upper())],
                 health_check_id=checks[role].id,
+                opts=child,
+            )
+        if args.secondary_target is not None:
+            # The SECONDARY record names secondaryEndpoint; that name is an alias of the DR gateway's
+            # load balancer (its addresses follow the NLB's), checked by the secondary health check.
+            target, zone = args.secondary_target
+            aws.route53.Record(
+                f"{name}-secondary-gateway",
+                zone_id=settings.hosted_zone_id,
+                name=settings.secondary_endpoint,
+                type="A",
+                aliases=[aws.route53.RecordAliasArgs(name=target, zone_id=zone, evaluate_target_health=True)],
                 opts=child,
             )
         self.primary_health_check_id = checks["primary"].id

@@ -4,8 +4,8 @@ The lease on the primary role is one item of a DynamoDB table in the DR region. 
 AWS Lambda (`failover/handler.py`) that EventBridge invokes every minute and that polls for most of
 it: when the primary's Route 53 health check fails and the primary's guard has stopped renewing the
 lease for a lease and a margin, it takes the lease over, names DR the primary of the CloudNativePG
-topology (a patch of the DR Cluster through the EKS API), and pins the primary's health check to unhealthy so Route 53 never
-fails back by itself.
+topology (a patch of the DR Cluster through the EKS API), and pins the primary's health check to
+unhealthy so Route 53 never fails back by itself.
 
 Why a scheduled function rather than "health-check alarm -> EventBridge -> function": Route 53
 publishes `HealthCheckStatus` to CloudWatch at one-minute resolution, so an alarm cannot fire in

@@ -32,6 +32,7 @@ from components.dr.promoter import DrPromoter, DrPromoterArgs
 from components.dr.qdrant_mirror import SNAPSHOT_PREFIX as QDRANT_SNAPSHOT_PREFIX
 from components.dr.qdrant_mirror import DrQdrant, DrQdrantArgs
 from components.dr.restore_checks import CheckedStore, DrRestoreChecks, DrRestoreChecksArgs, put_metrics_statement
+from components.dr.services import DrFleetInputs, DrServices, DrServicesArgs
 from components.observability.aws_alarms import AlarmTopic, AlarmTopicArgs
 from failover.stack_lease import LeaseView
 from settings.backup import BackupSettings
@@ -61,6 +62,8 @@ class DrRegionArgs:
     """The lease on the PostgreSQL primary role, read before anything is registered."""
     operators: OperatorsSettings = field(default_factory=OperatorsSettings)
     """Install or use the DR cluster's operators (`sophia:operators`)."""
+    fleet: DrFleetInputs | None = None
+    """The service fleet's warm standby, when the stack lists services."""
 
 
 DR_KUBERNETES = KubernetesSettings(
@@ -149,8 +152,17 @@ class DrRegion(pulumi.ComponentResource):
         )
         data, ready = self._data_namespace(name, args)
         self.postgres = self._postgres(name, args, primary, data, ready)
+        self.services = self._services(name, args, data, ready)
+        balancer = self.services.load_balancer if self.services is not None else None
         self.failover = DrFailover(
-            f"{name}-failover", DrFailoverArgs(dr.failover, tags, provider), pulumi.ResourceOptions(parent=self)
+            f"{name}-failover",
+            DrFailoverArgs(
+                dr.failover,
+                tags,
+                provider,
+                secondary_target=(balancer.dns_name, balancer.zone_id) if balancer is not None else None,
+            ),
+            pulumi.ResourceOptions(parent=self),
         )
         self.promoter = DrPromoter(
             f"{name}-failover",
@@ -181,6 +193,42 @@ class DrRegion(pulumi.ComponentResource):
                 "worstCaseFailoverSeconds": self.failover.worst_case_failover_seconds,
                 "failoverLeaseTable": self.lease_table,
             }
+        )
+
+    def _services(
+        self, name: str, args: DrRegionArgs, data: DataNamespace, ready: list[pulumi.Resource]
+    ) -> DrServices | None:
+        fleet = args.fleet
+        if fleet is None:
+            return None
+        dr = args.dr
+        return DrServices(
+            f"{name}-services",
+            DrServicesArgs(
+                services=fleet.services,
+                fleet=fleet.fleet,
+                monitoring=fleet.monitoring,
+                pagerduty_routing_key=fleet.pagerduty_routing_key,
+                slack_webhook_url=fleet.slack_webhook_url,
+                monthly_budget_usd=fleet.monthly_budget_usd,
+                region=dr.aws_region,
+                cluster_name=self.kubernetes.cluster.name,
+                cluster_security_group_id=self.kubernetes.cluster.vpc_config.cluster_security_group_id,
+                node_role_arn=self.kubernetes.node_role.arn,
+                base_node_group=self.kubernetes.nodes,
+                vpc_id=self.network.vpc.id,
+                private_subnet_ids=self.network.private_subnet_ids,
+                public_subnet_ids=self.network.public_subnet_ids,
+                data_namespace=DR_KUBERNETES.data_namespace,
+                monitoring_namespace=DR_KUBERNETES.monitoring_namespace,
+                storage_class=DR_KUBERNETES.storage_class,
+                tags=args.tags,
+                provider=args.provider,
+                kubernetes_provider=data.provider,
+                kubernetes_ready=ready,
+                operators=args.operators,
+            ),
+            pulumi.ResourceOptions(parent=self),
         )
 
     def _data_namespace(self, name: str, args: DrRegionArgs) -> tuple[DataNamespace, list[pulumi.Resource]]:

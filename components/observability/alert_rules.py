@@ -67,12 +67,19 @@ def _alert(
     }
 
 
+alert = _alert
+"""The shape of every alert (the service fleet's rules use it too)."""
+
+
 def _pct(ratio: float) -> str:
     return f"{ratio * 100:g} %"
 
 
-def critical_rules(t: AlertThresholds) -> list[dict[str, Any]]:
-    """Page immediately."""
+def critical_rules(t: AlertThresholds, fleet_namespace: str | None = None) -> list[dict[str, Any]]:
+    """Page immediately. The service fleet's own rules (components/services/alerts.py) cover the HTTP
+    series of `fleet_namespace`: the platform-wide HTTP rules leave them out, so each condition pages once."""
+    others = f'{{namespace!="{fleet_namespace}"}}' if fleet_namespace else ""
+    errors = f'{{code=~"5..",namespace!="{fleet_namespace}"}}' if fleet_namespace else '{code=~"5.."}'
     return [
         _alert(
             "ServiceDown",
@@ -86,7 +93,7 @@ def critical_rules(t: AlertThresholds) -> list[dict[str, Any]]:
             "SlowResponses",
             "critical",
             f"histogram_quantile(0.95, sum by ({HTTP_BY}, le) "
-            f"(rate(http_request_duration_seconds_bucket[{RATE_WINDOW}]))) > {t.latency_p95_seconds:g}",
+            f"(rate(http_request_duration_seconds_bucket{others}[{RATE_WINDOW}]))) > {t.latency_p95_seconds:g}",
             t.latency_minutes,
             "{{ $labels.service }} p95 response time is above " + f"{t.latency_p95_seconds:g} s",
             description=f"p95 over {t.latency_p95_seconds:g} s for more than {t.latency_minutes} minutes.",
@@ -94,8 +101,8 @@ def critical_rules(t: AlertThresholds) -> list[dict[str, Any]]:
         _alert(
             "HighErrorRate",
             "critical",
-            f'sum by ({HTTP_BY}) (rate(http_requests_total{{code=~"5.."}}[{RATE_WINDOW}])) '
-            f"/ sum by ({HTTP_BY}) (rate(http_requests_total[{RATE_WINDOW}])) > {t.error_rate:g}",
+            f"sum by ({HTTP_BY}) (rate(http_requests_total{errors}[{RATE_WINDOW}])) "
+            f"/ sum by ({HTTP_BY}) (rate(http_requests_total{others}[{RATE_WINDOW}])) > {t.error_rate:g}",
             t.error_rate_minutes,
             "{{ $labels.service }} answers more than " + _pct(t.error_rate) + " of requests with 5xx",
             description=f"Error rate above {_pct(t.error_rate)} for more than {t.error_rate_minutes} minutes.",
@@ -337,13 +344,14 @@ def render_rule_groups(
     dr_addresses: Sequence[str] = (),
     dr_lag_seconds: float = 5.0,
     failover_guard_namespace: str | None = None,
+    fleet_namespace: str | None = None,
 ) -> dict[str, Any]:
     """The Prometheus rule-file document: `{"groups": [...]}`."""
     return {
         "groups": [
             {
                 "name": "sophia.critical",
-                "rules": critical_rules(thresholds)
+                "rules": critical_rules(thresholds, fleet_namespace)
                 + dr_lag_rules(dr_addresses, dr_lag_seconds)
                 + failover_guard_rules(failover_guard_namespace),
             },

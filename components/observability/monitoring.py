@@ -31,6 +31,9 @@ from settings.observability import MonitoringSettings
 CHART = "kube-prometheus-stack"
 CHART_VERSION = "88.3.0"
 CHART_REPO = "https://prometheus-community.github.io/helm-charts"
+# The chart's Prometheus Service for the release `monitoring` (fullname `monitoring-kube-prometheus`).
+PROMETHEUS_SERVICE = "monitoring-kube-prometheus-prometheus"
+PROMETHEUS_PORT = 9090
 PUSHGATEWAY_IMAGE = "prom/pushgateway:v1.11.0"
 PUSHGATEWAY_PORT = 9091
 PUSHGATEWAY_AUTH_SECRET = "pushgateway-auth"  # noqa: S105 - a Secret's name, not its value
@@ -71,6 +74,8 @@ class MonitoringArgs:
     """Install kube-prometheus-stack (`sophia:operators.prometheusStack`), or use the cluster's."""
     pusher_namespace: str = "sophia-data"
     """Namespace of the restore-check jobs, the only pods that may push results."""
+    fleet_namespace: str | None = None
+    """The service fleet's namespace, whose services have their own HTTP alerts."""
 
 
 def chart_values(args: MonitoringArgs) -> dict[str, Any]:
@@ -137,11 +142,14 @@ class Monitoring(pulumi.ComponentResource):
     """Push restore results to `pushgateway_url`; Grafana's admin login is in Secret `grafana-admin`."""
 
     pushgateway_url: str
+    prometheus_url: str
+    """Prometheus inside the cluster (the KEDA triggers query it)."""
 
     def __init__(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("sophia:monitoring:Monitoring", name, None, opts)
         ns = args.namespace
         self.pushgateway_url = f"http://pushgateway.{ns}.svc:{PUSHGATEWAY_PORT}"
+        self.prometheus_url = f"http://{PROMETHEUS_SERVICE}.{ns}.svc:{PROMETHEUS_PORT}"
         child = pulumi.ResourceOptions(parent=self)
         push_password = random.RandomPassword(f"{name}-push-password", length=40, special=False, opts=child)
         self.push_password: pulumi.Output[str] = pulumi.Output.secret(push_password.result)
@@ -213,6 +221,8 @@ class Monitoring(pulumi.ComponentResource):
                 spec=render_alertmanager_config_resource(settings.routing),
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[receivers]),
             )
+        self.ready: list[pulumi.Resource] = [*ns_resources, *stack]
+        """What objects of the Prometheus Operator's kinds wait for: the chart, where this stack installs it."""
         after_chart = pulumi.ResourceOptions(parent=self, depends_on=[*ns_resources, *stack])
         k8s.apiextensions.CustomResource(
             f"{name}-rules",
@@ -227,6 +237,7 @@ class Monitoring(pulumi.ComponentResource):
                 settings.restore_verification.stale_after_hours,
                 dr_addresses=args.dr_replication.allowed_cidrs if args.dr_replication else (),
                 dr_lag_seconds=args.dr_replication.lag_alert_seconds if args.dr_replication else 5.0,
+                fleet_namespace=args.fleet_namespace,
                 failover_guard_namespace=(
                     args.data_namespace
                     if args.dr_replication is not None and args.dr_replication.failover_lease_table is not None

@@ -3,8 +3,10 @@
 Deployment, StatefulSet, DaemonSet, ReplicaSet, ReplicationController, Job, CronJob, Pod and
 PodTemplate, in any API group or version, their `*Patch` variants, and custom resources that carry
 a standard pod template (`spec.template.spec`, KEDA's `spec.jobTargetRef.template.spec`). Init and
-ephemeral containers are containers like the others. Kubernetes defaults are applied where they
-decide a verdict: an omitted `allowPrivilegeEscalation` is true, a container inherits the pod's
+ephemeral containers are containers like the others (an init container with `restartPolicy:
+Always` is a sidecar). The pod carries its labels (a Pod's own, else its template's) and where it
+may be scheduled (`nodeSelector` and required node affinity). Kubernetes defaults are applied where
+they decide a verdict: an omitted `allowPrivilegeEscalation` is true, a container inherits the pod's
 `runAsNonRoot`, `runAsUser` and `seccompProfile`.
 
 A `*Patch` (server-side apply of a few fields onto a live object) is *partial*: rules judge the
@@ -34,6 +36,7 @@ POD_SPEC_PATHS: Mapping[str, tuple[str, ...]] = {
 }
 # Custom resources that embed a pod template where the built-in controllers do.
 TEMPLATE_PATHS = (("spec", "template", "spec"), ("spec", "jobTargetRef", "template", "spec"))
+PROBES = ("readinessProbe", "livenessProbe", "startupProbe")
 CONTAINER_LISTS = (
     ("initContainers", "init container"),
     ("containers", "container"),
@@ -81,6 +84,10 @@ class Container:
     host_ports: tuple[int, ...] | Unknown
     resources: Mapping[str, Any] | Unknown
     env: tuple[EnvVar, ...] | Unknown
+    probes: frozenset[str] | Unknown
+    """The probes it sets (`readinessProbe`, `livenessProbe`, `startupProbe`)."""
+    restart_policy: str | Unknown | None
+    """An init container's `restartPolicy` (`Always`: a sidecar, running beside the containers)."""
 
     @property
     def label(self) -> str:
@@ -97,6 +104,10 @@ class Container:
         return self.allow_privilege_escalation is not False
 
 
+NodeRequirement = tuple[str, str, tuple[str, ...]]
+"""(key, operator, values) of a node selector requirement."""
+
+
 @dataclass(frozen=True)
 class PodSpec:
     kind: str
@@ -108,6 +119,30 @@ class PodSpec:
     host_paths: tuple[tuple[str, str], ...] | Unknown
     """(volume name, host path)."""
     containers: tuple[Container, ...] | Unknown
+    labels: Mapping[str, Any] | Unknown
+    """The pod's labels: a Pod's own, else its template's `metadata.labels`."""
+    node_selector: Mapping[str, Any] | Unknown
+    node_terms: tuple[tuple[NodeRequirement, ...], ...] | Unknown
+    """Required node affinity: the pod fits a node that meets every requirement of any one term."""
+
+    def node_label_values(self, key: str) -> frozenset[str] | Unknown | None:
+        """The values node label `key` may have on a node this pod can be scheduled to (nodeSelector and
+        required node affinity, both applying); None when neither constrains it to named values."""
+        if isinstance(self.node_selector, Unknown):
+            return self.node_selector
+        if isinstance(self.node_terms, Unknown):
+            return self.node_terms
+        selected = self.node_selector.get(key)
+        allowed: frozenset[str] | None = None if selected is None else frozenset({str(selected)})
+        if self.node_terms:
+            by_terms: set[str] = set()
+            for term in self.node_terms:
+                values = [frozenset(v) for k, op, v in term if k == key and op == "In"]
+                if not values:
+                    return allowed  # a term that leaves the label free: any value
+                by_terms |= frozenset.intersection(*values)
+            allowed = frozenset(by_terms) if allowed is None else allowed & by_terms
+        return allowed
 
 
 def _capabilities(context: Mapping[str, Any], key: str) -> frozenset[str]:
@@ -154,6 +189,9 @@ def _container(spec: Mapping[str, Any], raw: Any, role: str) -> Container:
             )
         return tuple(found)
 
+    def probes() -> frozenset[str]:
+        return frozenset(p for p in PROBES if container.get(p))
+
     return Container(
         name=str(read(lambda: container.get("name"))),
         role=role,
@@ -169,6 +207,8 @@ def _container(spec: Mapping[str, Any], raw: Any, role: str) -> Container:
         host_ports=read(host_ports),
         resources=read(lambda: mapping(container.get("resources"))),
         env=read(env),
+        probes=read(probes),
+        restart_policy=read(lambda: text(container.get("restartPolicy"))),
     )
 
 
@@ -180,15 +220,38 @@ def _name(value: Any) -> str | Unknown:
     return value if isinstance(value, Unknown) else str(value)
 
 
-def _pod_spec_node(kind: str, props: Mapping[str, Any]) -> Mapping[str, Any] | Unknown | None:
+def _pod_spec_node(kind: str, props: Mapping[str, Any]) -> tuple[Mapping[str, Any] | Unknown | None, tuple[str, ...]]:
+    """The pod spec and its path (for a built-in kind its path even when the spec is missing)."""
     paths = (POD_SPEC_PATHS[kind],) if kind in POD_SPEC_PATHS else TEMPLATE_PATHS
     for path in paths:
         node = _at(props, path)
         if isinstance(node, Unknown):
-            return node
+            return node, path
         if isinstance(node, Mapping) and (kind in POD_SPEC_PATHS or "containers" in node):
-            return node
-    return None
+            return node, path
+    return None, paths[0]
+
+
+def _pod_labels(props: Mapping[str, Any], spec_path: tuple[str, ...]) -> Mapping[str, Any] | Unknown:
+    # The pod's metadata sits beside its spec: `metadata` of a Pod, `<template>.metadata` of the others.
+    return read(lambda: mapping(dig(props, *spec_path[:-1], "metadata", "labels")))
+
+
+def _node_terms(spec: Mapping[str, Any]) -> tuple[tuple[NodeRequirement, ...], ...]:
+    required = dig(spec, "affinity", "nodeAffinity", "requiredDuringSchedulingIgnoredDuringExecution")
+    terms = []
+    for term in items(mapping(required).get("nodeSelectorTerms")):
+        terms.append(
+            tuple(
+                (
+                    str(mapping(e).get("key")),
+                    str(mapping(e).get("operator")),
+                    tuple(str(v) for v in items(mapping(e).get("values"))),
+                )
+                for e in items(mapping(term).get("matchExpressions"))
+            )
+        )
+    return tuple(terms)
 
 
 def pod_spec(resource_type: str, props: Mapping[str, Any]) -> PodSpec | Unknown | None:
@@ -197,7 +260,7 @@ def pod_spec(resource_type: str, props: Mapping[str, Any]) -> PodSpec | Unknown 
     if kind_patch is None:
         return None
     kind, partial = kind_patch
-    node = _pod_spec_node(kind, props)
+    node, path = _pod_spec_node(kind, props)
     if node is None:
         # A built-in workload without its spec block still runs a pod: judge it as empty (it fails
         # the checks that need settings) unless it is a patch.
@@ -229,4 +292,7 @@ def pod_spec(resource_type: str, props: Mapping[str, Any]) -> PodSpec | Unknown 
         host_ipc=read(lambda: flag(spec.get("hostIPC"))),
         host_paths=read(host_paths),
         containers=read(containers),
+        labels=_pod_labels(props, path),
+        node_selector=read(lambda: mapping(spec.get("nodeSelector"))),
+        node_terms=read(lambda: _node_terms(spec)),
     )

@@ -1,6 +1,6 @@
-"""The pack's own settings: the stack its config was written for, that stack's environment and its
-data namespaces. The analyzer refuses a config that names another stack (`Configure` fails); this
-policy reports the same, and carries the settings' schema."""
+"""The pack's own settings: the stack its config was written for, that stack's environment, its
+data namespaces and its service namespaces. The analyzer refuses a config that names another stack
+(`Configure` fails); this policy reports the same, and carries the settings' schema."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from policies.model.subject import StackView
 
 STACK_CONFIG = Rule(
     STACK_CONFIG_POLICY,
-    "The policy config names the stack it was written for, its environment and its data namespaces.",
+    "The policy config names the stack it was written for, its environment, its data and service namespaces.",
     Severity.CRITICAL,
     "Run with policies/config/<stack>.json, whose sophia-pack-stack-config.stack is that stack's name.",
     Category.SECURITY,
@@ -28,6 +28,12 @@ STACK_CONFIG = Rule(
             "items": {"type": "string"},
             "default": list(DEFAULT_DATA_NAMESPACES),
             "description": "Kubernetes namespaces that hold data stores.",
+        },
+        "serviceNamespaces": {
+            "type": "array",
+            "items": {"type": "string"},
+            "default": [],
+            "description": "Kubernetes namespaces of the service fleet: every workload in them is a service.",
         },
     },
     required=("stack", "environment"),

@@ -222,6 +222,9 @@ def test_off_hours_hibernate_and_wake(emulator: LambdaEmulator) -> None:
         assert "below its min 1" in str(refused.value.details())
         clock.at = datetime(2026, 12, 1, 4, 1, tzinfo=UTC)  # Monday 20:01 PST: off
         wait_for(lambda: ours(emulator, "dev") == [], "hibernated")
+        # The emulator shows the instance gone before the service's next listing does (a race on a
+        # loaded machine): take that listing now, as the poller would.
+        service.groups.poll()
         assert ca.loop()["dev"] == (0, 3, 0)
         ca.increase("dev", 1)  # a pod at night wakes one (scaleFromZero); the sweep leaves it to CA
         wait_for(lambda: settled(service, emulator, "dev") and len(ours(emulator, "dev")) == 1, "night instance")

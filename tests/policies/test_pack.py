@@ -67,11 +67,14 @@ def test_policy_config_matches_the_stack_settings(stack: str) -> None:
     config = load_policy_config(POLICY_CONFIG_DIR / f"{stack}.json")
     settings = parse_settings(stack_config(stack))
     assert config["sophia-cost-stack-budget"]["monthlyBudgetUsd"] == settings.monthly_budget_usd
-    assert config["sophia-pack-stack-config"] == {
+    expected = {
         "stack": stack,
         "environment": settings.environment.value,
         "dataNamespaces": [(settings.kubernetes or DR_KUBERNETES).data_namespace],
     }
+    if settings.fleet is not None:
+        expected["serviceNamespaces"] = [settings.fleet.namespace]
+    assert config["sophia-pack-stack-config"] == expected
 
 
 def test_schema_defaults_are_applied_and_config_overrides() -> None:

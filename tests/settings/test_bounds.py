@@ -15,6 +15,7 @@ from settings import parse_settings
 from settings.model import StackSettings
 from tests.helpers import decoded, stack_config, with_value
 from tests.settings.broken import ACCESS, DR, FAILOVER, assert_rejected, backups, data_layer, monitoring, pools
+from tests.settings.test_services import SERVICE_BOUNDS
 from tools import settings_doc
 
 
@@ -328,6 +329,8 @@ BOUNDS += [
         ],
     ]
 ]
+
+BOUNDS += SERVICE_BOUNDS
 
 
 @pytest.mark.parametrize(("stack", "key", "value", "expected_key", "bound"), BOUNDS, ids=[b[3] for b in BOUNDS])

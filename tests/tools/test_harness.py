@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pulumi
@@ -152,3 +154,51 @@ def test_waits_for_follows_explicit_input_and_parent_edges_transitively() -> Non
     assert run.waits_for(reader, policy)
     assert not run.waits_for(unrelated, policy)
     assert not run.waits_for(policy, reader)
+
+
+def _project(tmp_path: Path, program: str) -> Path:
+    (tmp_path / "Pulumi.yaml").write_text("name: fixture\nruntime: python\n")
+    (tmp_path / "Pulumi.test.yaml").write_text("config: {}\n")
+    (tmp_path / "__main__.py").write_text(program)
+    return tmp_path
+
+
+def test_outputs_are_settled_all_at_once_and_each_resource_sees_the_last_of_a_chain(tmp_path: Path) -> None:
+    """3,000 chained applies and 300 resources: the harness waits for them together (linear), and
+    every registration still sees its value."""
+    program = (
+        "import pulumi\nimport pulumi_random as random\n"
+        "value = pulumi.Output.from_input(0)\n"
+        "for _ in range(3000):\n    value = value.apply(lambda v: v + 1)\n"
+        "for i in range(300):\n    random.RandomPet(f'pet-{i}', prefix=value.apply(str))\n"
+    )
+    run = run_stack("test", project_dir=_project(tmp_path, program))
+    pets = run.by_type("random:index/randomPet:RandomPet")
+    assert len(pets) == 300
+    assert {p.inputs["prefix"] for p in pets} == {"3000"}
+
+
+def test_an_output_that_fails_still_fails_the_run(tmp_path: Path) -> None:
+    """In a child process: the SDK chains the failure's causes so deeply that the interpreter's
+    recursion bookkeeping is left off (CPython 3.11) for whatever the process parses next."""
+    program = (
+        "import pulumi\nimport pulumi_random as random\n"
+        "def boom(_: int) -> str:\n    raise ValueError('the program broke in an apply')\n"
+        "random.RandomPet('pet', prefix=pulumi.Output.from_input(1).apply(boom))\n"
+    )
+    project = _project(tmp_path, program)
+    check = (
+        "import sys\nfrom pathlib import Path\nfrom tools.harness import run_stack\n"
+        "try:\n    run_stack('test', project_dir=Path(sys.argv[1]))\n"
+        "except ValueError as error:\n    print('failed:', error)\n    sys.exit(3)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", check, str(project)],
+        cwd=Path(__file__).resolve().parent.parent.parent,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "the program broke in an apply" in result.stdout

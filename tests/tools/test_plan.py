@@ -129,8 +129,8 @@ def test_a_policy_config_for_another_stack_is_refused() -> None:
 def test_opening_postgres_to_the_world_fails_naming_policy_and_resource() -> None:
     code, out, err = plan_edited_prod(
         (
-            " sophia-prod-ops\n",
-            " sophia-prod-ops\n    ingress: [{protocol: tcp, fromPort: 5432, toPort: 5432, cidrs: [0.0.0.0/0]}]\n",
+            "      - {protocol: tcp, fromPort: 443, toPort: 443, cidrs: [0.0.0.0/0], description: gateway https}\n",
+            "      - {protocol: tcp, fromPort: 5432, toPort: 5432, cidrs: [0.0.0.0/0]}\n",
         )
     )
     assert code == plan.EXIT_VIOLATION
@@ -186,11 +186,37 @@ def test_clean_plan_reports_cost_and_no_violations() -> None:
             "type": "kubernetes:helm.sh/v3:Release",
             "urn": next(r["urn"] for r in document["resources"] if r["name"] == name),
         }
-        for name in ("sophia-prod-data-cert-manager", "sophia-prod-monitoring-stack")
+        # The Helm releases, allowed unpriced by name in prod.json: the data layer's cert-manager, the
+        # monitoring stack, and the service fleet's operators (KEDA, Envoy Gateway) and tracing charts.
+        for name in (
+            "sophia-prod-data-cert-manager",
+            "sophia-prod-monitoring-stack",
+            "sophia-prod-services-operators-envoy-gateway",
+            "sophia-prod-services-operators-keda",
+            "sophia-prod-services-tracing-collector",
+            "sophia-prod-services-tracing-jaeger",
+        )
     ]
     code, text, _ = run_plan("--stack", "prod")
     assert "  total              $    5,247.22 of $15,000 budget (35%)\n" in text
     assert f"Policies (sophia-guardrails {PACK_VERSION}, config prod.json): 0 violations, 0 mandatory\n" in text
+
+
+def test_the_dr_plan_prices_its_node_groups_at_their_max_within_its_budget() -> None:
+    code, out, _ = run_plan("--stack", "dr", "--format", "json")
+    assert code == 0
+    document = json.loads(out)
+    assert document["policies"]["violations"] == []
+    # EKS at 730 h: the control plane on 1.31, past its end of standard support, 0.60 x 730 = 438.00;
+    # the base group 6 x r6i.xlarge 0.252 x 730 = 1,103.76; the fleet's groups at prod's ceilings,
+    # ai-core 10, data 6 and dev 1 x g6e.4xlarge 3.00424 x 730 = 2,193.0952 each (37,282.6184),
+    # business 8 x m6i.2xlarge 0.384 x 730 = 2,242.56: 41,066.9384.
+    assert document["cost"]["byGroup"]["aws/eks"] == 41066.94
+    # + the cache 902.28, the NLB 0.0225 x 730 = 16.425, three KMS keys 3.00, two HTTPS health checks
+    # on non-AWS endpoints with three priced options each 2 x (0.75 + 3 x 2.00) = 13.50, three NAT
+    # gateways and their addresses 3 x (0.045 + 0.005) x 730 = 109.50: 42,111.6434.
+    assert document["cost"]["monthlyUsd"] == 42111.64
+    assert document["budgetUsd"] == 45000.0
 
 
 def test_missing_or_bad_policy_config_is_bad_input(tmp_path: Path) -> None:

@@ -71,16 +71,20 @@ def test_ssh_only_from_configured_networks_in_every_candidate_region() -> None:
         rulesets = children(run, pool, RULESET)
         assert sorted(r.inputs["region"] for r in rulesets) == ["us-east-1", "us-west-1", "us-west-2"]
         for ruleset in rulesets:
-            # Besides SSH, only Postgres from the DR NAT addresses (tests/components/dr/test_replication_path.py).
-            ssh = [r for r in ruleset.inputs["rules"] if r["port_range"] != [5432.0, 5432.0]]
-            assert ssh == [
-                {
-                    "protocol": "tcp",
-                    "port_range": [22.0, 22.0],
-                    "source_network": "203.0.113.0/24",
-                    "description": "SSH from 203.0.113.0/24",
-                }
+            # Besides SSH, the service fleet's gateway (sophia:lambdaAccess.ingress), and Postgres from the
+            # DR NAT addresses (tests/components/dr/test_replication_path.py).
+            rules = [r for r in ruleset.inputs["rules"] if r["port_range"] != [5432.0, 5432.0]]
+            ssh = {
+                "protocol": "tcp",
+                "port_range": [22.0, 22.0],
+                "source_network": "203.0.113.0/24",
+                "description": "SSH from 203.0.113.0/24",
+            }
+            gateway = [
+                {"protocol": "tcp", "port_range": [p, p], "source_network": "0.0.0.0/0", "description": f"gateway {n}"}
+                for p, n in ((80.0, "http"), (443.0, "https"))
             ]
+            assert rules == [ssh, *gateway]
         [key] = children(run, pool, SSH_KEY)
         assert key.inputs["public_key"].startswith("ssh-ed25519 ")
 

@@ -229,7 +229,7 @@ def test_the_guard_renews_with_the_promoters_timings_and_may_fence_only_its_clus
     assert env["AWS_SECRET_ACCESS_KEY"] is None  # from the Secret, never inline
     (config_map,) = [c for c in run.by_type("kubernetes:core/v1:ConfigMap") if "failover-guard" in c.name]
     assert config_map.inputs["data"]["guard.sh"] == (PACKAGE_DIR / "guard.sh").read_text()
-    (policy,) = run.by_type("aws:iam/userPolicy:UserPolicy")
+    (policy,) = [p for p in run.by_type("aws:iam/userPolicy:UserPolicy") if "guard" in p.name]
     (statement,) = json.loads(policy.inputs["policy"])["Statement"]
     assert sorted(statement["Action"]) == ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
     assert statement["Resource"] == "arn:aws:dynamodb:us-east-1:123456789012:table/sophia-postgres-lease"
@@ -243,7 +243,7 @@ class AccessKeyMocks(EchoMocks):
 
     def new_resource(self, args: mocks.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         resource_id, outputs = super().new_resource(args)
-        if args.typ == "aws:iam/accessKey:AccessKey":
+        if args.typ == "aws:iam/accessKey:AccessKey" and "guard" in args.name:
             outputs["secret"] = GUARD_SECRET
         return resource_id, outputs
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -11,11 +12,12 @@ from components.data.placement import PLATFORM_RELABELING
 from components.observability.alertmanager_config import RECEIVERS_SECRET, render_alertmanager_config
 from components.observability.monitoring import CHART_VERSION
 from settings import parse_settings
-from tests.helpers import stack_config
+from tests.helpers import decoded, stack_config
 from tools.harness import StackRun, run_stack
 from tools.redact import is_secret
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
+PROMETHEUS = "http://prometheus-operated.monitoring.svc:9090"
 CRONJOB = "kubernetes:batch/v1:CronJob"
 CUSTOM = "kubernetes:monitoring.coreos.com/v1:"
 
@@ -27,6 +29,7 @@ def custom_resources(run: StackRun, kind: str) -> dict[str, Mapping[str, Any]]:
 def test_chart_is_pinned_and_selects_every_monitor_and_rule() -> None:
     run = run_stack("prod")
     release = run.named("sophia-prod-monitoring-stack")
+    assert release.type == RELEASE
     assert release.inputs["chart"] == "kube-prometheus-stack"
     assert release.inputs["version"] == CHART_VERSION
     spec = release.inputs["values"]["prometheus"]["prometheusSpec"]
@@ -59,7 +62,12 @@ def test_rules_use_the_stack_budget_and_pools() -> None:
 
 def test_each_store_exporter_has_one_service_monitor_matching_one_service() -> None:
     run = run_stack("prod")
-    monitors = custom_resources(run, "ServiceMonitor")
+    # The service fleet's own monitors are tested with the fleet (tests/components/services/).
+    monitors = {
+        name: m
+        for name, m in custom_resources(run, "ServiceMonitor").items()
+        if name.startswith("sophia-prod-monitoring-")
+    }
     assert {"redis", "qdrant-0", "qdrant-1", "qdrant-2", "pushgateway", "dcgm-exporter"} == {
         m["metadata"]["name"] for m in monitors.values()
     }
@@ -110,7 +118,10 @@ def test_what_a_managed_or_k3s_cluster_does_not_expose_is_neither_scraped_nor_al
 
 def test_every_target_of_the_platform_is_labelled_for_service_down() -> None:
     run = run_stack("prod")
-    for monitor in custom_resources(run, "ServiceMonitor").values():
+    # The service fleet's monitors are not: its services have their own availability alert
+    # (ServiceUnavailable, docs/services.md), and one pod of a scaled service down is not a page.
+    platform = {n: m for n, m in custom_resources(run, "ServiceMonitor").items() if "-services-" not in n}
+    for monitor in platform.values():
         for endpoint in monitor["spec"]["endpoints"]:
             assert PLATFORM_RELABELING in endpoint["relabelings"], monitor["metadata"]["name"]
     (cluster,) = [c for c in run.by_type("kubernetes:postgresql.cnpg.io/v1:Cluster")]
@@ -149,6 +160,8 @@ def test_with_the_clusters_own_prometheus_stack_only_our_objects_are_rendered() 
         config_overrides={
             "sophia:operators": '{"prometheusStack": "existing"}',
             "sophia:monitoring": '{"resourceLabels": {"release": "kube-prometheus-stack"}}',
+            # The service fleet's triggers then query the cluster's Prometheus.
+            "sophia:fleet": json.dumps({**decoded(stack_config(), "sophia:fleet"), "prometheusUrl": PROMETHEUS}),
         },
     )
     assert [r.name for r in run.by_type(RELEASE) if "monitoring" in r.name] == []
@@ -156,3 +169,16 @@ def test_with_the_clusters_own_prometheus_stack_only_our_objects_are_rendered() 
     assert routing.inputs["metadata"]["labels"] == {"release": "kube-prometheus-stack"}
     rules = custom_resources(run, "PrometheusRule")["sophia-prod-monitoring-rules"]
     assert rules["metadata"]["labels"] == {"release": "kube-prometheus-stack"}
+    # The fleet's monitors and rules carry the labels the cluster's Prometheus selects, and its
+    # triggers query that Prometheus.
+    assert custom_resources(run, "PrometheusRule")["sophia-prod-services-alerts"]["metadata"]["labels"] == {
+        "release": "kube-prometheus-stack"
+    }
+    fleet_monitor = custom_resources(run, "ServiceMonitor")["sophia-prod-services-billing-monitor"]
+    assert fleet_monitor["metadata"]["labels"] == {"release": "kube-prometheus-stack"}
+    (scaler,) = [
+        r.inputs
+        for r in run.by_type("kubernetes:keda.sh/v1alpha1:ScaledObject")
+        if r.inputs["metadata"]["name"] == "billing-business"
+    ]
+    assert scaler["spec"]["triggers"][2]["metadata"]["serverAddress"] == PROMETHEUS

@@ -43,8 +43,14 @@ class Deployment:
     def __init__(self, emulator: LambdaEmulator, scale: float, overrides: Mapping[str, str | None]) -> None:
         self.emulator = emulator
         self.scale = scale
-        # Pulumi's own lifecycle of every pool instance: `desired` of them, no cluster-autoscaler.
-        self.overrides: dict[str, str | None] = {"sophia:autoscaler": None, **overrides}
+        # Pulumi's own lifecycle of every pool instance: `desired` of them, no cluster-autoscaler, and
+        # no service fleet (its services name pools these tests leave out).
+        self.overrides: dict[str, str | None] = {
+            "sophia:autoscaler": None,
+            "sophia:services": None,
+            "sophia:fleet": None,
+            **overrides,
+        }
         self.engine: Engine | None = None
         self.hosts_started = 0
 
