@@ -240,6 +240,9 @@ class EchoMocks(mocks.Mocks):
         )
         if balancer and not settings.is_dry_run():
             outputs["status"] = {"loadBalancer": {"ingress": [{"ip": LOAD_BALANCER_ADDRESS}]}}
+        # A created EKS managed node group reports the Auto Scaling group behind it.
+        if args.typ == "aws:eks/nodeGroup:NodeGroup" and not settings.is_dry_run():
+            outputs["resources"] = [{"autoscalingGroups": [{"name": f"eks-{args.name}"}]}]
         return f"{args.name}-id", outputs
 
     def call(self, args: mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:

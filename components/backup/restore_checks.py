@@ -89,6 +89,25 @@ def step_container(
     )
 
 
+def redis_check_container(store: str, count_tolerance: float) -> k8s.core.v1.ContainerArgs:
+    """The Redis restore check's step: load the fetched RDBs in a scratch server and compare (both regions)."""
+    return step_container(
+        "check",
+        REDIS_IMAGE,
+        ["bash", "/scripts/redis_restore_check.sh"],
+        env={
+            "SNAPSHOT_DIR": "/scratch/snapshot",
+            "SCRATCH_DIR": "/scratch/run",
+            "RESULT_FILE": RESULT_FILE,
+            "COUNT_TOLERANCE": f"{count_tolerance:g}",
+            "STORE": store,
+        },
+        secret_envs=[],
+        volumes=["scripts", "scratch", "results"],
+        limits=resources("500m", "2Gi", "2"),
+    )
+
+
 def step_mounts(names: Sequence[str]) -> list[k8s.core.v1.VolumeMountArgs]:
     paths = {"scripts": "/scripts", "scratch": "/scratch", "results": "/results", "ca": "/ca", "tmp": POD_TMP}
     return [k8s.core.v1.VolumeMountArgs(name=n, mount_path=paths[n], read_only=n in ("scripts", "ca")) for n in names]
@@ -354,21 +373,7 @@ class RestoreChecks(pulumi.ComponentResource):
         fetch = self._aws_step(
             "fetch", "fetch_snapshot.sh", {"DESTINATION": destination, "TARGET_DIR": "/scratch/snapshot"}
         )
-        check = step_container(
-            "check",
-            REDIS_IMAGE,
-            ["bash", "/scripts/redis_restore_check.sh"],
-            env={
-                "SNAPSHOT_DIR": "/scratch/snapshot",
-                "SCRATCH_DIR": "/scratch/run",
-                "RESULT_FILE": RESULT_FILE,
-                "COUNT_TOLERANCE": f"{args.verification.count_tolerance:g}",
-                "STORE": source.store,
-            },
-            secret_envs=[],
-            volumes=["scripts", "scratch", "results"],
-            limits=resources("500m", "2Gi", "2"),
-        )
+        check = redis_check_container(source.store, args.verification.count_tolerance)
         self._cron_job(
             f"{source.store}-restore-check",
             source,

@@ -12,6 +12,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.backup.hardened_bucket import HardenedBucketArgs, hardened_bucket
+from components.kms import account_administers
 
 CLOUDTRAIL_PREFIX = "cloudtrail"
 FLOW_LOG_PREFIX = "flow-logs"
@@ -61,13 +62,7 @@ def audit_key_policy(account: str) -> str:
         {
             "Version": "2012-10-17",
             "Statement": [
-                {
-                    "Sid": "AccountAdministers",
-                    "Effect": "Allow",
-                    "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
-                    "Action": "kms:*",
-                    "Resource": "*",
-                },
+                account_administers(account),
                 {
                     "Sid": "LogServicesEncrypt",
                     "Effect": "Allow",

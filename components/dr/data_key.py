@@ -23,6 +23,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from components.kms import account_administers
+
 AUTOSCALING_SERVICE = "autoscaling.amazonaws.com"
 AUTOSCALING_ROLE_PATH = f"role/aws-service-role/{AUTOSCALING_SERVICE}/AWSServiceRoleForAutoScaling"
 KEY_USE_ACTIONS = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"]
@@ -40,13 +42,7 @@ def data_key_policy(account: str) -> str:
         {
             "Version": "2012-10-17",
             "Statement": [
-                {
-                    "Sid": "AccountAdministers",
-                    "Effect": "Allow",
-                    "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
-                    "Action": "kms:*",
-                    "Resource": "*",
-                },
+                account_administers(account),
                 {
                     "Sid": "AutoScalingUsesKey",
                     "Effect": "Allow",

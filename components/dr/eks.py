@@ -61,6 +61,46 @@ class DrKubernetesArgs:
     provider: aws.Provider
 
 
+def encrypted_node_template(
+    resource_name: str,
+    description: str,
+    *,
+    kms_key_arn: pulumi.Input[str],
+    root_gib: int,
+    tags: Mapping[str, str],
+    opts: pulumi.ResourceOptions,
+) -> aws.ec2.LaunchTemplate:
+    """A managed node group's launch template: the root volume encrypted with the DR data key (the
+    account's EBS defaults stay untouched), IMDSv2 only. Every DR node group launches from one."""
+    return aws.ec2.LaunchTemplate(
+        resource_name,
+        description=f"{description}: root volume encrypted with the DR data key, IMDSv2 only",
+        block_device_mappings=[
+            aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
+                device_name=NODE_ROOT_DEVICE,
+                ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
+                    encrypted="true",
+                    kms_key_id=kms_key_arn,
+                    volume_size=root_gib,
+                    volume_type="gp3",
+                    delete_on_termination="true",
+                ),
+            )
+        ],
+        # Session tokens only; two hops so host-network agents still reach IMDS. The node role
+        # holds no data rights, so a pod that reaches IMDS gains nothing from the bucket or key.
+        metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
+            http_endpoint="enabled", http_tokens="required", http_put_response_hop_limit=2
+        ),
+        tag_specifications=[
+            aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=kind, tags=dict(tags))
+            for kind in ("instance", "volume")
+        ],
+        tags=dict(tags),
+        opts=opts,
+    )
+
+
 def ebs_csi_key_policy(region: str, account: str, key_alias: str) -> str:
     """What the EBS CSI driver needs on the key to create and attach encrypted volumes (EKS User
     Guide, "Store Kubernetes volumes with Amazon EBS": a customer key); grants only for AWS resources.
@@ -231,32 +271,8 @@ class DrKubernetes(pulumi.ComponentResource):
             )
             for policy in NODE_POLICIES
         ]
-        launch_template = aws.ec2.LaunchTemplate(
-            f"{name}-nodes",
-            description="DR EKS nodes: root volume encrypted with the DR data key, IMDSv2 only",
-            block_device_mappings=[
-                aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
-                    device_name=NODE_ROOT_DEVICE,
-                    ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
-                        encrypted="true",
-                        kms_key_id=args.kms_key_arn,
-                        volume_size=NODE_ROOT_GIB,
-                        volume_type="gp3",
-                        delete_on_termination="true",
-                    ),
-                )
-            ],
-            # Session tokens only; two hops so host-network agents still reach IMDS. The node role
-            # holds no data rights, so a pod that reaches IMDS gains nothing from the bucket or key.
-            metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
-                http_endpoint="enabled", http_tokens="required", http_put_response_hop_limit=2
-            ),
-            tag_specifications=[
-                aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=kind, tags=tags)
-                for kind in ("instance", "volume")
-            ],
-            tags=tags,
-            opts=child,
+        launch_template = encrypted_node_template(
+            f"{name}-nodes", "DR EKS nodes", kms_key_arn=args.kms_key_arn, root_gib=NODE_ROOT_GIB, tags=tags, opts=child
         )
         self.nodes = aws.eks.NodeGroup(
             f"{name}-nodes",

@@ -215,6 +215,7 @@ class DrRegion(pulumi.ComponentResource):
                 cluster_name=self.kubernetes.cluster.name,
                 cluster_security_group_id=self.kubernetes.cluster.vpc_config.cluster_security_group_id,
                 node_role_arn=self.kubernetes.node_role.arn,
+                kms_key_arn=self.data_key.arn,
                 base_node_group=self.kubernetes.nodes,
                 vpc_id=self.network.vpc.id,
                 private_subnet_ids=self.network.private_subnet_ids,

@@ -34,12 +34,12 @@ from components.backup.restore_checks import (
     job_network_policy,
     job_volumes,
     qdrant_scratch_sidecar,
+    redis_check_container,
     step_container,
 )
 from components.data.placement import BACKUP_JOB_LABEL
 from components.data.postgres_cluster import POSTGRES_IMAGE
 from components.data.qdrant_cluster import snapshot_key_prefix
-from components.data.redis_cluster import REDIS_IMAGE
 from components.kube import AWS_CLI_IMAGE, dns_egress, pod_identity_egress, resources
 from settings.dr import DrRestoreCheckSettings
 
@@ -185,21 +185,7 @@ class DrRestoreChecks(pulumi.ComponentResource):
             "fetch_snapshot.sh",
             {"DESTINATION": self._s3(REDIS_PREFIX, store.store), "TARGET_DIR": "/scratch/snapshot"},
         )
-        check = step_container(
-            "check",
-            REDIS_IMAGE,
-            ["bash", "/scripts/redis_restore_check.sh"],
-            env={
-                "SNAPSHOT_DIR": "/scratch/snapshot",
-                "SCRATCH_DIR": "/scratch/run",
-                "RESULT_FILE": RESULT_FILE,
-                "COUNT_TOLERANCE": f"{self._args.settings.count_tolerance:g}",
-                "STORE": store.store,
-            },
-            secret_envs=[],
-            volumes=["scripts", "scratch", "results"],
-            limits=resources("500m", "2Gi", "2"),
-        )
+        check = redis_check_container(store.store, self._args.settings.count_tolerance)
         return [fetch, check]
 
     def _qdrant(self, store: CheckedStore) -> list[k8s.core.v1.ContainerArgs]:

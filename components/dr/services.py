@@ -21,6 +21,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components.compute.cloud_init import POOL_LABEL
+from components.dr.eks import NODE_ROOT_GIB, encrypted_node_template
 from components.observability.alert_rules import CostFacts
 from components.observability.monitoring import Monitoring, MonitoringArgs
 from components.services.acme_dns import AcmeDnsIdentity, AcmeDnsIdentityArgs
@@ -37,6 +38,9 @@ DEVICE_PLUGIN_CHART = "nvidia-device-plugin"
 DEVICE_PLUGIN_VERSION = "0.19.3"
 DEVICE_PLUGIN_REPO = "https://nvidia.github.io/k8s-device-plugin"
 GPU_PRESENT_LABEL = "nvidia.com/gpu.present"
+GPU_NODE_ROOT_GIB = 200
+"""GPU nodes' root volume: the NVIDIA AMI's drivers and the AI services' images (a CUDA base alone
+is several GiB); models load onto the services' own volumes."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,8 @@ class DrServicesArgs:
     cluster_security_group_id: pulumi.Input[str]
     """The EKS cluster security group, which every managed node joins."""
     node_role_arn: pulumi.Input[str]
+    kms_key_arn: pulumi.Input[str]
+    """The DR data key: the node groups' root volumes are encrypted with it."""
     base_node_group: aws.eks.NodeGroup
     """The cluster's general node group: the NLB sends to its nodes' ports (kube-proxy forwards)."""
     vpc_id: pulumi.Input[str]
@@ -182,6 +188,15 @@ class DrServices(pulumi.ComponentResource):
         for cluster-autoscaler; Pulumi leaves the desired size to the autoscaler once it exists."""
         gpu = DR_INSTANCE_TYPES[group.instance_type].gpus > 0
         labels = {POOL_LABEL: group.pool, **({GPU_PRESENT_LABEL: "true"} if gpu else {})}
+        aws_child = pulumi.ResourceOptions(parent=self, provider=args.provider)
+        template = encrypted_node_template(
+            f"{name}-{group.pool}-nodes",
+            f"DR fleet {group.pool} nodes",
+            kms_key_arn=args.kms_key_arn,
+            root_gib=GPU_NODE_ROOT_GIB if gpu else NODE_ROOT_GIB,
+            tags=tags,
+            opts=aws_child,
+        )
         return aws.eks.NodeGroup(
             f"{name}-{group.pool}-nodes",
             cluster_name=args.cluster_name,
@@ -190,6 +205,9 @@ class DrServices(pulumi.ComponentResource):
             subnet_ids=list(args.private_subnet_ids),
             instance_types=[group.instance_type],
             ami_type="AL2023_x86_64_NVIDIA" if gpu else "AL2023_x86_64_STANDARD",
+            launch_template=aws.eks.NodeGroupLaunchTemplateArgs(
+                id=template.id, version=template.latest_version.apply(str)
+            ),
             scaling_config=aws.eks.NodeGroupScalingConfigArgs(
                 min_size=group.min, desired_size=group.min, max_size=group.max
             ),

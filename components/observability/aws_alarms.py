@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from components.kms import account_administers
+
 
 @dataclass(frozen=True)
 class AlarmTopicArgs:
@@ -34,13 +36,7 @@ def alarm_key_policy(account: str) -> str:
         {
             "Version": "2012-10-17",
             "Statement": [
-                {
-                    "Sid": "AccountAdministers",
-                    "Effect": "Allow",
-                    "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
-                    "Action": "kms:*",
-                    "Resource": "*",
-                },
+                account_administers(account),
                 {
                     "Sid": "CloudWatchPublishes",
                     "Effect": "Allow",

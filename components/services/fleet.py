@@ -86,7 +86,7 @@ class ServiceFleet(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         self.operators = FleetOperators(
             f"{name}-operators",
-            FleetOperatorsArgs(args.install_keda, args.install_envoy_gateway, args.protect),
+            FleetOperatorsArgs(args.install_keda, args.install_envoy_gateway),
             child,
         )
         namespace = k8s.core.v1.Namespace(

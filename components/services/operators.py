@@ -1,8 +1,9 @@
 """`FleetOperators`: KEDA and Envoy Gateway from their pinned Helm charts, or the cluster's own.
 
 Each is installed by the stack (`install`) or taken from the cluster (`existing`, which must run
-a release serving the same CRDs). An installed operator's release is protected in prod and kept on
-delete: its chart owns CRDs, and deleting them would delete every ScaledObject or route.
+a release serving the same CRDs). An installed operator's namespace and release are kept on delete
+(`retainOnDelete`, not `protect`): its chart owns CRDs, and deleting them would delete every
+ScaledObject or route; switching to `existing` then drops them from the state and leaves them running.
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ class FleetOperatorsArgs:
     """Install KEDA (`sophia:operators.keda`); otherwise the cluster's."""
     install_envoy_gateway: bool
     """Install Envoy Gateway (`sophia:operators.envoyGateway`); otherwise the cluster's."""
-    protect: bool
 
 
 class FleetOperators(pulumi.ComponentResource):
@@ -59,7 +59,6 @@ class FleetOperators(pulumi.ComponentResource):
                         values={"crds": {"install": True}, "podDisruptionBudget": {"operator": {"maxUnavailable": 1}}},
                         atomic=True,
                     ),
-                    args.protect,
                 )
             )
         if args.install_envoy_gateway:
@@ -78,23 +77,27 @@ class FleetOperators(pulumi.ComponentResource):
                         values={"crds": {"enabled": True}},
                         atomic=True,
                     ),
-                    args.protect,
                 )
             )
         self.register_outputs({})
 
     def _release(
-        self, name: str, namespace: str, pod_security: str, release: k8s.helm.v3.ReleaseArgs, protect: bool
+        self, name: str, namespace: str, pod_security: str, release: k8s.helm.v3.ReleaseArgs
     ) -> k8s.helm.v3.Release:
+        """The operator's namespace and release, `retainOnDelete`: switching the operator to `existing`
+        (or leaving the stack) drops them from the state and leaves the operator running, and its CRDs
+        with every object of theirs. Not `protect`: the engine refuses to drop a protected resource
+        even when it is retained, and the switch would fail instead (as cert-manager's, in
+        components/data/namespace.py)."""
         ns = k8s.core.v1.Namespace(
             f"{name}-namespace",
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 name=namespace, labels={"pod-security.kubernetes.io/enforce": pod_security}
             ),
-            opts=pulumi.ResourceOptions(parent=self, protect=protect, retain_on_delete=True),
+            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
         )
         return k8s.helm.v3.Release(
             name,
             release,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[ns], protect=protect, retain_on_delete=True),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[ns], retain_on_delete=True),
         )

@@ -19,15 +19,22 @@ import json
 
 import pytest
 
-from tools.harness import RegisteredResource, StackRun, run_stack
+from tools.harness import RegisteredResource, StackRun, read_stack_file, run_stack
 
-OPERATORS = ("cloudnativePg", "prometheusStack", "certManager")
+OPERATORS = ("cloudnativePg", "prometheusStack", "certManager", "keda", "envoyGateway")
+# With the cluster's own Prometheus, the fleet's scaling triggers query it there (sophia:fleet.prometheusUrl).
+CLUSTER_PROMETHEUS = "http://prometheus-operated.monitoring.svc:9090"
 
 
 def with_operator(stack: str, operator: str, source: str) -> StackRun:
     operators = dict.fromkeys(OPERATORS, "install")
     operators[operator] = source
-    return run_stack(stack, config_overrides={"sophia:operators": json.dumps(operators)})
+    overrides = {"sophia:operators": json.dumps(operators)}
+    if operator == "prometheusStack" and source == "existing":
+        config, _ = read_stack_file(stack)
+        fleet = json.loads(config["sophia:fleet"])
+        overrides["sophia:fleet"] = json.dumps({**fleet, "prometheusUrl": CLUSTER_PROMETHEUS})
+    return run_stack(stack, config_overrides=overrides)
 
 
 def dropped(before: StackRun, after: StackRun) -> list[RegisteredResource]:
@@ -36,8 +43,8 @@ def dropped(before: StackRun, after: StackRun) -> list[RegisteredResource]:
     return [r for r in before.resources if r.urn not in remaining and r.type.startswith("kubernetes:")]
 
 
-# The dr stack renders no monitoring stack of its own (prometheusStack changes nothing there).
-CASES = [("prod", op) for op in OPERATORS] + [("dr", "cloudnativePg"), ("dr", "certManager")]
+# The dr stack's monitoring stack is the service fleet's (prometheusStack switches it there too).
+CASES = [(stack, op) for stack in ("prod", "dr") for op in OPERATORS]
 
 
 @pytest.mark.parametrize(("stack", "operator"), CASES)
@@ -63,6 +70,11 @@ LEAVING = {
     "certManager": {
         ("kubernetes:core/v1:Namespace", "cert-manager"),
         ("kubernetes:helm.sh/v3:Release", "cert-manager"),
+    },
+    "keda": {("kubernetes:core/v1:Namespace", "keda"), ("kubernetes:helm.sh/v3:Release", "keda")},
+    "envoyGateway": {
+        ("kubernetes:core/v1:Namespace", "envoy-gateway-system"),
+        ("kubernetes:helm.sh/v3:Release", "eg"),
     },
 }
 

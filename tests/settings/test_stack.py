@@ -22,11 +22,13 @@ def test_lambda_key_in_plaintext_is_refused() -> None:
         run_stack("prod", assume_secrets_set=False, config_overrides={"sophia:lambdaApiKey": "plain"})
 
 
-def test_dr_stack_needs_no_lambda_key_only_the_alarm_url() -> None:
+def test_dr_stack_needs_no_lambda_key_only_where_its_alarms_page() -> None:
     with pytest.raises(pulumi.RunError) as caught:
         run_stack("dr", assume_secrets_set=False)
-    # One secret: where its CloudWatch alarms page (no Lambda key, kubeconfig or backup keys).
-    assert re.fullmatch(r"invalid stack config: sophia:awsAlarmPagerdutyUrl: is required: [^;]*", str(caught.value))
+    # Where its CloudWatch alarms and the service fleet's alerts page; no Lambda key, kubeconfig or
+    # backup keys.
+    named = re.findall(r"sophia:(\w+): is required", str(caught.value))
+    assert sorted(named) == ["alertPagerdutyRoutingKey", "alertSlackWebhookUrl", "awsAlarmPagerdutyUrl"]
 
 
 class CountingMocks(EchoMocks):

@@ -207,7 +207,7 @@ def test_the_dr_plan_prices_its_node_groups_at_their_max_within_its_budget() -> 
     assert code == 0
     document = json.loads(out)
     assert document["policies"]["violations"] == []
-    # EKS at 730 h: the control plane on 1.31, past its end of standard support, 0.60 x 730 = 438.00;
+    # EKS at 730 h: the control plane on 1.33, past its end of standard support, 0.60 x 730 = 438.00;
     # the base group 6 x r6i.xlarge 0.252 x 730 = 1,103.76; the fleet's groups at prod's ceilings,
     # ai-core 10, data 6 and dev 1 x g6e.4xlarge 3.00424 x 730 = 2,193.0952 each (37,282.6184),
     # business 8 x m6i.2xlarge 0.384 x 730 = 2,242.56: 41,066.9384.

@@ -57,16 +57,22 @@ def test_the_auto_scaling_role_exists_before_the_key_and_outlives_the_stack(run:
 
 
 def test_node_root_volumes_are_encrypted_by_the_launch_template_with_the_data_key(run: StackRun) -> None:
-    (template,) = run.by_type("aws:ec2/launchTemplate:LaunchTemplate")
-    (mapping,) = template.inputs["blockDeviceMappings"]
-    assert mapping["deviceName"] == "/dev/xvda"
-    assert mapping["ebs"]["encrypted"] == "true"
-    assert data_key(run).urn in template.property_dependencies["blockDeviceMappings"]
-    assert template.inputs["metadataOptions"]["httpTokens"] == "required"
-    (nodes,) = run.by_type("aws:eks/nodeGroup:NodeGroup")
-    assert nodes.inputs["amiType"] == "AL2023_x86_64_STANDARD"  # its root device is /dev/xvda
-    assert template.urn in nodes.property_dependencies["launchTemplate"]
-    assert "diskSize" not in nodes.inputs  # the launch template sizes the disk
+    """Every node group, the service fleet's too, launches from a template of its own that encrypts
+    the root volume with the data key and requires IMDSv2 (the account's EBS defaults stay as they are)."""
+    groups = run.by_type("aws:eks/nodeGroup:NodeGroup")
+    assert len(groups) > 1  # the cluster's own group and the fleet's standby groups
+    templates = {t.urn: t for t in run.by_type("aws:ec2/launchTemplate:LaunchTemplate")}
+    for nodes in groups:
+        (template_urn,) = [u for u in nodes.property_dependencies["launchTemplate"] if u in templates]
+        template = templates[template_urn]
+        (mapping,) = template.inputs["blockDeviceMappings"]
+        assert mapping["deviceName"] == "/dev/xvda"  # the AL2023 AMIs' root device
+        assert mapping["ebs"]["encrypted"] == "true"
+        assert data_key(run).urn in template.property_dependencies["blockDeviceMappings"]
+        assert template.inputs["metadataOptions"]["httpTokens"] == "required"
+        assert nodes.inputs["amiType"].startswith("AL2023_x86_64_")
+        assert "diskSize" not in nodes.inputs  # the launch template sizes the disk
+    assert len(templates) == len(groups)
 
 
 def test_persistent_volumes_are_encrypted_with_the_data_key_by_the_storage_class(run: StackRun) -> None:

@@ -59,11 +59,11 @@ def test_eks_cluster_pays_extended_support_from_its_versions_end_of_standard_sup
 
 
 def test_the_dr_estimate_includes_the_checks_options_and_the_clusters_support(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(model, "today", lambda: date(2026, 11, 24))  # the catalog's date; 1.31 is extended
+    monkeypatch.setattr(model, "today", lambda: date(2026, 11, 24))  # the catalog's date; 1.33 is extended
     cost = stack_cost(run_stack("dr"))
     checks = [i for i in cost.items if i.resource_type == "aws:route53/healthCheck:HealthCheck"]
     # HTTPS, fast interval (10 s) and latency measurement on each of the two checks.
     assert [i.monthly_usd for i in checks] == [Decimal("6.75"), Decimal("6.75")]
     (cluster,) = [i for i in cost.items if i.resource_type == "aws:eks/cluster:Cluster"]
     assert cluster.monthly_usd == Decimal("0.60") * HOURS_PER_MONTH
-    assert cluster.basis == "EKS 1.31 in extended support since 2025-11-26"
+    assert cluster.basis == "EKS 1.33 in extended support since 2026-07-29"
