@@ -88,7 +88,10 @@ def test_the_rules_judge_the_shipped_resources() -> None:
     (found,) = messages(
         KEY_RULE, broken(dr, "sophia-dr-dr-data-key", lambda r: {"inputs": {**r.inputs, "policy": None}})
     )
-    assert found.startswith("sophia-dr-dr-data-key encrypts volumes sophia-dr-dr-eks-nodes launches")
+    # Every node group's template names the key: the cluster's own and the service fleet's.
+    assert found.startswith("sophia-dr-dr-data-key encrypts volumes sophia-dr-dr-eks-nodes, ")
+    for pool in ("ai-core", "business", "data", "dev"):
+        assert f"sophia-dr-dr-services-{pool}-nodes" in found
 
     def object_arns_only(resource: Any) -> dict[str, Any]:
         text = resource.inputs["policy"].replace('"arn:aws:s3:::sophia-prod-backups", ', "")
