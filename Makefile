@@ -53,8 +53,10 @@ lint: $(STAMP) system-deps
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# One worker per core; a test file stays on one worker, so its module fixtures (servers, stack runs)
+# are made once. `.venv/bin/python -m pytest <path>` runs a part in one process as before.
 unit: $(STAMP) system-deps
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --dist loadfile
 
 test: lint typecheck unit
 
