@@ -130,6 +130,34 @@ class ReplicationEndpoint:
     """The Cluster's `spec.certificates`."""
 
 
+def object_store(
+    resource_name: str,
+    store: str,
+    *,
+    namespace: str,
+    store_labels: dict[str, str],
+    spec: dict[str, object],
+    opts: pulumi.ResourceOptions,
+) -> k8s.apiextensions.CustomResource:
+    """A Barman Cloud plugin ObjectStore named `store` (what a Cluster's plugin parameters name)."""
+    return k8s.apiextensions.CustomResource(
+        resource_name,
+        api_version="barmancloud.cnpg.io/v1",
+        kind="ObjectStore",
+        metadata=k8s.meta.v1.ObjectMetaArgs(name=store, namespace=namespace, labels=store_labels),
+        spec=spec,
+        opts=opts,
+    )
+
+
+def secret_credentials(secret: str) -> dict[str, object]:
+    """An ObjectStore's `s3Credentials` from a Secret holding ACCESS_KEY_ID and ACCESS_SECRET_KEY."""
+    return {
+        "accessKeyId": {"name": secret, "key": "ACCESS_KEY_ID"},
+        "secretAccessKey": {"name": secret, "key": "ACCESS_SECRET_KEY"},
+    }
+
+
 def distributed_topology(name: str, server_name: str, *, rebuild_from_dr: bool) -> dict[str, object]:
     """prod's place in the topology: `primary`, taking writes; or, rebuilt from DR for failback,
     bootstrapped from DR's backups and following DR's archive until the switchover names it primary
@@ -186,21 +214,17 @@ class PostgresCluster(pulumi.ComponentResource):
         if args.postgres.dr_replication is not None:
             self.replication = self._replication_endpoint(name, args, args.postgres.dr_replication)
             certificates = self.replication.certificates
-        secret_ref = {"name": args.backup_secret_name}
-        store = k8s.apiextensions.CustomResource(
+        store = object_store(
             f"{name}-object-store",
-            api_version="barmancloud.cnpg.io/v1",
-            kind="ObjectStore",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=ns, labels=labels(name, "backup")),
+            name,
+            namespace=ns,
+            store_labels=labels(name, "backup"),
             spec={
                 # The same destination and (default) server name the in-tree backups used: the plugin
                 # carries on with the same archive.
                 "configuration": {
                     "destinationPath": f"s3://{args.backups.s3_bucket}/postgres",
-                    "s3Credentials": {
-                        "accessKeyId": {**secret_ref, "key": "ACCESS_KEY_ID"},
-                        "secretAccessKey": {**secret_ref, "key": "ACCESS_SECRET_KEY"},
-                    },
+                    "s3Credentials": secret_credentials(args.backup_secret_name),
                     "wal": {"compression": "gzip", "maxParallel": 4},
                     "data": {"compression": "gzip"},
                 },
@@ -211,7 +235,7 @@ class PostgresCluster(pulumi.ComponentResource):
         topology: dict[str, object] = {}
         store_dependencies: list[pulumi.Resource] = [store]
         if args.postgres.dr_replication is not None:
-            dr_store = self._dr_archive_store(name, args, secret_ref, operators)
+            dr_store = self._dr_archive_store(name, args, operators)
             topology = distributed_topology(
                 name, args.postgres.archive_server_name, rebuild_from_dr=args.rebuild_from_dr
             )
@@ -293,7 +317,7 @@ class PostgresCluster(pulumi.ComponentResource):
         self.register_outputs({"readWrite": self.read_write_endpoint, "readOnly": self.read_only_endpoint})
 
     def _dr_archive_store(
-        self, name: str, args: PostgresClusterArgs, secret_ref: dict[str, str], operators: Sequence[pulumi.Resource]
+        self, name: str, args: PostgresClusterArgs, operators: Sequence[pulumi.Resource]
     ) -> k8s.apiextensions.CustomResource:
         """DR's own archive as prod reads it: the replica bucket's `dr/postgres`, with the backup
         credentials, which must be allowed to read it when prod is rebuilt from DR
@@ -302,21 +326,16 @@ class PostgresCluster(pulumi.ComponentResource):
         backups = args.backups
         if backups.replica_bucket is None or backups.replica_region is None:
             raise ValueError("sophia:backups.replicaBucket and replicaRegion are required with drReplication")
-        return k8s.apiextensions.CustomResource(
+        return object_store(
             f"{name}-{DR_ARCHIVE_STORE}",
-            api_version="barmancloud.cnpg.io/v1",
-            kind="ObjectStore",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=DR_ARCHIVE_STORE, namespace=args.placement.namespace, labels=labels(name, "backup")
-            ),
+            DR_ARCHIVE_STORE,
+            namespace=args.placement.namespace,
+            store_labels=labels(name, "backup"),
             spec={
                 "configuration": {
                     "destinationPath": f"s3://{backups.replica_bucket}/{DR_ARCHIVE_PREFIX}",
                     "endpointURL": f"https://s3.{backups.replica_region}.amazonaws.com",
-                    "s3Credentials": {
-                        "accessKeyId": {**secret_ref, "key": "ACCESS_KEY_ID"},
-                        "secretAccessKey": {**secret_ref, "key": "ACCESS_SECRET_KEY"},
-                    },
+                    "s3Credentials": secret_credentials(args.backup_secret_name),
                     "wal": {"maxParallel": 4},
                 }
             },

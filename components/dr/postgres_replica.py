@@ -38,6 +38,7 @@ from components.data.postgres_cluster import (
     POSTGRES_PORT,
     PRIMARY_TOPOLOGY_NAME,
     STATUS_PORT,
+    object_store,
     operator_manifests,
 )
 from components.data.postgres_config import replication_parameters
@@ -182,9 +183,8 @@ def own_archive_configuration(archive: WalArchive) -> dict[str, object]:
     """This cluster's own store: `OWN_ARCHIVE_PREFIX` of the replica bucket, written with the pods'
     Pod Identity role (which may write nothing else)."""
     return {
+        **wal_archive_configuration(archive),
         "destinationPath": f"s3://{archive.bucket}/{OWN_ARCHIVE_PREFIX}",
-        "endpointURL": f"https://s3.{archive.region}.amazonaws.com",
-        "s3Credentials": {"inheritFromIAMRole": True},
         "wal": {"compression": "gzip", "maxParallel": 4},
         "data": {"compression": "gzip"},
     }
@@ -212,29 +212,26 @@ class PostgresReplica(pulumi.ComponentResource):
         operators = (
             operator_manifests(name, args.placement.protect, self, barman_plugin=True) if args.install_operator else []
         )
+        after_operators = pulumi.ResourceOptions(parent=self, depends_on=operators)
         archive: list[pulumi.Resource] = [
-            k8s.apiextensions.CustomResource(
+            object_store(
                 f"{name}-{ARCHIVE_STORE}",
-                api_version="barmancloud.cnpg.io/v1",
-                kind="ObjectStore",
-                metadata=k8s.meta.v1.ObjectMetaArgs(
-                    name=ARCHIVE_STORE, namespace=ns, labels=labels(name, "postgres-replica")
-                ),
+                ARCHIVE_STORE,
+                namespace=ns,
+                store_labels=labels(name, "postgres-replica"),
                 spec={"configuration": wal_archive_configuration(args.archive)},
-                opts=pulumi.ResourceOptions(parent=self, depends_on=operators),
+                opts=after_operators,
             ),
-            k8s.apiextensions.CustomResource(
+            object_store(
                 f"{name}-{OWN_ARCHIVE_STORE}",
-                api_version="barmancloud.cnpg.io/v1",
-                kind="ObjectStore",
-                metadata=k8s.meta.v1.ObjectMetaArgs(
-                    name=OWN_ARCHIVE_STORE, namespace=ns, labels=labels(name, "backup")
-                ),
+                OWN_ARCHIVE_STORE,
+                namespace=ns,
+                store_labels=labels(name, "backup"),
                 spec={
                     "configuration": own_archive_configuration(args.archive),
                     "retentionPolicy": f"{args.retention_days}d",
                 },
-                opts=pulumi.ResourceOptions(parent=self, depends_on=operators),
+                opts=after_operators,
             ),
         ]
         client = k8s.core.v1.Secret(

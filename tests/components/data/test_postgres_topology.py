@@ -39,6 +39,13 @@ def cluster(run: StackRun) -> RegisteredResource:
     return found
 
 
+def restore_check_env(run: StackRun, name_part: str) -> dict[str, Any]:
+    """Every container's env of the one CronJob whose name holds `name_part`."""
+    (check,) = [j for j in run.by_type("kubernetes:batch/v1:CronJob") if name_part in j.name]
+    pod = check.inputs["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    return {e["name"]: e.get("value") for c in pod["initContainers"] + pod["containers"] for e in c.get("env", [])}
+
+
 def webhook_problems(spec: dict[str, Any]) -> list[str]:
     """CloudNativePG's own checks of the topology (v1.30.0 internal/webhook/v1/cluster_webhook.go):
     every externalCluster says how to reach it (validateExternalClusters: one of connectionParameters,
@@ -158,10 +165,7 @@ def test_a_rebuilt_primary_archives_under_a_new_server_name_that_dr_and_the_chec
     (own,) = [c for c in spec["externalClusters"] if c["name"] == "primary"]
     assert own["plugin"]["parameters"]["serverName"] == "postgres-2"
     assert run.outputs["postgresArchiveServerName"] == "postgres-2"
-    (check,) = [j for j in run.by_type("kubernetes:batch/v1:CronJob") if j.name == "postgres-restore-check"]
-    pod = check.inputs["spec"]["jobTemplate"]["spec"]["template"]["spec"]
-    env = {e["name"]: e.get("value") for c in pod["initContainers"] + pod["containers"] for e in c.get("env", [])}
-    assert env["SERVER_NAME"] == "postgres-2"
+    assert restore_check_env(run, "postgres-restore-check")["SERVER_NAME"] == "postgres-2"
     data["postgres"]["archiveServerName"] = "Postgres_2"
     with pytest.raises(pulumi.RunError, match=r"dataLayer\.postgres\.archiveServerName"):
         run_stack("prod", config_overrides={"sophia:dataLayer": json.dumps(data)})
@@ -172,10 +176,7 @@ def test_dr_reads_prods_archive_under_the_server_name_prod_exports(monkeypatch: 
     dr = run_stack("dr")
     (source,) = [c for c in cluster(dr).inputs["spec"]["externalClusters"] if c["name"] == "primary"]
     assert source["plugin"]["parameters"]["serverName"] == "postgres-7"
-    (check,) = [j for j in dr.by_type("kubernetes:batch/v1:CronJob") if "postgres" in j.name and "restore" in j.name]
-    pod = check.inputs["spec"]["jobTemplate"]["spec"]["template"]["spec"]
-    env = {e["name"]: e.get("value") for c in pod["initContainers"] + pod["containers"] for e in c.get("env", [])}
-    assert env["SERVER_NAME"] == "postgres-7"
+    assert restore_check_env(dr, "postgres-restore-check")["SERVER_NAME"] == "postgres-7"
     # An older prod exports none: its archive is under the Cluster's name.
     monkeypatch.delitem(PRIMARY_STACK_OUTPUTS, "postgresArchiveServerName")
     (source,) = [c for c in cluster(run_stack("dr")).inputs["spec"]["externalClusters"] if c["name"] == "primary"]
